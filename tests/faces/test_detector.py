@@ -1,0 +1,59 @@
+"""MTCNN on real photographs that installed packages ship (weights are in mtcnn's wheel)."""
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from tfdeepfake.faces.boxes import iou
+from tfdeepfake.faces.detector import DetectorConfig, detection_scale, get_detector
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage.data.astronaut()
+
+
+def test_detection_scale():
+    assert detection_scale(1080, 1920, 640) == pytest.approx(1 / 3)
+    assert detection_scale(240, 320, 640) == 1.0
+    assert detection_scale(1080, 1920, 0) == 1.0
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="min_confidence"):
+        DetectorConfig(min_confidence=1.5)
+    with pytest.raises(ValueError, match="min_face_size"):
+        DetectorConfig(min_face_size=4)
+
+
+def test_detector_is_built_once_per_settings():
+    assert get_detector() is get_detector(DetectorConfig())
+
+
+def test_finds_the_face_with_keypoints_in_order(astronaut):
+    (face,) = get_detector().detect([astronaut])[0][:1]
+    x1, y1, x2, y2 = face.box
+    assert face.confidence > 0.95
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.keypoints
+    assert x1 < left_eye[0] < right_eye[0] < x2  # eyes left to right
+    assert left_eye[1] < nose[1] < mouth_left[1] < y2  # eyes above nose above mouth
+    assert mouth_left[0] < mouth_right[0]
+
+
+def test_downscaled_detection_maps_back_to_full_resolution(astronaut):
+    full = get_detector(detect_max_side=0).detect([astronaut])[0][0]
+    big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)  # a 4-MP frame
+    shrunk = get_detector(detect_max_side=512).detect([big])[0][0]
+    assert iou(shrunk.box / 4, full.box) > 0.8
+
+
+def test_batch_of_frames_and_empty_frames(astronaut):
+    blank = np.full_like(astronaut, 127)
+    results = get_detector().detect([astronaut, blank, astronaut])
+    assert [len(r) > 0 for r in results] == [True, False, True]
+
+
+def test_grayscale_photo_as_rgb(astronaut):
+    gray = cv2.cvtColor(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert get_detector().detect([gray])[0]

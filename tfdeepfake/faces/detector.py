@@ -1,0 +1,121 @@
+"""MTCNN face detection, built once per process and run on batches of frames.
+
+Large frames are shrunk before detection (MTCNN's cost grows with pixel count and faces in
+deepfake datasets are large) and boxes are mapped back to full resolution, where the crop is
+taken, so no detail is lost in the face itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Settings that change which faces are found; recorded in every cache."""
+
+    min_confidence: float = 0.9
+    # Longest side of the image MTCNN sees; 0 disables shrinking.
+    detect_max_side: int = 640
+    # In pixels of the image MTCNN sees. mtcnn's default.
+    min_face_size: int = 20
+    batch_size: int = 32
+
+    def __post_init__(self):
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        if self.detect_max_side < 0:
+            raise ValueError(f"detect_max_side must be >= 0, got {self.detect_max_side}")
+        if self.min_face_size < 12:
+            raise ValueError(f"min_face_size must be >= 12 (MTCNN's input), got {self.min_face_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Face:
+    box: np.ndarray  # [x1, y1, x2, y2] float32, full-resolution pixels
+    confidence: float
+    keypoints: np.ndarray  # [5, 2] float32, KEYPOINT_NAMES order
+
+
+def detection_scale(height: int, width: int, max_side: int) -> float:
+    """Factor applied to a frame before detection (<= 1)."""
+    if max_side <= 0:
+        return 1.0
+    return min(1.0, max_side / max(height, width))
+
+
+class FaceDetector:
+    """MTCNN over batches of same-sized RGB frames."""
+
+    def __init__(self, config: DetectorConfig | None = None):
+        from mtcnn import MTCNN  # imports TensorFlow; deferred so light commands stay fast
+
+        self.config = config or DetectorConfig()
+        self._mtcnn = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces in each frame (RGB uint8 [H, W, 3]); one list per frame, best first."""
+        results: list[list[Face]] = []
+        for start in range(0, len(frames), self.config.batch_size):
+            results.extend(self._detect_batch(frames[start:start + self.config.batch_size]))
+        return results
+
+    def _detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        if not frames:
+            return []
+        shapes = {f.shape for f in frames}
+        if len(shapes) > 1:
+            # Frames of different sizes (rare: a resolution change mid-stream) go one by one.
+            return [self._detect_batch([f])[0] for f in frames]
+        height, width = frames[0].shape[:2]
+        scale = detection_scale(height, width, self.config.detect_max_side)
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+        else:
+            small = list(frames)
+        rows = self._mtcnn.detect_faces(
+            small, output_type="numpy", box_format="xyxy", fit_to_image=True,
+            min_face_size=self.config.min_face_size)
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 16)
+        per_frame: list[list[Face]] = [[] for _ in frames]
+        for row in rows:
+            confidence = float(row[5])
+            if confidence < self.config.min_confidence:
+                continue
+            box = (row[1:5] / scale).astype(np.float32)
+            # mtcnn stores the five x coordinates, then the five y coordinates.
+            keypoints = (np.stack([row[6:11], row[11:16]], axis=1) / scale).astype(np.float32)
+            per_frame[int(row[0])].append(Face(box=box, confidence=confidence, keypoints=keypoints))
+        for faces in per_frame:
+            faces.sort(key=lambda face: -face.confidence)
+        return per_frame
+
+
+_detectors: dict[DetectorConfig, FaceDetector] = {}
+_lock = threading.Lock()
+
+
+def get_detector(config: DetectorConfig | None = None, **settings) -> FaceDetector:
+    """The process-wide detector for these settings (building MTCNN retraces its graphs)."""
+    config = config or DetectorConfig(**settings)
+    with _lock:
+        if config not in _detectors:
+            logger.debug("building MTCNN detector %s", config)
+            _detectors[config] = FaceDetector(config)
+        return _detectors[config]
