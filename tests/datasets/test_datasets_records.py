@@ -1,0 +1,116 @@
+import json
+import os
+
+import pytest
+
+from tfdeepfake.datasets import (
+    DatasetError,
+    build_index,
+    make_record,
+    read_manifest,
+    split_counts,
+    validate_records,
+    write_manifest,
+)
+
+
+@pytest.fixture
+def records(tmp_path, make_files):
+    make_files(tmp_path / "data", "real/a.mp4", "fake/b.mp4")
+    return [
+        make_record(tmp_path / "data", "real/a.mp4", 0, "train", "demo"),
+        make_record(tmp_path / "data", "fake/b.mp4", 1, "test", "demo", method="m", source="s"),
+    ]
+
+
+def test_make_record(tmp_path):
+    record = make_record(tmp_path, "x\\y/./clip.v2.mp4", 1, "val", "set")
+    assert record.path == "x/y/clip.v2.mp4"
+    assert record.video_id == "set/x/y/clip.v2"
+    assert record.root == str(tmp_path)
+
+
+def test_manifest_round_trip(tmp_path, records):
+    path = write_manifest(tmp_path / "out/manifest.jsonl", records)
+    assert read_manifest(path) == records
+    assert sorted(os.listdir(path.parent)) == ["manifest.jsonl"]  # no temp file left
+    first = json.loads(path.read_text().splitlines()[0])
+    assert list(first) == [
+        "video_id", "root", "path", "label", "split", "dataset", "method", "source"
+    ]
+
+
+def good_row(**changes):
+    row = {"video_id": "d/a", "root": "/r", "path": "a.mp4", "label": 0, "split": "train",
+           "dataset": "d", "method": None, "source": None}
+    row.update(changes)
+    return json.dumps(row)
+
+
+@pytest.mark.parametrize(
+    "second, message",
+    [
+        ("{not json", "line 2: invalid JSON"),
+        ("[1, 2]", "line 2: expected a JSON object"),
+        (json.dumps({"video_id": "d/b", "path": "b.mp4"}), "line 2: missing field"),
+        (good_row(video_id="d/b", path="b.mp4", label=2), "line 2: label must be 0 .real. or 1"),
+        (good_row(video_id="d/b", path="b.mp4", label=True), "line 2: label must be"),
+        (good_row(video_id="d/b", path="b.mp4", split="dev"), "line 2: split must be one of"),
+        (good_row(video_id="d/b", path="b.mp4", extra=1), "line 2: unknown field"),
+        (good_row(video_id="d/c", path="b.mp4"), "line 2: video_id 'd/c' does not match"),
+        (good_row(), r"line 2: duplicate video_id 'd/a' \(first on line 1\)"),
+    ],
+)
+def test_malformed_manifest(tmp_path, second, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(good_row() + "\n" + second + "\n")
+    with pytest.raises(DatasetError, match=f"bad.jsonl {message}"):
+        read_manifest(path)
+
+
+def test_write_refuses_bad_records(tmp_path, records):
+    with pytest.raises(DatasetError, match="duplicate video_id"):
+        write_manifest(tmp_path / "m.jsonl", records + records[:1])
+    assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_validate_skips_problems_and_keeps_order(tmp_path, records, make_files):
+    root = tmp_path / "data"
+    make_files(root, "real/a.webm")
+    bad = [
+        make_record(root, "../outside.mp4", 0, "train", "demo"),
+        make_record(root, "/etc/hosts", 0, "train", "demo"),
+        make_record(root, "real/missing.mp4", 0, "train", "demo"),
+        make_record(root, "real", 0, "train", "demo"),
+        make_record(root, "real/a.webm", 0, "train", "demo"),  # same video_id as real/a.mp4
+    ]
+    result = validate_records(list(reversed(records)) + bad)
+    assert [r.path for r in result.records] == ["fake/b.mp4", "real/a.mp4"]
+    reasons = [s.reason for s in result.skipped]
+    assert len(reasons) == 5
+    assert sum("not inside the dataset root" in r for r in reasons) == 2
+    assert "file is missing" in reasons
+    assert "not a regular file (or a broken link)" in reasons
+    assert any(r.startswith("duplicate video_id 'demo/real/a'") for r in reasons)
+
+
+def test_validate_unknown_label_or_split_raises(tmp_path, records):
+    with pytest.raises(DatasetError, match="unknown label 3"):
+        validate_records([make_record(tmp_path, "a.mp4", 3, "train", "d")])
+    with pytest.raises(DatasetError, match="unknown split 'dev'"):
+        validate_records([make_record(tmp_path, "a.mp4", 0, "dev", "d")])
+
+
+def test_split_counts(records):
+    counts = split_counts(records)
+    assert counts["train"] == {"real": 1, "fake": 0, "total": 1}
+    assert counts["test"] == {"real": 0, "fake": 1, "total": 1}
+    assert counts["val"]["total"] == 0
+
+
+def test_build_index_checks_layout_and_options(tmp_path, celebdf_v2):
+    with pytest.raises(ValueError, match="valid: celebdf, faceforensics, dfdc, folders, csv"):
+        build_index("celeb", tmp_path)
+    with pytest.raises(ValueError, match="unknown option.* compression .*valid: version"):
+        build_index("celebdf", celebdf_v2, compression="c23")
+    assert len(build_index("celebdf", celebdf_v2, val_fraction=0.2).records) == 12

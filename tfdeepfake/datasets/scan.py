@@ -1,0 +1,62 @@
+"""Finding video files on disk and reading label words; shared by the layout readers."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.datasets.records import DatasetError, Skip
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+_LABEL_WORDS = {"0": REAL, "1": FAKE, "real": REAL, "fake": FAKE}
+
+
+def is_video_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
+
+
+def find_videos(
+    root: str | os.PathLike, folder: str = "", *, recursive: bool = True
+) -> tuple[list[str], list[Skip]]:
+    """Video files under ``root/folder`` as sorted posix paths relative to ``root``.
+
+    Hidden files with a video extension are returned as skips: copies made on macOS carry
+    ``._name.mp4`` resource forks that look like videos but are not. Hidden folders are
+    not entered.
+    """
+    root = Path(root)
+    top = root / folder if folder else root
+    found: list[str] = []
+    skips: list[Skip] = []
+
+    def visit(directory: str, names: list[str]) -> None:
+        rel_dir = Path(directory).relative_to(root).as_posix()
+        for name in names:
+            if not is_video_name(name):
+                continue
+            rel = name if rel_dir == "." else posixpath.join(rel_dir, name)
+            if name.startswith("."):
+                skips.append(Skip(str(root / rel), "hidden file (for example a macOS '._' copy)"))
+            else:
+                found.append(rel)
+
+    if recursive:
+        for directory, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            visit(directory, filenames)
+    elif top.is_dir():
+        with os.scandir(top) as entries:
+            names = [e.name for e in entries if not e.is_dir()]
+        visit(str(top), names)
+    return sorted(found), skips
+
+
+def parse_label(value: object, where: str) -> int:
+    """0/1/real/fake (any case) -> 0 = real, 1 = fake."""
+    word = str(value).strip().lower()
+    if word not in _LABEL_WORDS:
+        raise DatasetError(f"{where}: unknown label {value!r}; expected 0, 1, real or fake")
+    return _LABEL_WORDS[word]
