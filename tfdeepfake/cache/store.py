@@ -1,0 +1,287 @@
+"""A resumable HDF5 store with one group per video.
+
+HDF5 files are not safe against a kill in the middle of a write, so nothing writes into the
+main file while work is in flight: each finished video is first written to its own small
+"part" file (temp file + atomic rename), and parts are merged into a copy of the main file
+that atomically replaces it. A run that is killed loses only the videos in flight; its parts
+are merged by the next run (or read directly until then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+import h5py
+import numpy as np
+
+from tfdeepfake.provenance import package_versions
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_VIDEOS = "videos"
+_FAILURES = "failures"
+
+
+class CacheError(RuntimeError):
+    """A cache file that cannot be used; the message names the file and what to do."""
+
+
+@dataclass
+class StoredVideo:
+    video_id: str
+    attrs: dict
+    arrays: dict[str, np.ndarray]
+
+
+@dataclass
+class Failure:
+    video_id: str
+    reason: str
+    attrs: dict
+
+
+def _group_name(video_id: str) -> str:
+    # '/' would nest groups; quoting keeps names readable and unique.
+    return quote(video_id, safe="")
+
+
+def _part_stem(video_id: str) -> str:
+    return hashlib.sha1(video_id.encode("utf-8")).hexdigest()[:20]
+
+
+def _to_attr(value):
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _from_attrs(attrs) -> dict:
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _write_video_group(group: h5py.Group, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        if array.dtype.kind == "U":
+            group.create_dataset(name, data=array.astype(object), dtype=h5py.string_dtype())
+        elif array.ndim >= 3 and array.shape[0] > 0:
+            # Images: one chunk per item so a reader can take single frames cheaply.
+            group.create_dataset(name, data=array, chunks=(1,) + array.shape[1:],
+                                 compression="gzip", compression_opts=4, shuffle=True)
+        else:
+            group.create_dataset(name, data=array)
+    for key, value in attrs.items():
+        group.attrs[key] = _to_attr(value)
+
+
+def _read_video_group(group: h5py.Group) -> StoredVideo:
+    arrays = {}
+    for name, dataset in group.items():
+        data = dataset[()]
+        if dataset.dtype.kind == "O":
+            data = np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in data])
+        arrays[name] = data
+    attrs = _from_attrs(group.attrs)
+    return StoredVideo(video_id=attrs["video_id"], attrs=attrs, arrays=arrays)
+
+
+class VideoStore:
+    """One HDF5 file of per-video groups of a given ``kind`` made with fixed ``settings``.
+
+    ``settings`` (a JSON-able dict) is what made the contents; reopening a store with other
+    settings is refused, because mixing them would silently corrupt an experiment.
+    """
+
+    def __init__(self, path: str | os.PathLike, kind: str, settings: dict | None = None):
+        self.path = Path(path)
+        self.kind = kind
+        self.settings = settings
+        self.parts_dir = self.path.with_name(self.path.name + ".parts")
+        self._check_main_file()
+
+    # -- inspection -----------------------------------------------------------------
+
+    def _check_main_file(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            with h5py.File(self.path, "r") as f:
+                attrs = _from_attrs(f.attrs)
+        except OSError as error:
+            raise CacheError(f"{self.path}: not a readable HDF5 cache ({error}); "
+                             f"move it away or choose another output path") from error
+        if attrs.get("kind") != self.kind:
+            raise CacheError(f"{self.path}: holds {attrs.get('kind') or 'no tfdeepfake'} data, "
+                             f"not {self.kind}; choose another output path")
+        version = attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CacheError(f"{self.path}: cache format {version} from an older tfdeepfake "
+                             f"(this one reads format {FORMAT_VERSION}); re-run into a new path")
+        if self.settings is not None:
+            stored = json.loads(attrs.get("settings", "{}"))
+            wanted = json.loads(json.dumps(self.settings, sort_keys=True))
+            if stored != wanted:
+                changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+                raise CacheError(f"{self.path}: made with other settings ({', '.join(changed)} "
+                                 f"differ); use another output path or the same settings")
+
+    def stored_settings(self) -> dict:
+        """Settings recorded in the main file (or in staged parts when there is none yet)."""
+        if self.path.exists():
+            with h5py.File(self.path, "r") as f:
+                return json.loads(f.attrs.get("settings", "{}"))
+        return dict(self.settings or {})
+
+    def file_attrs(self) -> dict:
+        if not self.path.exists():
+            return {}
+        with h5py.File(self.path, "r") as f:
+            attrs = _from_attrs(f.attrs)
+        for key in ("settings", "versions"):
+            if key in attrs:
+                attrs[key] = json.loads(attrs[key])
+        return attrs
+
+    def _staged_parts(self) -> list[Path]:
+        if not self.parts_dir.is_dir():
+            return []
+        return sorted(p for p in self.parts_dir.iterdir() if p.suffix in (".h5", ".json"))
+
+    def _read_part(self, part: Path):
+        if part.suffix == ".json":
+            payload = json.loads(part.read_text("utf-8"))
+            return Failure(payload["video_id"], payload["reason"], payload.get("attrs", {}))
+        with h5py.File(part, "r") as f:
+            return _read_video_group(f[_VIDEOS][next(iter(f[_VIDEOS]))])
+
+    def done_ids(self) -> set[str]:
+        ids = set()
+        if self.path.exists():
+            with h5py.File(self.path, "r") as f:
+                ids.update(g.attrs["video_id"] for g in f.get(_VIDEOS, {}).values())
+        ids.update(item.video_id for item in map(self._read_part, self._staged_parts())
+                   if isinstance(item, StoredVideo))
+        return {i.decode() if isinstance(i, bytes) else i for i in ids}
+
+    def failures(self) -> dict[str, Failure]:
+        found: dict[str, Failure] = {}
+        if self.path.exists():
+            with h5py.File(self.path, "r") as f:
+                for group in f.get(_FAILURES, {}).values():
+                    attrs = _from_attrs(group.attrs)
+                    found[attrs["video_id"]] = Failure(attrs["video_id"], attrs["reason"], attrs)
+        for item in map(self._read_part, self._staged_parts()):
+            if isinstance(item, Failure):
+                found[item.video_id] = item
+            else:
+                found.pop(item.video_id, None)
+        return found
+
+    def iter_videos(self) -> Iterator[StoredVideo]:
+        """Every stored video, committed and staged, one at a time (memory stays flat)."""
+        seen = set()
+        if self.path.exists():
+            with h5py.File(self.path, "r") as f:
+                for name in f.get(_VIDEOS, {}):
+                    video = _read_video_group(f[_VIDEOS][name])
+                    seen.add(video.video_id)
+                    yield video
+        for part in self._staged_parts():
+            item = self._read_part(part)
+            if isinstance(item, StoredVideo) and item.video_id not in seen:
+                yield item
+
+    def __len__(self) -> int:
+        return len(self.done_ids())
+
+    # -- writing --------------------------------------------------------------------
+
+    def _atomic_part(self, video_id: str, suffix: str) -> tuple[Path, Path]:
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        final = self.parts_dir / f"{_part_stem(video_id)}{suffix}"
+        temp = self.parts_dir / f".{final.name}.{os.getpid()}.tmp"
+        return temp, final
+
+    def stage_video(self, video_id: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+        """Write one finished video where a kill cannot damage it (safe from any process)."""
+        temp, final = self._atomic_part(video_id, ".h5")
+        with h5py.File(temp, "w") as f:
+            group = f.create_group(_VIDEOS).create_group(_group_name(video_id))
+            _write_video_group(group, arrays, {**attrs, "video_id": video_id})
+        os.replace(temp, final)
+        stale = final.with_suffix(".json")
+        if stale.exists():
+            stale.unlink()
+
+    def stage_failure(self, video_id: str, reason: str, attrs: dict | None = None) -> None:
+        temp, final = self._atomic_part(video_id, ".json")
+        payload = {"video_id": video_id, "reason": reason,
+                   "attrs": {k: _to_attr(v) for k, v in (attrs or {}).items()}}
+        temp.write_text(json.dumps(payload), "utf-8")
+        os.replace(temp, final)
+
+    def commit(self) -> int:
+        """Merge staged parts into the main file; returns how many parts were merged."""
+        parts = self._staged_parts()
+        if not parts and self.path.exists():
+            return 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        if self.path.exists():
+            shutil.copyfile(self.path, temp)
+        with h5py.File(temp, "a") as f:
+            if not self.path.exists():
+                f.attrs["kind"] = self.kind
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["settings"] = json.dumps(self.settings or {}, sort_keys=True)
+                f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            f.attrs["versions"] = json.dumps(package_versions(), sort_keys=True)
+            f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            videos = f.require_group(_VIDEOS)
+            failures = f.require_group(_FAILURES)
+            for part in parts:
+                item = self._read_part(part)
+                name = _group_name(item.video_id)
+                if isinstance(item, Failure):
+                    if name in failures:
+                        del failures[name]
+                    group = failures.create_group(name)
+                    for key, value in item.attrs.items():
+                        group.attrs[key] = _to_attr(value)
+                    group.attrs["video_id"] = item.video_id
+                    group.attrs["reason"] = item.reason
+                else:
+                    if name in videos:
+                        del videos[name]
+                    if name in failures:
+                        del failures[name]
+                    _write_video_group(videos.create_group(name), item.arrays, item.attrs)
+        os.replace(temp, self.path)
+        for part in parts:
+            part.unlink()
+        # Temp files of writers killed mid-write; every writer has finished by now.
+        for leftover in self.parts_dir.glob(".*.tmp") if self.parts_dir.is_dir() else ():
+            leftover.unlink()
+        if self.parts_dir.is_dir() and not any(self.parts_dir.iterdir()):
+            self.parts_dir.rmdir()
+        logger.debug("committed %d staged parts into %s", len(parts), self.path)
+        return len(parts)
