@@ -1,0 +1,18 @@
+"""Frame and video metrics, the Measures report, and figures."""
+
+from tfdeepfake.evaluation.aggregate import aggregate_video_labels, aggregate_video_scores
+from tfdeepfake.evaluation.metrics import (
+    binary_metrics,
+    choose_threshold,
+    equal_error_rate,
+    frame_and_video_metrics,
+)
+
+__all__ = [
+    "aggregate_video_labels",
+    "aggregate_video_scores",
+    "binary_metrics",
+    "choose_threshold",
+    "equal_error_rate",
+    "frame_and_video_metrics",
+]
