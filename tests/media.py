@@ -1,0 +1,36 @@
+"""Small videos the tests write for themselves."""
+
+import cv2
+import numpy as np
+import skimage.data
+
+FACE = skimage.data.astronaut()[20:220, 120:320]  # 200x200 around the face
+
+
+def write_face_video(path, num_frames=12, size=(320, 240), face_size=120, gray=False, faces=1):
+    """A moving face on a textured background, written with OpenCV's MPEG-4 encoder."""
+    width, height = size
+    rng = np.random.RandomState(0)
+    background = rng.randint(0, 60, (height, width, 3)).astype(np.uint8)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (width, height),
+                             isColor=not gray)
+    try:
+        for i in range(num_frames):
+            frame = background.copy()
+            for k in range(faces):
+                s = face_size if k == 0 else face_size // 2
+                x = 10 + i * 2 + k * (face_size + 20)
+                frame[20:20 + s, x:x + s] = cv2.resize(FACE, (s, s))
+            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if gray else bgr)
+    finally:
+        writer.release()
+    return path
+
+
+def write_blank_video(path, num_frames=8, size=(160, 120)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    for i in range(num_frames):
+        writer.write(np.full((size[1], size[0], 3), 40 + i, np.uint8))
+    writer.release()
+    return path
