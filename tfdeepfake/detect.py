@@ -15,7 +15,7 @@ import numpy as np
 from tfdeepfake.bundle import Bundle, load_bundle
 from tfdeepfake.cache.extract import faces_from_frames
 from tfdeepfake.datasets.scan import is_video_name
-from tfdeepfake.evaluation.aggregate import aggregate_video_scores
+from tfdeepfake.scoring import aggregate_video_scores
 from tfdeepfake.faces.detector import get_detector
 from tfdeepfake.models.facenet import embed_faces
 from tfdeepfake.video.reader import VideoReadError, read_sampled_frames

@@ -21,7 +21,7 @@ from tfdeepfake.cache.embeddings import EmbeddingTable, load_embedding_table
 from tfdeepfake.cache.faces import ExtractConfig
 from tfdeepfake.classifiers import make_classifier
 from tfdeepfake.evaluation.metrics import choose_threshold, frame_and_video_metrics
-from tfdeepfake.evaluation.aggregate import aggregate_video_scores, aggregate_video_labels
+from tfdeepfake.scoring import aggregate_video_scores, aggregate_video_labels
 
 logger = logging.getLogger(__name__)
 

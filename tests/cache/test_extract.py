@@ -1,13 +1,11 @@
 """extract: videos -> faces cache, with every kind of bad input in one batch."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 

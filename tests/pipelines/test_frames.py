@@ -12,7 +12,6 @@ from tfdeepfake.pipelines.frames import (
     make_frame_dataset,
     make_frame_eval_dataset,
     steps_per_epoch,
-    video_scores_from_frames,
 )
 
 
@@ -139,15 +138,3 @@ def test_eval_dataset_keeps_video_ids_and_warns_on_faceless(caplog):
     assert "empty" in caplog.text
 
 
-def test_video_scores_from_frames():
-    ids = ["v1", "v2", "v1", "v2", "v2"]
-    scores = [0.2, 0.9, 0.4, 0.1, 0.5]
-    videos, mean = video_scores_from_frames(ids, scores)
-    assert videos == ["v1", "v2"]
-    np.testing.assert_allclose(mean, [0.3, 0.5], rtol=1e-6)
-    np.testing.assert_allclose(video_scores_from_frames(ids, scores, "median")[1], [0.3, 0.5], rtol=1e-6)
-    np.testing.assert_allclose(video_scores_from_frames(ids, scores, "max")[1], [0.4, 0.9], rtol=1e-6)
-    with pytest.raises(ValueError, match="mean"):
-        video_scores_from_frames(ids, scores, "mode")
-    with pytest.raises(ValueError):
-        video_scores_from_frames(ids[:2], scores)

@@ -1,6 +1,6 @@
 """Frame and video metrics, the Measures report, and figures."""
 
-from tfdeepfake.evaluation.aggregate import aggregate_video_labels, aggregate_video_scores
+from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 from tfdeepfake.evaluation.metrics import (
     binary_metrics,
     choose_threshold,

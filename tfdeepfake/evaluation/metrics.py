@@ -24,7 +24,7 @@ from sklearn.metrics import (
 )
 
 from tfdeepfake.constants import FAKE, REAL
-from tfdeepfake.evaluation.aggregate import aggregate_video_labels, aggregate_video_scores
+from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 
 logger = logging.getLogger(__name__)
 

@@ -38,11 +38,11 @@ from tfdeepfake.models.xception import (
     make_optimizer,
     model_input_size,
 )
+from tfdeepfake.scoring import aggregate_video_scores
 from tfdeepfake.pipelines.frames import (
     VideoSource,
     make_frame_dataset,
     make_frame_eval_dataset,
-    video_scores_from_frames,
 )
 from tfdeepfake.pipelines.sequences import (
     FEATURES_KEY,
@@ -304,7 +304,8 @@ def predict_video_scores(
         if not frame_ids:
             raise ValueError("no face frames to score")
         probs = np.concatenate(frame_probs)
-        ids, scores = video_scores_from_frames(frame_ids, probs, method=method)
+        video_ids, video_scores = aggregate_video_scores(probs, frame_ids, how=method)
+        ids, scores = list(video_ids), video_scores.astype(np.float32)
         first_label = dict(zip(reversed(frame_ids), reversed(np.concatenate(frame_labels).tolist())))
         labels = np.array([first_label[v] for v in ids], dtype=np.int32)
     if return_labels:

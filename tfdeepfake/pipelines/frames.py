@@ -21,13 +21,12 @@ component, a per-frame weight ``N / (2 * N_class)``. Both need the frame count p
 pass ``class_counts`` or one counting pass is made over the source. Oversampling streams
 the source once per class (each pass keeps one label), so it reads the cache twice per epoch.
 
-The evaluation dataset keeps ``video_id`` with each frame; ``video_scores_from_frames``
+The evaluation dataset keeps ``video_id`` with each frame; ``tfdeepfake.scoring``
 turns frame probabilities into video scores by the mean (the poster's rule).
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,7 +41,6 @@ from tfdeepfake.pipelines.augment import AugmentConfig, augment_dataset
 logger = logging.getLogger(__name__)
 
 BALANCE_MODES = ("oversample", "weights", "none")
-SCORE_AGGREGATIONS = ("mean", "median", "max")
 
 VideoSource = Iterable[Any] | Callable[[], Iterable[Any]]
 
@@ -259,29 +257,6 @@ def make_frame_eval_dataset(
     return _with_options(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
-def video_scores_from_frames(
-    video_ids: Sequence[str] | np.ndarray,
-    frame_scores: Sequence[float] | np.ndarray,
-    method: str = "mean",
-) -> tuple[list[str], np.ndarray]:
-    """Aggregate frame scores per video: ``(video_ids in first-seen order, scores float32)``.
-
-    ``method``: ``"mean"`` (the poster's rule), ``"median"`` or ``"max"``.
-    """
-    reducers = {"mean": np.mean, "median": np.median, "max": np.max}
-    if method not in reducers:
-        raise ValueError(f"Unknown method {method!r}; valid: {', '.join(SCORE_AGGREGATIONS)}")
-    scores = np.asarray(frame_scores, dtype=np.float64).reshape(-1)
-    ids = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(video_ids).reshape(-1)]
-    if len(ids) != len(scores):
-        raise ValueError(f"{len(ids)} video ids for {len(scores)} frame scores")
-    grouped: dict[str, list[float]] = collections.OrderedDict()
-    for video_id, score in zip(ids, scores):
-        grouped.setdefault(video_id, []).append(score)
-    reduce = reducers[method]
-    return list(grouped), np.array([reduce(v) for v in grouped.values()], dtype=np.float32)
-
-
 def steps_per_epoch(class_counts: Mapping[int, int], batch_size: int, balance: str = "oversample") -> int:
     """Batches in one training epoch of ``make_frame_dataset`` with these frame counts."""
     if balance == "oversample":
@@ -293,12 +268,10 @@ def steps_per_epoch(class_counts: Mapping[int, int], batch_size: int, balance: s
 
 __all__ = [
     "BALANCE_MODES",
-    "SCORE_AGGREGATIONS",
     "count_frames_by_label",
     "make_frame_dataset",
     "make_frame_eval_dataset",
     "resize_face",
     "steps_per_epoch",
-    "video_scores_from_frames",
     "video_stream",
 ]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfdeepfake.evaluation.aggregate import aggregate_video_labels, aggregate_video_scores
+from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 
 
 def test_mean_median_max_per_video():
