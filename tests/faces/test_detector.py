@@ -25,6 +25,8 @@ def test_config_validation():
         DetectorConfig(min_confidence=1.5)
     with pytest.raises(ValueError, match="min_face_size"):
         DetectorConfig(min_face_size=4)
+    with pytest.raises(ValueError, match="detect_max_side"):
+        DetectorConfig(min_face_size=40)  # mtcnn 1.0.0 finds nothing above 20
 
 
 def test_detector_is_built_once_per_settings():

@@ -36,8 +36,12 @@ class DetectorConfig:
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if self.detect_max_side < 0:
             raise ValueError(f"detect_max_side must be >= 0, got {self.detect_max_side}")
-        if self.min_face_size < 12:
-            raise ValueError(f"min_face_size must be >= 12 (MTCNN's input), got {self.min_face_size}")
+        # mtcnn 1.0.0 sizes its image pyramid as if min_face_size were 12..20; above 20 the
+        # deepest levels shrink below PNet's 12 px input and every frame reports no face.
+        # Shrinking the frame (detect_max_side) has the same effect and works.
+        if not 12 <= self.min_face_size <= 20:
+            raise ValueError(f"min_face_size must be in [12, 20] with mtcnn 1.0 (got "
+                             f"{self.min_face_size}); to skip small faces lower detect_max_side")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
