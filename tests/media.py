@@ -34,3 +34,15 @@ def write_blank_video(path, num_frames=8, size=(160, 120)):
         writer.write(np.full((size[1], size[0], 3), 40 + i, np.uint8))
     writer.release()
     return path
+
+
+def toy_face_video(video_id, label, split, faces, frame_indices, num_sampled, dataset="toy"):
+    """A real FaceVideo (as `iter_face_videos` yields) around given face crops."""
+    from tfdeepfake.cache.faces import FaceVideo
+
+    n = len(faces)
+    sampled = np.arange(num_sampled)  # frames 0..num_sampled-1 were sampled; faces in some
+    return FaceVideo(video_id=video_id, label=label, split=split, dataset=dataset,
+                     faces=np.asarray(faces), frame_indices=np.asarray(frame_indices),
+                     boxes=np.zeros((n, 4), np.float32), keypoints=np.zeros((n, 5, 2), np.float32),
+                     confidences=np.ones(n, np.float32), sampled_indices=sampled, attrs={})

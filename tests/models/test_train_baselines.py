@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tensorflow import keras
 
+from tests.media import toy_face_video
 from tfdeepfake.models import train_baselines
 from tfdeepfake.models.lstm import build_lstm_classifier
 from tfdeepfake.models.train_baselines import (
@@ -21,17 +22,6 @@ from tfdeepfake.models.train_baselines import (
 from tfdeepfake.pipelines.sequences import compute_sequence_features
 
 
-@dataclasses.dataclass
-class ToyFaceVideo:
-    """The attributes of tfdeepfake.cache.faces.FaceVideo that the pipelines read."""
-
-    video_id: str
-    label: int
-    split: str
-    faces: np.ndarray
-    frame_indices: np.ndarray
-    num_sampled: int
-    dataset: str = "toy"
 
 
 def toy_videos(n_real, n_fake, frames=3, size=16, split="train", seed=0):
@@ -41,7 +31,7 @@ def toy_videos(n_real, n_fake, frames=3, size=16, split="train", seed=0):
     for i, label in enumerate([0] * n_real + [1] * n_fake):
         base = 40 if label == 0 else 200
         faces = np.clip(rng.normal(base, 15, size=(frames, size, size, 3)), 0, 255).astype(np.uint8)
-        videos.append(ToyFaceVideo(f"toy/{split}_{i}", label, split, faces, np.arange(frames), frames))
+        videos.append(toy_face_video(f"toy/{split}_{i}", label, split, faces, np.arange(frames), frames))
     return videos
 
 
@@ -88,7 +78,7 @@ def test_train_xception_writes_run_files_and_scores_videos(tmp_path, monkeypatch
     assert record["seed"] == 0 and record["config"]["input_size"] == 16
     assert "tensorflow" in record["versions"]
 
-    faceless = ToyFaceVideo("toy/none", 1, "val", np.zeros((0, 16, 16, 3), np.uint8), np.zeros(0, int), 3)
+    faceless = toy_face_video("toy/none", 1, "val", np.zeros((0, 16, 16, 3), np.uint8), np.zeros(0, int), 3)
     with caplog.at_level(logging.WARNING):
         ids, probs, labels = predict_video_scores(result.model, val + [faceless], batch_size=3,
                                                   return_labels=True)

@@ -1,4 +1,3 @@
-import dataclasses
 import logging
 import os
 
@@ -7,6 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+from tests.media import toy_face_video
 from tfdeepfake.pipelines.frames import (
     count_frames_by_label,
     make_frame_dataset,
@@ -15,23 +15,12 @@ from tfdeepfake.pipelines.frames import (
 )
 
 
-@dataclasses.dataclass
-class ToyFaceVideo:
-    """The attributes of tfdeepfake.cache.faces.FaceVideo that the pipelines read."""
-
-    video_id: str
-    label: int
-    split: str
-    faces: np.ndarray
-    frame_indices: np.ndarray
-    num_sampled: int
-    dataset: str = "toy"
 
 
 def toy_video(video_id, label, num_faces, size=8, split="train", value=None):
     fill = (label * 200 + 20) if value is None else value
     faces = np.full((num_faces, size, size, 3), fill, dtype=np.uint8)
-    return ToyFaceVideo(video_id, label, split, faces, np.arange(num_faces), max(num_faces, 4))
+    return toy_face_video(video_id, label, split, faces, np.arange(num_faces), max(num_faces, 4))
 
 
 @pytest.fixture

@@ -1,4 +1,3 @@
-import dataclasses
 import logging
 import os
 
@@ -9,6 +8,7 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
+from tests.media import toy_face_video
 from tfdeepfake.pipelines.sequences import (
     SequenceArrays,
     balanced_indices,
@@ -20,23 +20,12 @@ from tfdeepfake.pipelines.sequences import (
 )
 
 
-@dataclasses.dataclass
-class ToyFaceVideo:
-    """The attributes of tfdeepfake.cache.faces.FaceVideo that the pipelines read."""
-
-    video_id: str
-    label: int
-    split: str
-    faces: np.ndarray
-    frame_indices: np.ndarray
-    num_sampled: int
-    dataset: str = "toy"
 
 
 def toy_video(video_id, label, values, size=12):
     faces = np.stack([np.full((size, size, 3), v, dtype=np.uint8) for v in values]) if values else \
         np.zeros((0, size, size, 3), np.uint8)
-    return ToyFaceVideo(video_id, label, "train", faces, np.arange(len(values)), 5)
+    return toy_face_video(video_id, label, "train", faces, np.arange(len(values)), 5)
 
 
 def mean_pixel_extractor(size=8):
