@@ -218,8 +218,10 @@ def cmd_detect(args) -> int:
     if not paths:
         raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
     if args.tflite:
-        from tfdeepfake.lite.detector import LiteDetector
-        detector = LiteDetector(args.tflite)
+        from tfdeepfake.lite.detector import detect_video, open_export
+
+        lite = open_export(args.tflite, variant=args.variant)
+        detector = None
     else:
         if not args.model:
             raise CommandError("give --model saved_models/<name> (or --tflite DIR)")
@@ -228,7 +230,8 @@ def cmd_detect(args) -> int:
     results = []
     with _progress(len(paths), "video", not args.json and len(paths) > 1) as bar:
         for path in paths:
-            verdict = detector.detect(path).to_dict()
+            verdict = (detect_video(lite, path, args.variant) if detector is None
+                       else detector.detect(path).to_dict())
             results.append(verdict)
             bar.update(1)
             if not args.json:
@@ -252,6 +255,25 @@ def cmd_demo(args) -> int:
     summary = run_demo(args.output, config)
     if args.json:
         print(json.dumps(summary, default=str))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tfdeepfake.export.from_bundle import export_bundle
+
+    formats = ("savedmodel", "tflite") if args.format == "all" else (args.format,)
+    written = export_bundle(args.model, args.output, formats=formats, classifier=args.classifier,
+                            facenet_weights=args.facenet_weights, face_cache=args.faces,
+                            variants=args.variants.split(",") if args.variants else None,
+                            model_name=args.name, version=args.version_number, seed=args.seed)
+    lines = [f"export ({args.classifier or 'default classifier'}) -> {args.output}"]
+    if "savedmodel" in written:
+        lines.append(f"  SavedModel: {written['savedmodel']}")
+    for variant, path in written.get("tflite", {}).items():
+        lines.append(f"  TFLite {variant}: {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+    if written.get("random_init_facenet"):
+        lines.append("  [RANDOM-INIT FaceNet: a demonstration model, not a detector]")
+    _emit(args, written, "\n".join(lines))
     return 0
 
 
@@ -402,12 +424,35 @@ def build_parser() -> argparse.ArgumentParser:
                                    "seconds. A bad video never stops the others.")
     p.add_argument("videos", nargs="+", help="video files or folders")
     p.add_argument("--model", type=Path, help="bundle folder (saved_models/<name>)")
-    p.add_argument("--tflite", type=Path, help="TFLite export folder: run without TensorFlow")
+    p.add_argument("--tflite", type=Path, help="TFLite folder from `export` (<out>/tflite): MTCNN and "
+                                               "the face model run on the TFLite runtime")
+    p.add_argument("--variant", default="float32", choices=("float32", "float16", "dynamic_int8", "int8"),
+                   help="which TFLite face model with --tflite (default: %(default)s)")
     p.add_argument("--classifier", choices=("knn", "sgd", "rf"), help="default: the bundle's")
     p.add_argument("--threshold", type=float, help="default: the bundle's")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights file, if not in keras-facenet's cache")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("export", help="bundle -> TF Serving SavedModel and/or TFLite (+ MTCNN)",
+                       description="Export the face -> fake-probability graph of a bundle (FaceNet, "
+                                   "head and classifier as TensorFlow ops) as a SavedModel in TF "
+                                   "Serving's layout <out>/serving/<name>/<version>/ and as TFLite "
+                                   "variants with MTCNN's networks, for `detect --tflite`.")
+    p.add_argument("--model", required=True, type=Path, help="bundle folder")
+    p.add_argument("-o", "--output", required=True, type=Path, help="export folder")
+    p.add_argument("--format", choices=("savedmodel", "tflite", "all"), default="all")
+    p.add_argument("--classifier", choices=("knn", "sgd", "rf"), help="default: the bundle's")
+    p.add_argument("--variants", help="TFLite variants, comma-separated (default: float32,float16,"
+                                      "dynamic_int8,int8; int8 needs --faces)")
+    p.add_argument("--faces", type=Path, help="face cache: train faces calibrate int8, test faces "
+                                              "measure TFLite parity")
+    p.add_argument("--name", help="model name in the serving layout (default: the bundle's)")
+    p.add_argument("--version-number", type=int, help="serving version (default: next free)")
+    p.add_argument("--facenet-weights", type=Path)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="the whole pipeline on generated videos, in minutes",
                        description="Generates labelled videos from face photos that installed "

@@ -1,0 +1,129 @@
+"""Video -> probability with TFLite only, against the TensorFlow path on the same frames."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (requirements.txt)")
+
+from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.boxes import iou, select_face
+from tfdeepfake.faces.crop import crop_face
+from tfdeepfake.lite.detector import LiteDeepfakeDetector
+from tfdeepfake.video.reader import read_sampled_frames
+from tfdeepfake.video.sampling import sample_indices
+
+CONFIG = ExtractConfig(num_frames=4)
+
+
+def write_video(path, frames, fps=10):
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def face_video(photos, tmp_path_factory):
+    base = photos["astronaut"]
+    frames = [np.roll(base, shift=(3 * i, 2 * i), axis=(0, 1)) for i in range(10)]
+    return write_video(tmp_path_factory.mktemp("video") / "astronaut.mp4", frames)
+
+
+@pytest.fixture(scope="module")
+def detector(face_model_dir, mtcnn_dir):
+    return LiteDeepfakeDetector(face_model_dir["dir"] / "face_model_float32.tflite", mtcnn_dir, config=CONFIG)
+
+
+def test_video_matches_tensorflow_path(detector, face_video, face_model_dir):
+    import tensorflow as tf
+
+    from tfdeepfake.export.graph import FaceScorer
+    from tfdeepfake.faces.detector import FaceDetector
+
+    result = detector.predict_video(face_video)
+    assert result.frame_indices == sample_indices(10, CONFIG.num_frames).tolist()
+    assert result.face_frame_indices == result.frame_indices and result.num_faces == 4
+    assert result.fake_probability == pytest.approx(np.mean(result.face_probabilities))
+    assert result.verdict == ("fake" if result.fake_probability >= 0.5 else "real")
+    assert json.loads(json.dumps(result.to_dict()))["num_faces"] == 4
+
+    # The TensorFlow path: mtcnn package detector, same selection and crop, Keras scorer.
+    frames, indices, _ = read_sampled_frames(face_video, CONFIG.num_frames)
+    reference = FaceDetector(CONFIG.detector).detect(frames)
+    crops = []
+    for faces, box in zip(reference, result.boxes):
+        face = faces[select_face(np.stack([f.box for f in faces]), np.array([f.confidence for f in faces]))]
+        assert iou(face.box, box) > 0.9
+        crops.append(crop_face(frames[len(crops)], face.box, CONFIG.size, margin=CONFIG.margin))
+    scorer = FaceScorer(face_model_dir["embedder"], face_model_dir["head"], "sgd", face_model_dir["arrays"])
+    expected, _ = scorer.score(tf.constant(np.stack(crops)))
+    np.testing.assert_allclose(result.face_probabilities, expected.numpy(), atol=2e-2)
+    assert result.fake_probability == pytest.approx(float(np.mean(expected)), abs=1e-2)
+
+
+def test_scores_match_lite_model_exactly(detector, face_model_dir, helpers):
+    import tensorflow as tf
+
+    from tfdeepfake.export.graph import FaceScorer
+
+    faces = helpers.make_faces(30, seed=3)
+    scorer = FaceScorer(face_model_dir["embedder"], face_model_dir["head"], "sgd", face_model_dir["arrays"])
+    expected, _ = scorer.score(tf.constant(faces))
+    np.testing.assert_allclose(detector.score_faces(faces), expected.numpy(), atol=1e-4)
+    assert detector.score_faces(np.zeros((0, 160, 160, 3), np.uint8)).shape == (0,)
+
+
+def test_video_without_faces(detector, tmp_path):
+    from skimage import data
+
+    path = write_video(tmp_path / "coffee.mp4", [data.coffee()] * 5)
+    result = detector.predict_video(path)
+    assert result.verdict == "no_face" and np.isnan(result.fake_probability) and not result.is_fake
+    assert result.to_dict()["fake_probability"] is None
+
+
+def test_size_mismatch_is_an_error(face_model_dir, mtcnn_dir):
+    with pytest.raises(ValueError, match="160 px"):
+        LiteDeepfakeDetector(face_model_dir["dir"] / "face_model_float32.tflite", mtcnn_dir,
+                             config=ExtractConfig(size=128))
+
+
+TF_FREE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["tensorflow"] = None  # any `import tensorflow` now raises ImportError
+    sys.modules["keras"] = None
+    from tfdeepfake.cache.faces import ExtractConfig
+    from tfdeepfake.lite.detector import LiteDeepfakeDetector
+    from tfdeepfake.lite.interpreter import runtime_name
+    detector = LiteDeepfakeDetector(sys.argv[1], sys.argv[2], config=ExtractConfig(num_frames=4))
+    result = detector.predict_video(sys.argv[3]).to_dict()
+    result["runtime"] = runtime_name()
+    result["tf_loaded"] = [m for m in sys.modules if m.startswith(("tensorflow", "keras")) and sys.modules[m]]
+    print(json.dumps(result))
+    """
+)
+
+
+def test_runs_without_tensorflow(detector, face_video, face_model_dir, mtcnn_dir):
+    model = face_model_dir["dir"] / "face_model_float32.tflite"
+    proc = subprocess.run(
+        [sys.executable, "-c", TF_FREE_SCRIPT, str(model), str(mtcnn_dir), str(face_video)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tf_loaded"] == [] and out["runtime"] == "ai_edge_litert"
+    expected = detector.predict_video(face_video)
+    assert out["num_faces"] == expected.num_faces
+    np.testing.assert_allclose(out["face_probabilities"], expected.face_probabilities, atol=1e-6)
