@@ -281,3 +281,20 @@ def test_lstm_baseline_trains_under_a_mirrored_strategy(tmp_path):
     assert strategy == {"name": "mirrored", "class": "MirroredStrategy", "num_replicas": 2}
     saved = json.loads((tmp_path / "lstm" / "baseline.json").read_text())
     assert saved["strategy"]["num_replicas"] == 2
+
+
+def test_cli_train_evaluate_and_explain(xception_run, tmp_path, capsys):
+    from tfdeepfake.cli import main
+
+    _, cache, _, _ = xception_run
+    assert main(["train", "xception", str(cache), "-o", str(tmp_path / "m"), "--input-size", str(SIZE),
+                 "--epochs", "1", "--batch-size", "8", "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["kind"] == "xception" and (tmp_path / "m" / "baseline.json").exists()
+    assert main(["evaluate-baseline", "--model", str(tmp_path / "m"), "--source", str(cache),
+                 "-o", str(tmp_path / "report"), "--no-figures", "--json"]) == 0
+    capsys.readouterr()
+    video = write_face_video(tmp_path / "v.mp4")
+    assert main(["explain", str(video), "--model", str(tmp_path / "m"), "-o", str(tmp_path / "cam"),
+                 "--num-frames", "2"]) == 0
+    assert len(list((tmp_path / "cam").glob("*.png"))) >= 2

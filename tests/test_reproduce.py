@@ -152,9 +152,13 @@ def test_quick_reproduce_json_has_everything(quick_run):
     assert any("Grad-CAM" in name for name in saved["figures"])
 
 
-def test_quick_reproduce_continues_and_refuses_other_settings(quick_run):
+def test_quick_reproduce_continues_and_refuses_other_settings(quick_run, capsys):
+    from tfdeepfake.cli import main
+
     out, _, _ = quick_run
-    again = reproduce(None, None, out, quick=True)
+    # the rerun goes through the command line, as a user would continue
+    assert main(["reproduce", "--quick", "-o", str(out), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
     status = {row["step"]: row["status"] for row in again["timings"]}
     for name in EXPERIMENTS:
         assert status[f"train {name}"] == "skipped" and status[f"evaluate {name}"] == "skipped"

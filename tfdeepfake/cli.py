@@ -277,6 +277,71 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_train_baseline(args) -> int:
+    from tfdeepfake.baselines import train_lstm_baseline, train_xception_baseline
+    from tfdeepfake.models.train_baselines import LSTMTrainingConfig, XceptionTrainingConfig
+
+    common = dict(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                  seed=args.seed)
+    if args.lr is not None:
+        common["learning_rate"] = args.lr
+    if args.model_kind == "xception":
+        config = XceptionTrainingConfig(input_size=args.input_size, **common)
+        meta = train_xception_baseline(args.source, args.output, config, strategy_name=args.strategy,
+                                       val_fraction=args.val_fraction, weights=args.weights,
+                                       max_train_frames=args.max_train_frames)
+    else:
+        config = LSTMTrainingConfig(extractor_input_size=args.input_size, **common)
+        meta = train_lstm_baseline(args.source, args.output, config, features=args.features,
+                                   strategy_name=args.strategy, val_fraction=args.val_fraction,
+                                   weights=args.weights)
+    epochs = len(next(iter(meta.get("history", {}).values()), []))
+    _emit(args, meta, f"train {args.model_kind}: {epochs} epochs -> {args.output}")
+    return 0
+
+
+def cmd_evaluate_baseline(args) -> int:
+    from tfdeepfake.baselines import evaluate_baseline
+
+    out = args.output or Path("reports") / f"{Path(args.model).name}-{args.split}"
+    results = evaluate_baseline(args.model, args.source, out, split=args.split,
+                                figures=not args.no_figures)
+    _emit(args, results, f"evaluate baseline: report -> {out}")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from tfdeepfake.baselines import explain_video
+
+    result = explain_video(args.video, args.model, args.output, num_frames=args.num_frames)
+    _emit(args, result, f"explain: {len(result['overlays'])} Grad-CAM overlays -> {args.output} "
+                        f"(video verdict {result['verdict']}, p(fake) {result['fake_probability']:.3f})")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from tfdeepfake.reproduce import reproduce
+
+    if not args.quick and args.celebdf_v1 is None:
+        raise CommandError("give --celebdf-v1 ROOT and --celebdf-v2 ROOT (the merged experiments "
+                           "need both), or --quick")
+    try:
+        summary = reproduce(args.celebdf_v1, args.celebdf_v2, args.output,
+                            facenet_weights=args.facenet_weights, quick=args.quick,
+                            workers=args.workers, strategy=args.strategy, seed=args.seed,
+                            xception_weights=args.xception_weights, experiments=args.only)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished work is saved in {args.output}; run the same command "
+              "again to continue", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(Path(summary["tables"]).read_text("utf-8"))
+        print(f"tables -> {summary['tables']}\neverything -> {summary['json']}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------
 
 def _add_extract_options(p: argparse.ArgumentParser) -> None:
@@ -373,8 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("train", help="train a model: `train triplet` (the poster's method)")
+    p = sub.add_parser("train", help="train a model: triplet (the poster's method), xception, lstm")
     train_sub = p.add_subparsers(dest="model_kind", metavar="MODEL")
+    p.set_defaults(func=lambda args, p=p: (p.print_help(), 2)[1])
     t = train_sub.add_parser(
         "triplet", help="semi-hard triplet head + KNN/SGD/RF on FaceNet embeddings -> bundle",
         description="Train the metric-learning head with tfa.losses.TripletSemiHardLoss on balanced "
@@ -404,6 +470,78 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=DEFAULT_SEED)
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train_triplet)
+
+    for kind, what in (("xception", "XceptionNet on face crops (the poster's frame baseline)"),
+                       ("lstm", "an LSTM over the per-frame features of each video")):
+        t = train_sub.add_parser(
+            kind, help=what,
+            description=f"Train {what} from a face cache (for lstm --features facenet: an embedding "
+                        "cache). Poster settings by default; validation on held-out training videos. "
+                        "Writes model.weights.h5, baseline.json, history.csv, TensorBoard logs.")
+        t.add_argument("source", type=Path, help="face cache (extract --size 299 for Xception)")
+        t.add_argument("-o", "--output", required=True, type=Path, help="baseline folder")
+        t.add_argument("--lr", type=float, help=f"learning rate (poster: {'0.05' if kind == 'xception' else '0.01'})")
+        t.add_argument("--epochs", type=int, default=30, help="(poster: %(default)s)")
+        t.add_argument("--batch-size", type=int, default=64, help="(poster: %(default)s)")
+        t.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                       help="the poster gives no optimizer; SGD with momentum 0.9 suits lr 0.05")
+        t.add_argument("--input-size", type=int, default=299, help="Xception input (>= 71)")
+        t.add_argument("--weights", help="Xception weights: 'imagenet' or a local no-top .h5 "
+                                         "(default: random init)")
+        t.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                       help="tf.distribute strategy: mirrored = all local GPUs")
+        t.add_argument("--val-fraction", type=float, default=0.15)
+        t.add_argument("--seed", type=int, default=DEFAULT_SEED)
+        t.add_argument("--json", action="store_true")
+        if kind == "xception":
+            t.add_argument("--max-train-frames", type=int,
+                           help="cap on training frames, whole videos (the poster used 30k)")
+        else:
+            t.add_argument("--features", choices=("xception", "facenet"), default="xception",
+                           help="per-frame features (default: %(default)s)")
+        t.set_defaults(func=cmd_train_baseline)
+
+    p = sub.add_parser("evaluate-baseline", help="video-level measures of an Xception/LSTM baseline",
+                       description="Frame (Xception) and video measures of a baseline on a split.")
+    p.add_argument("--model", required=True, type=Path, help="baseline folder")
+    p.add_argument("--source", required=True, type=Path, help="the face (or embedding) cache")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("-o", "--output", type=Path)
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate_baseline)
+
+    p = sub.add_parser("explain", help="Grad-CAM heat maps of an Xception baseline on one video",
+                       description="Sample frames, crop faces at the model's input size and write "
+                                   "Grad-CAM overlays (PNG) of what drives the fake score.")
+    p.add_argument("video", type=Path)
+    p.add_argument("--model", required=True, type=Path, help="Xception baseline folder")
+    p.add_argument("-o", "--output", type=Path, default=Path("explain"))
+    p.add_argument("--num-frames", type=int, default=8)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("reproduce", help="the poster's experiments and Measures tables, ours beside theirs",
+                       description="Run the poster's four experiments (Xception on Celeb-DF, LSTM + "
+                                   "frames, Xception on 30k frames of Celeb-DF + v2, FaceNet + triplet "
+                                   "metric learning) from index to evaluation and write "
+                                   "OUT/poster_tables.md with the poster's numbers beside ours. Every "
+                                   "step reuses work already done, so rerunning continues.")
+    p.add_argument("--celebdf-v1", type=Path, metavar="ROOT", help="Celeb-DF (v1) folder")
+    p.add_argument("--celebdf-v2", type=Path, metavar="ROOT", help="Celeb-DF-v2 folder")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--facenet-weights", type=Path, metavar="PATH")
+    p.add_argument("--xception-weights", metavar="PATH", help="'imagenet' or a local no-top file")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test on generated videos in a few minutes; NOT a reproduction")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--only", metavar="NAME", action="append",
+                   help="run only this experiment (repeatable): xception_celebdf, lstm_celebdf, "
+                        "xception_merged, facenet_triplet_merged")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("evaluate", help="the poster's Measures table for a bundle on a split",
                        description="Frame- and video-level AUC, accuracy, precision, recall, F1, "
