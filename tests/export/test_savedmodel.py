@@ -1,6 +1,8 @@
 """SavedModel export: TF Serving layout, signatures, model card, and REST JSON round trips."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,17 +16,33 @@ from tfdeepfake.export.savedmodel import (
     serving_request,
 )
 
-# The REST bodies TF Serving receives (docs/serving.md); FACES / MASK are JSON arrays.
-ROW_REQUEST = '{"signature_name": "serving_default", "instances": FACES}'
-COLUMNAR_REQUEST = '{"signature_name": "serving_default", "inputs": {"faces": FACES}}'
-VIDEO_REQUEST = '{"signature_name": "score_video", "inputs": {"faces": FACES, "mask": MASK}}'
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
+
+
+def documented_requests() -> dict[str, str]:
+    """The :predict bodies exactly as docs/serving.md shows them, by form."""
+    blocks = re.findall(r"```json\n(.*?)\n```", DOCS.read_text("utf-8"), flags=re.S)
+    requests = [b for b in blocks if '"signature_name"' in b]
+    found = {}
+    for body in requests:
+        kind = ("video" if '"score_video"' in body else
+                "row" if '"instances"' in body else "columnar")
+        found[kind] = body
+    assert set(found) == {"row", "columnar", "video"}, found
+    return found
 
 
 def render(template, faces, mask=None):
-    body = template.replace("FACES", json.dumps(np.asarray(faces).tolist()))
+    """The documented body with each FACE placeholder replaced by a real face, in order."""
+    faces = iter(np.asarray(faces).tolist())
+    body = re.sub(r"\bFACE\b", lambda _: json.dumps(next(faces)), template)
     if mask is not None:
-        body = body.replace("MASK", json.dumps(np.asarray(mask).tolist()))
+        body = re.sub(r'"mask": \[[^\]]*\]', f'"mask": {json.dumps(np.asarray(mask).tolist())}', body)
     return body
+
+
+def _faces_in(template) -> int:
+    return len(re.findall(r"\bFACE\b", template))
 
 
 def tf_serving_predict(loaded, body: str) -> dict:
@@ -147,27 +165,34 @@ def test_score_video_mask_and_verdict(setup):
 
 def test_rest_row_and_columnar_payloads(setup):
     loaded, faces, expected = setup["loaded"], setup["faces"][:2], setup["expected"][:2]
-    for body in (render(ROW_REQUEST, faces), serving_request(faces, form="instances")):
+    docs = documented_requests()
+    n = _faces_in(docs["row"])
+    for body in (render(docs["row"], faces[:n]), serving_request(faces[:n], form="instances")):
         answer = tf_serving_predict(loaded, body)
         probs = [row["fake_probability"] for row in answer["predictions"]]
-        np.testing.assert_allclose(probs, expected, atol=1e-5)
+        np.testing.assert_allclose(probs, expected[:n], atol=1e-5)
         assert len(answer["predictions"][0]["embedding"]) == 16
-    for body in (render(COLUMNAR_REQUEST, faces), serving_request(faces, form="inputs")):
+    n = _faces_in(docs["columnar"])
+    for body in (render(docs["columnar"], faces[:n]), serving_request(faces[:n], form="inputs")):
         answer = tf_serving_predict(loaded, body)
-        np.testing.assert_allclose(answer["outputs"]["fake_probability"], expected, atol=1e-5)
-        assert np.asarray(answer["outputs"]["embedding"]).shape == (2, 16)
+        np.testing.assert_allclose(answer["outputs"]["fake_probability"], expected[:n], atol=1e-5)
+        assert np.asarray(answer["outputs"]["embedding"]).shape == (n, 16)
 
 
 def test_rest_score_video_payload(setup):
     loaded, faces, expected = setup["loaded"], setup["faces"], setup["expected"]
-    mask = np.array([True, True, False, True, True])
+    template = documented_requests()["video"]
+    n = _faces_in(template)
+    documented_mask = json.loads(re.search(r'"mask": (\[[^\]]*\])', template).group(1))
+    mask = np.array(documented_mask)
     for body in (
-        render(VIDEO_REQUEST, faces, mask),
-        serving_request(faces, mask, signature_name="score_video", form="inputs"),
+        render(template, faces[:n]),
+        serving_request(faces[:n], mask, signature_name="score_video", form="inputs"),
     ):
         out = tf_serving_predict(loaded, body)["outputs"]
-        np.testing.assert_allclose(out["fake_probability"], expected[mask].mean(), atol=1e-5)
-        assert out["num_faces"] == 4 and out["verdict"] in ("fake", "real")
+        np.testing.assert_allclose(out["fake_probability"], expected[:n][mask].mean(), atol=1e-5)
+        assert out["num_faces"] == mask.sum() and out["verdict"] in ("fake", "real")
+        assert set(out) == {"fake_probability", "is_fake", "verdict", "num_faces"}
     with pytest.raises(ValueError, match="columnar"):
         serving_request(faces, mask, signature_name="score_video", form="instances")
     # The row form cannot carry score_video's scalar outputs (TF Serving rejects it too).
