@@ -63,40 +63,13 @@ def synthetic_faces(n: int, seed: int) -> np.ndarray:
 
 
 def fit_arrays(kind: str, x: np.ndarray, y: np.ndarray, seed: int):
-    """scikit-learn model -> the DEVELOPERS.md classifier arrays (benchmark-local)."""
-    if kind == "sgd":
-        from sklearn.linear_model import SGDClassifier
+    """The classifier arrays the classifiers stage saves (KNN k=10, RF 100 trees)."""
+    from tfdeepfake.classifiers import make_classifier
 
-        m = SGDClassifier(loss="log_loss", random_state=seed).fit(x, y)
-        arrays = {"coef": m.coef_.reshape(-1).astype(np.float32), "intercept": np.float32(m.intercept_[0])}
-        return arrays, {"kind": "sgd"}
-    if kind == "knn":
-        return {"train_embeddings": x.astype(np.float32), "train_labels": y.astype(np.int32)}, {"kind": "knn", "k": 10}
-    if kind == "rf":
-        from sklearn.ensemble import RandomForestClassifier
-
-        from tfdeepfake.export.tf_classifiers import float32_threshold
-
-        m = RandomForestClassifier(n_estimators=100, random_state=seed).fit(x, y)
-        trees = [e.tree_ for e in m.estimators_]
-        shape = (len(trees), max(t.node_count for t in trees))
-        arrays = {
-            "children_left": np.full(shape, -1, np.int32),
-            "children_right": np.full(shape, -1, np.int32),
-            "feature": np.zeros(shape, np.int32),
-            "threshold": np.zeros(shape, np.float32),
-            "leaf_fake_probability": np.zeros(shape, np.float32),
-        }
-        for i, t in enumerate(trees):
-            n = t.node_count
-            arrays["children_left"][i, :n] = t.children_left
-            arrays["children_right"][i, :n] = t.children_right
-            arrays["feature"][i, :n] = np.maximum(t.feature, 0)
-            arrays["threshold"][i, :n] = float32_threshold(t.threshold)
-            value = t.value[:, 0, :]
-            arrays["leaf_fake_probability"][i, :n] = value[:, 1] / value.sum(axis=1)
-        return arrays, {"kind": "rf", "n_estimators": 100}
-    raise ValueError(f"unknown classifier {kind!r}; valid: sgd, knn, rf")
+    params = {"sgd": {"seed": seed}, "knn": {"k": 10}, "rf": {"n_trees": 100, "seed": seed}}
+    if kind not in params:
+        raise ValueError(f"unknown classifier {kind!r}; valid: sgd, knn, rf")
+    return make_classifier(kind, **params[kind]).fit(x, y).to_arrays()
 
 
 def median_ms(fn, repeats: int, warmup: int = 1) -> float:

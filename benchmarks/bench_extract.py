@@ -77,7 +77,7 @@ def time_fast_path(path: Path, config: ExtractConfig, repeat: int) -> dict:
 
 def full_resolution_boxes(frames, indices, config: ExtractConfig) -> tuple[dict, dict]:
     """Per frame: the face full-resolution detection would choose, and all its faces."""
-    detector = get_detector(config.detector.__class__(**{**config.detector.to_dict(), "detect_max_side": 0, "batch_size": 1}))
+    detector = get_detector(config.detector.__class__(**{**config.detector.to_dict(), "detect_short_side": 0, "batch_size": 1}))
     chosen, every = {}, {}
     for frame, index in zip(frames, indices):
         faces = detector.detect([frame])[0]
@@ -91,7 +91,7 @@ def full_resolution_boxes(frames, indices, config: ExtractConfig) -> tuple[dict,
 
 def time_baseline(path: Path, config: ExtractConfig) -> float:
     """Seek to each sampled frame and run MTCNN on it at full resolution, one at a time."""
-    detector = get_detector(config.detector.__class__(**{**config.detector.to_dict(), "detect_max_side": 0, "batch_size": 1}))
+    detector = get_detector(config.detector.__class__(**{**config.detector.to_dict(), "detect_short_side": 0, "batch_size": 1}))
     t0 = time.perf_counter()
     capture = cv2.VideoCapture(str(path))
     try:
@@ -113,12 +113,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per video (median reported)")
     parser.add_argument("--resolutions", default="480p,720p,1080p")
     parser.add_argument("--no-shared", action="store_true", help="skip ../shared/data/videos")
-    parser.add_argument("--detect-max-side", type=int, default=ExtractConfig().detector.detect_max_side)
+    parser.add_argument("--detect-short-side", type=int, default=ExtractConfig().detector.detect_short_side)
     args = parser.parse_args(argv)
 
     config = ExtractConfig()
-    if args.detect_max_side != config.detector.detect_max_side:
-        config = ExtractConfig(detector=config.detector.__class__(detect_max_side=args.detect_max_side))
+    if args.detect_short_side != config.detector.detect_short_side:
+        config = ExtractConfig(detector=config.detector.__class__(detect_short_side=args.detect_short_side))
     videos = generated_videos([r for r in args.resolutions.split(",") if r])
     if not args.no_shared:
         videos += shared_videos()
@@ -161,8 +161,8 @@ def main(argv=None) -> int:
 
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     fmt = "| " + " | ".join(f"{{:{w}}}" for w in widths) + " |"
-    print(f"\nextract benchmark: {config.num_frames} uniform frames, detect_max_side "
-          f"{config.detector.detect_max_side}, median of {args.repeat} runs, {os.cpu_count()} CPUs\n")
+    print(f"\nextract benchmark: {config.num_frames} uniform frames, detect_short_side "
+          f"{config.detector.detect_short_side}, median of {args.repeat} runs, {os.cpu_count()} CPUs\n")
     print(fmt.format(*header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:

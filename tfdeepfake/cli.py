@@ -90,7 +90,7 @@ def _extract_config(args):
         num_frames=args.num_frames, sampling=args.sampling, stride=args.stride,
         face_policy=args.face, margin=args.margin, square=not args.no_square, size=args.size,
         detector=DetectorConfig(min_confidence=args.min_confidence,
-                                detect_max_side=args.detect_max_side))
+                                detect_short_side=args.detect_short_side))
 
 
 def _selected_records(args):
@@ -361,9 +361,9 @@ def _add_extract_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-square", action="store_true", help="keep the box's aspect ratio")
     g.add_argument("--size", type=int, default=FACENET_INPUT_SIZE,
                    help="crop size in pixels (default: %(default)s for FaceNet; 299 for Xception)")
-    g.add_argument("--detect-max-side", type=int, default=640,
-                   help="frames are shrunk to this longest side for detection only; crops come "
-                        "from the full frame; 0 disables (default: %(default)s)")
+    g.add_argument("--detect-short-side", type=int, default=270,
+                   help="frames are shrunk so their shorter side is this for detection only; "
+                        "crops come from the full frame; 0 disables (default: %(default)s)")
 
 
 def _add_facenet_options(p: argparse.ArgumentParser) -> None:

@@ -100,7 +100,7 @@ def test_grayscale_multi_face_and_4k_videos(tmp_path):
     write_face_video(tmp_path / "two.mp4", size=(400, 240), faces=2)
     write_face_video(tmp_path / "uhd.mp4", num_frames=3, size=(3840, 2160), face_size=900)
     records = records_for(tmp_path, [("gray.mp4", 0), ("two.mp4", 0), ("uhd.mp4", 1)])
-    config = ExtractConfig(num_frames=3, size=64, detector=DetectorConfig(detect_max_side=640))
+    config = ExtractConfig(num_frames=3, size=64, detector=DetectorConfig(detect_short_side=360))
     summary = run_extract(records, tmp_path / "f.h5", config)
     assert summary.failed == 0, summary.failures
     videos = {v.video_id: v for v in iter_face_videos(tmp_path / "f.h5")}

@@ -1,8 +1,7 @@
 """Tiny stand-ins shared by the export and lite tests (no real FaceNet, no real data).
 
-The classifier helpers turn fitted scikit-learn models into the "Classifier arrays" of
-DEVELOPERS.md the way the classifiers stage is meant to; they stand in until that stage
-is wired in.
+Classifiers come from the classifiers stage (`tfdeepfake.classifiers`), whose arrays are
+the "Classifier arrays" of DEVELOPERS.md.
 """
 
 from __future__ import annotations
@@ -22,69 +21,17 @@ def make_embeddings(n: int = 120, dim: int = 16, seed: int = 0):
     return x.astype(np.float32), labels
 
 
-def sgd_arrays(model):
-    return (
-        {
-            "coef": model.coef_.reshape(-1).astype(np.float32),
-            "intercept": np.float32(model.intercept_[0]),
-        },
-        {"kind": "sgd"},
-    )
-
-
-def knn_arrays(model):
-    return (
-        {
-            "train_embeddings": np.asarray(model._fit_X, dtype=np.float32),
-            "train_labels": model.classes_[model._y].astype(np.int32),
-        },
-        {"kind": "knn", "k": int(model.n_neighbors)},
-    )
-
-
-def rf_arrays(model):
-    from tfdeepfake.export.tf_classifiers import float32_threshold
-
-    trees = [est.tree_ for est in model.estimators_]
-    fake_col = list(model.classes_).index(1)
-    max_nodes = max(t.node_count for t in trees)
-    shape = (len(trees), max_nodes)
-    out = {
-        "children_left": np.full(shape, -1, np.int32),
-        "children_right": np.full(shape, -1, np.int32),
-        "feature": np.full(shape, -2, np.int32),
-        "threshold": np.zeros(shape, np.float32),
-        "leaf_fake_probability": np.zeros(shape, np.float32),
-    }
-    for i, t in enumerate(trees):
-        n = t.node_count
-        out["children_left"][i, :n] = t.children_left
-        out["children_right"][i, :n] = t.children_right
-        out["feature"][i, :n] = t.feature
-        out["threshold"][i, :n] = float32_threshold(t.threshold)
-        value = t.value[:, 0, :]
-        out["leaf_fake_probability"][i, :n] = value[:, fake_col] / value.sum(axis=1)
-    return out, {"kind": "rf", "n_estimators": len(trees)}
-
-
 def fit_classifier(kind: str, x, y, seed: int = 0):
-    """Fit a small scikit-learn model of `kind`; return (model, arrays, meta)."""
-    if kind == "sgd":
-        from sklearn.linear_model import SGDClassifier
+    """Fit a small classifier of `kind` with the classifiers stage; return (the fitted
+    scikit-learn model, arrays, meta) so tests compare exports with scikit-learn itself."""
+    from tfdeepfake.classifiers import make_classifier
 
-        model = SGDClassifier(loss="log_loss", random_state=seed).fit(x, y)
-        return (model, *sgd_arrays(model))
-    if kind == "knn":
-        from sklearn.neighbors import KNeighborsClassifier
-
-        model = KNeighborsClassifier(n_neighbors=5).fit(x, y)
-        return (model, *knn_arrays(model))
-    if kind == "rf":
-        from sklearn.ensemble import RandomForestClassifier
-
-        model = RandomForestClassifier(n_estimators=7, random_state=seed).fit(x, y)
-        return (model, *rf_arrays(model))
-    raise ValueError(kind)
+    params = {"sgd": {"seed": seed}, "knn": {"k": 5}, "rf": {"n_trees": 7, "seed": seed}}
+    if kind not in params:
+        raise ValueError(kind)
+    clf = make_classifier(kind, **params[kind]).fit(x, y)
+    arrays, meta = clf.to_arrays()
+    return (clf.estimator_, arrays, meta)
 
 
 def build_tiny_embedder(dim: int = 512, size: int = FACE, seed: int = 0):

@@ -5,7 +5,6 @@ import tensorflow as tf
 from tfdeepfake.export.tf_classifiers import (
     CLASSIFIER_KINDS,
     build_tf_classifier,
-    float32_threshold,
 )
 
 
@@ -74,15 +73,6 @@ def test_rf_hand_written_forest():
     np.testing.assert_allclose(clf(x).numpy(), [0.25, 0.375, 0.75])
 
 
-def test_float32_threshold_is_largest_float32_not_above():
-    t64 = np.array([0.1, -0.1, 1 / 3, 2.0, np.float32(0.7)], np.float64)
-    t32 = float32_threshold(t64)
-    assert t32.dtype == np.float32
-    assert np.all(t32.astype(np.float64) <= t64)
-    assert np.all(np.nextafter(t32, np.float32(np.inf)).astype(np.float64) > t64)
-
-
-@pytest.mark.parametrize("kind", CLASSIFIER_KINDS)
 def test_converts_to_tflite_builtins(kind, data, helpers):
     pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (requirements.txt)")
     from tfdeepfake.lite.interpreter import LiteModel

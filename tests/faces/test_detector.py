@@ -15,8 +15,9 @@ def astronaut():
 
 
 def test_detection_scale():
-    assert detection_scale(1080, 1920, 640) == pytest.approx(1 / 3)
-    assert detection_scale(240, 320, 640) == 1.0
+    assert detection_scale(1080, 1920, 270) == pytest.approx(1 / 4)
+    assert detection_scale(1920, 1080, 270) == pytest.approx(1 / 4)  # portrait: the same cost
+    assert detection_scale(240, 320, 270) == 1.0
     assert detection_scale(1080, 1920, 0) == 1.0
 
 
@@ -25,7 +26,7 @@ def test_config_validation():
         DetectorConfig(min_confidence=1.5)
     with pytest.raises(ValueError, match="min_face_size"):
         DetectorConfig(min_face_size=4)
-    with pytest.raises(ValueError, match="detect_max_side"):
+    with pytest.raises(ValueError, match="detect_short_side"):
         DetectorConfig(min_face_size=40)  # mtcnn 1.0.0 finds nothing above 20
 
 
@@ -44,9 +45,9 @@ def test_finds_the_face_with_keypoints_in_order(astronaut):
 
 
 def test_downscaled_detection_maps_back_to_full_resolution(astronaut):
-    full = get_detector(detect_max_side=0).detect([astronaut])[0][0]
+    full = get_detector(detect_short_side=0).detect([astronaut])[0][0]
     big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)  # a 4-MP frame
-    shrunk = get_detector(detect_max_side=512).detect([big])[0][0]
+    shrunk = get_detector(detect_short_side=512).detect([big])[0][0]  # 1/4 scale
     assert iou(shrunk.box / 4, full.box) > 0.8
 
 

@@ -23,7 +23,7 @@ the TFLite converter).
   The probability is the mean over trees of the leaf's ``leaf_fake_probability``.
   scikit-learn compares ``float32(x) <= float64 threshold``; that is exactly
   ``x <= t32`` when ``t32`` is the largest float32 not above the float64 threshold (see
-  :func:`float32_threshold`), so forests converted that way match it bit for bit.
+  :func:`tfdeepfake.classifiers.forest.float32_floor`), so forests converted that way match it bit for bit.
 
 *Protected parameters* (``protect_params=True``, the default): the float parameters
 (coefficients, training embeddings, thresholds, leaf values) are stored as their int32
@@ -61,20 +61,6 @@ _REQUIRED_ARRAYS = {
         "leaf_fake_probability",
     ),
 }
-
-
-def float32_threshold(threshold: np.ndarray) -> np.ndarray:
-    """Largest float32 not above each float64 threshold.
-
-    For float32 inputs ``x``: ``x <= float64_threshold`` iff ``x <= float32_threshold(...)``.
-    A plain ``astype(np.float32)`` rounds to nearest and can move a split across a
-    training value.
-    """
-    t64 = np.asarray(threshold, dtype=np.float64)
-    t32 = t64.astype(np.float32)
-    above = t32.astype(np.float64) > t64
-    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
-    return t32
 
 
 class FloatParam(tf.Module):

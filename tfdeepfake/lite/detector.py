@@ -6,7 +6,7 @@ for their TFLite versions:
 
 1. sample frames (``uniform``, 25 by default) and decode them upright in RGB
    (:func:`tfdeepfake.video.reader.read_sampled_frames`);
-2. shrink each frame to ``detect_max_side`` for detection, run
+2. shrink each frame to a shorter side of ``detect_short_side`` for detection, run
    :class:`~tfdeepfake.lite.mtcnn.LiteMTCNN`, map boxes back to full resolution, drop
    faces under ``min_confidence``;
 3. keep one face per frame (``face_policy``, the largest by default) and crop it with
@@ -106,7 +106,7 @@ class LiteDeepfakeDetector:
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces above ``min_confidence`` in full-resolution pixels, best first."""
         height, width = frame.shape[:2]
-        scale = detection_scale(height, width, self.config.detector.detect_max_side)
+        scale = detection_scale(height, width, self.config.detector.detect_short_side)
         small = frame
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
