@@ -73,6 +73,7 @@ def test_rf_hand_written_forest():
     np.testing.assert_allclose(clf(x).numpy(), [0.25, 0.375, 0.75])
 
 
+@pytest.mark.parametrize("kind", CLASSIFIER_KINDS)
 def test_converts_to_tflite_builtins(kind, data, helpers):
     pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (requirements.txt)")
     from tfdeepfake.lite.interpreter import LiteModel
