@@ -69,3 +69,24 @@ def test_detect_tflite_gives_the_verdicts_of_detect_model(exported, tmp_path, ca
     assert lite_results[1]["verdict"] == "unknown" and "empty.mp4" in lite_results[1]["reason"]
     assert lite_results[0]["fake_probability"] == pytest.approx(keras_results[0]["fake_probability"], abs=0.02)
     assert lite_results[0]["random_init_facenet"] is True
+
+
+@pytest.mark.shared_data
+def test_tflite_path_agrees_with_detect_on_real_footage(exported, shared_data_dir, capsys):
+    from tfdeepfake.cli import main
+
+    root, bundle, _ = exported
+    videos = shared_data_dir / "videos"
+    targets = [str(videos / name) for name in (
+        "dfdc/fake/brtujopkby.mp4",  # portrait 1080x1920
+        "ffpp_c23/fake/Face2Face_c23_750_743.mp4",  # 1080p
+        "ffpp_c23/real/original_youtube_c23_519.mp4")]  # 480p
+    assert main(["detect", *targets, "--model", str(bundle), "--json"]) == 0
+    keras_results = json.loads(capsys.readouterr().out)
+    assert main(["detect", *targets, "--tflite", str(root / "out" / "tflite"), "--json"]) == 0
+    lite_results = json.loads(capsys.readouterr().out)
+    for k, lite in zip(keras_results, lite_results):
+        assert lite["faces_found"] == k["faces_found"] == 4, (k, lite)
+        assert lite["fake_probability"] == pytest.approx(k["fake_probability"], abs=0.02)
+        if abs(k["fake_probability"] - k["threshold"]) > 0.02:
+            assert lite["verdict"] == k["verdict"]
