@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from tfdeepfake import __version__
@@ -24,7 +25,10 @@ class CommandError(Exception):
 def _configure_logging(verbosity: int) -> None:
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: TensorFlow's C++ start-up errors about CUDA plugins are noise on a CPU machine.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TFA's end-of-life banner; the README states the pin and why.
+    warnings.filterwarnings("ignore", message=r"(?s).*TensorFlow Addons \(TFA\) has ended development")
     # TensorFlow and its add-ons are chatty at INFO; their warnings still show.
     for noisy in ("tensorflow", "absl", "h5py"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -15,9 +15,11 @@ import dataclasses
 import hashlib
 import logging
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from tensorflow import keras
 
 from tfdeepfake.constants import FACENET_EMBEDDING_DIM, FACENET_INPUT_SIZE
@@ -214,8 +216,23 @@ def embed_faces(model: keras.Model, faces, batch_size: int = 32) -> np.ndarray:
     dim = int(model.output_shape[-1])
     if len(faces) == 0:
         return np.zeros((0, dim), dtype=np.float32)
+    infer = _inference_function(model)
     out = np.empty((len(faces), dim), dtype=np.float32)
     for start in range(0, len(faces), batch_size):
         batch = faces[start : start + batch_size].astype(np.float32, copy=False)
-        out[start : start + len(batch)] = np.asarray(model.predict_on_batch(batch))
+        out[start : start + len(batch)] = infer(tf.constant(batch)).numpy()
     return out
+
+
+def _inference_function(model: keras.Model):
+    """One traced graph per model for every batch size: videos have different face
+    counts, and `predict_on_batch` would retrace (seconds each) for every new one."""
+    infer = _INFERENCE.get(model)
+    if infer is None:
+        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        _INFERENCE[model] = infer
+    return infer
+
+
+# Kept beside the model rather than on it, so Keras does not track it into saved models.
+_INFERENCE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
