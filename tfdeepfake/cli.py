@@ -130,9 +130,7 @@ def cmd_extract(args) -> int:
             print(f"interrupted: finished videos are saved in {args.output}; "
                   f"run the same command again to resume", file=sys.stderr)
             return 130
-    payload = {k: v for k, v in summary.to_dict().items() if k != "failures"}
-    payload["failures"] = summary.failures
-    payload["cache"] = str(args.output)
+    payload = {**summary.to_dict(), "cache": str(args.output)}
     _emit(args, payload,
           f"extract: {summary.videos} videos, {summary.done} done, {summary.skipped} skipped, "
           f"{summary.failed} failed, {summary.frames} frames, {summary.faces} faces, "
