@@ -158,7 +158,7 @@ def _face_source(face_cache, ids: set[str], loaded: list | None):
     if loaded is not None:
         return [v for v in loaded if v.video_id in ids]
     path = str(face_cache)
-    return lambda: (v for v in iter_face_videos(path) if v.video_id in ids)
+    return lambda: iter_face_videos(path, video_ids=ids)
 
 
 # -- saving and loading ------------------------------------------------------------------

@@ -91,3 +91,15 @@ def test_string_arrays_round_trip(tmp_path):
     (video,) = store.iter_videos()
     assert video.arrays["names"].tolist() == ["x", "yz"]
     assert json.loads(video.attrs["meta"]) == {"k": 1}
+
+
+def test_selected_videos_are_read_without_the_others(tmp_path):
+    store = VideoStore(tmp_path / "c.h5", "faces", {})
+    for name, split in (("a", "train"), ("b", "test"), ("c", "train")):
+        store.stage_video(name, _arrays(1), {"split": split})
+    store.commit()
+    store.stage_video("d", _arrays(1), {"split": "train"})  # still staged
+    assert [v.video_id for v in store.iter_videos(video_ids={"c", "d"})] == ["c", "d"]
+    train = store.iter_videos(where=lambda attrs: attrs["split"] == "train")
+    assert sorted(v.video_id for v in train) == ["a", "c", "d"]
+    assert list(store.iter_videos(video_ids=set())) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -89,9 +89,10 @@ def _to_face_video(stored: StoredVideo) -> FaceVideo:
         sampled_indices=a["sampled_indices"], attrs=attrs)
 
 
-def iter_face_videos(path: str | os.PathLike, splits: tuple[str, ...] | None = None) -> Iterator[FaceVideo]:
-    """Stream the videos of a face cache (optionally only some splits)."""
-    for stored in face_store(path).iter_videos():
-        video = _to_face_video(stored)
-        if splits is None or video.split in splits:
-            yield video
+def iter_face_videos(path: str | os.PathLike, splits: tuple[str, ...] | None = None,
+                     video_ids: Iterable[str] | None = None) -> Iterator[FaceVideo]:
+    """Stream the videos of a face cache (optionally only some splits or videos); the
+    selection is made before any face is read."""
+    where = None if splits is None else (lambda attrs: str(attrs["split"]) in splits)
+    for stored in face_store(path).iter_videos(video_ids=video_ids, where=where):
+        yield _to_face_video(stored)

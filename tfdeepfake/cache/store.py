@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 from urllib.parse import quote
 
 import h5py
@@ -196,19 +196,35 @@ class VideoStore:
                 found.pop(item.video_id, None)
         return found
 
-    def iter_videos(self) -> Iterator[StoredVideo]:
-        """Every stored video, committed and staged, one at a time (memory stays flat)."""
+    def iter_videos(self, video_ids: Iterable[str] | None = None,
+                    where: Callable[[dict], bool] | None = None) -> Iterator[StoredVideo]:
+        """Stored videos, committed and staged, one at a time (memory stays flat).
+
+        ``video_ids`` and ``where`` (a test on a video's attributes) select videos before
+        their arrays are read, so a pass over a few videos of a large cache stays cheap.
+        """
+        wanted = None if video_ids is None else set(video_ids)
+
+        def selected(attrs: dict) -> bool:
+            return (wanted is None or attrs["video_id"] in wanted) and (where is None or where(attrs))
+
         seen = set()
         if self.path.exists():
             with h5py.File(self.path, "r") as f:
                 for name in f.get(_VIDEOS, {}):
-                    video = _read_video_group(f[_VIDEOS][name])
-                    seen.add(video.video_id)
-                    yield video
+                    group = f[_VIDEOS][name]
+                    attrs = _from_attrs(group.attrs)
+                    seen.add(attrs["video_id"])
+                    if selected(attrs):
+                        yield _read_video_group(group)
         for part in self._staged_parts():
-            item = self._read_part(part)
-            if isinstance(item, StoredVideo) and item.video_id not in seen:
-                yield item
+            if part.suffix != ".h5":
+                continue
+            with h5py.File(part, "r") as f:
+                group = f[_VIDEOS][next(iter(f[_VIDEOS]))]
+                attrs = _from_attrs(group.attrs)
+                if attrs["video_id"] not in seen and selected(attrs):
+                    yield _read_video_group(group)
 
     def __len__(self) -> int:
         return len(self.done_ids())

@@ -52,14 +52,15 @@ def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike, embedder
     store.commit()
     done = store.done_ids()
     summary = EmbedSummary(random_init=settings["random_init"])
+    every = face_store(face_cache).done_ids()
+    summary.videos = len(every)
+    for video_id in sorted(every & done):
+        summary.skipped += 1
+        if on_video:
+            on_video(video_id, "skipped")
     try:
-        for video in iter_face_videos(face_cache):
-            summary.videos += 1
-            if video.video_id in done:
-                summary.skipped += 1
-                if on_video:
-                    on_video(video.video_id, "skipped")
-                continue
+        # Only the videos still to embed are read from the face cache.
+        for video in iter_face_videos(face_cache, video_ids=every - done):
             embeddings = embed_faces(embedder, video.faces, batch_size=batch_size)
             store.stage_video(video.video_id,
                               {"embeddings": embeddings.astype(np.float32),
