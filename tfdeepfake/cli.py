@@ -354,8 +354,10 @@ def _add_extract_options(p: argparse.ArgumentParser) -> None:
                    help="uniform: spread over the video; first: the first N frames (the reference "
                         "code of arXiv 2003.08645); stride: every --stride-th frame (default: %(default)s)")
     g.add_argument("--stride", type=int, default=None, help="frame step for --sampling stride")
-    g.add_argument("--face", choices=("largest", "confident"), default="largest",
-                   help="which face to keep when a frame has several (default: %(default)s)")
+    g.add_argument("--face", choices=("largest", "confident", "consistent"), default="largest",
+                   help="which face to keep when a frame has several: the largest, the most "
+                        "confident, or consistent (one person through the video) "
+                        "(default: %(default)s)")
     g.add_argument("--min-confidence", type=float, default=0.9,
                    help="MTCNN confidence below which a detection is ignored (default: %(default)s)")
     g.add_argument("--margin", type=float, default=0.33,

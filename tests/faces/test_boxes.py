@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfdeepfake.faces.boxes import clip_box, expand_box, iou, select_face
+from tfdeepfake.faces.boxes import clip_box, expand_box, iou, select_face, select_faces
 
 
 def test_iou_exact_values():
@@ -29,5 +29,17 @@ def test_select_face_policies():
     assert select_face(boxes, confidences, "largest") == 1
     assert select_face(boxes, confidences, "confident") == 0
     assert select_face(np.zeros((0, 4)), np.zeros(0)) is None
-    with pytest.raises(ValueError, match="largest, confident"):
+    with pytest.raises(ValueError, match="largest, confident, consistent"):
         select_face(boxes, confidences, "nearest")
+
+
+def test_consistent_policy_keeps_one_person_when_sizes_alternate():
+    presenter = np.array([100, 100, 200, 220], float)  # 100 x 120 in every frame
+    guest_big = np.array([400, 100, 505, 222], float)  # 105 x 122: larger in odd frames
+    guest_small = np.array([400, 100, 495, 215], float)  # 95 x 115: smaller in even frames
+    frames = [np.array([presenter, guest_big if i % 2 else guest_small]) for i in range(5)]
+    confidences = [np.array([0.99, 0.95])] * 5
+    largest = select_faces(frames, confidences, "largest")
+    assert largest == [0, 1, 0, 1, 0]  # flips between the two people
+    assert select_faces(frames, confidences, "consistent") == [0, 0, 0, 0, 0]
+    assert select_faces([np.zeros((0, 4)), frames[0]], [np.zeros(0), confidences[0]], "consistent")[0] is None

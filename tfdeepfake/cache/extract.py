@@ -20,7 +20,7 @@ import numpy as np
 
 from tfdeepfake.cache.faces import ExtractConfig, face_store
 from tfdeepfake.datasets.records import VideoRecord
-from tfdeepfake.faces.boxes import select_face
+from tfdeepfake.faces.boxes import select_faces
 from tfdeepfake.faces.crop import crop_face
 from tfdeepfake.faces.detector import FaceDetector, get_detector
 from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
@@ -70,10 +70,11 @@ def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, config: Ext
                       detector: FaceDetector) -> dict[str, np.ndarray]:
     """Detect, choose and crop one face per frame; frames without a face are left out."""
     detections = detector.detect(frames)
+    picks = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
+                         [np.array([f.confidence for f in faces]) for faces in detections],
+                         config.face_policy)
     crops, kept, boxes, keypoints, confidences = [], [], [], [], []
-    for frame, index, faces in zip(frames, indices, detections):
-        choice = select_face(np.array([f.box for f in faces]).reshape(-1, 4),
-                             np.array([f.confidence for f in faces]), config.face_policy)
+    for frame, index, faces, choice in zip(frames, indices, detections, picks):
         if choice is None:
             continue
         face = faces[choice]

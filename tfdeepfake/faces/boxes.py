@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FACE_POLICIES = ("largest", "confident")
+FACE_POLICIES = ("largest", "confident", "consistent")
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
@@ -56,6 +56,33 @@ def select_face(boxes: np.ndarray, confidences: np.ndarray, policy: str = "large
         raise ValueError(f"unknown face policy {policy!r}; valid: {', '.join(FACE_POLICIES)}")
     if len(boxes) == 0:
         return None
-    if policy == "largest":
-        return int(np.argmax(box_area(boxes)))
-    return int(np.argmax(confidences))
+    if policy == "confident":
+        return int(np.argmax(confidences))
+    return int(np.argmax(box_area(boxes)))
+
+
+def select_faces(boxes_per_frame: list[np.ndarray], confidences_per_frame: list[np.ndarray],
+                 policy: str = "largest", min_iou: float = 0.1) -> list[int | None]:
+    """The face to keep in each frame of one video.
+
+    ``consistent`` keeps one person through the video: the face nearest (by IoU) the
+    median box of the per-frame largest faces, so two people of similar size do not
+    alternate between frames; a frame where no face overlaps that box by ``min_iou``
+    falls back to its largest face.
+    """
+    if policy != "consistent":
+        return [select_face(np.asarray(b).reshape(-1, 4), np.asarray(c), policy)
+                for b, c in zip(boxes_per_frame, confidences_per_frame)]
+    largest = [select_face(np.asarray(b).reshape(-1, 4), np.asarray(c), "largest")
+               for b, c in zip(boxes_per_frame, confidences_per_frame)]
+    chosen = [np.asarray(b).reshape(-1, 4)[i] for b, i in zip(boxes_per_frame, largest) if i is not None]
+    if not chosen:
+        return largest
+    anchor = np.median(np.stack(chosen), axis=0)
+    picks: list[int | None] = []
+    for boxes, fallback in zip(boxes_per_frame, largest):
+        boxes = np.asarray(boxes).reshape(-1, 4)
+        overlaps = [iou(box, anchor) for box in boxes]
+        best = int(np.argmax(overlaps)) if overlaps else None
+        picks.append(best if best is not None and overlaps[best] >= min_iou else fallback)
+    return picks

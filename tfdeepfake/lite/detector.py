@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from tfdeepfake.cache.faces import ExtractConfig
-from tfdeepfake.faces.boxes import select_face
+from tfdeepfake.faces.boxes import select_faces
 from tfdeepfake.faces.crop import crop_face
 from tfdeepfake.faces.detector import Face, detection_scale
 from tfdeepfake.lite.interpreter import LiteModel
@@ -127,13 +127,13 @@ class LiteDeepfakeDetector:
     def extract_faces(self, frames, frame_indices, video: str = "<frames>"):
         """One face per frame -> (crops uint8 [F, S, S, 3], frame indices, boxes)."""
         crops, kept, boxes = [], [], []
-        for frame, index in zip(frames, frame_indices):
-            faces = self.detect(frame)
-            chosen = select_face(
-                np.asarray([f.box for f in faces]).reshape(-1, 4),
-                np.asarray([f.confidence for f in faces]),
-                self.config.face_policy,
-            )
+        detections = [self.detect(frame) for frame in frames]
+        picks = select_faces(
+            [np.asarray([f.box for f in faces]).reshape(-1, 4) for faces in detections],
+            [np.asarray([f.confidence for f in faces]) for faces in detections],
+            self.config.face_policy,
+        )
+        for frame, index, faces, chosen in zip(frames, frame_indices, detections, picks):
             if chosen is None:
                 logger.info("%s: no face in frame %d", video, int(index))
                 continue
