@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,7 +78,7 @@ def time_fast_path(path: Path, config: ExtractConfig, repeat: int) -> dict:
 
 def full_resolution_boxes(frames, indices, config: ExtractConfig) -> tuple[dict, dict]:
     """Per frame: the face full-resolution detection would choose, and all its faces."""
-    detector = get_detector(config.detector.__class__(**{**config.detector.to_dict(), "detect_short_side": 0, "batch_size": 1}))
+    detector = get_detector(replace(config.detector, detect_short_side=0, batch_size=1))
     chosen, every = {}, {}
     for frame, index in zip(frames, indices):
         faces = detector.detect([frame])[0]
@@ -91,7 +92,7 @@ def full_resolution_boxes(frames, indices, config: ExtractConfig) -> tuple[dict,
 
 def time_baseline(path: Path, config: ExtractConfig) -> float:
     """Seek to each sampled frame and run MTCNN on it at full resolution, one at a time."""
-    detector = get_detector(config.detector.__class__(**{**config.detector.to_dict(), "detect_short_side": 0, "batch_size": 1}))
+    detector = get_detector(replace(config.detector, detect_short_side=0, batch_size=1))
     t0 = time.perf_counter()
     capture = cv2.VideoCapture(str(path))
     try:
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
 
     config = ExtractConfig()
     if args.detect_short_side != config.detector.detect_short_side:
-        config = ExtractConfig(detector=config.detector.__class__(detect_short_side=args.detect_short_side))
+        config = ExtractConfig(detector=replace(config.detector, detect_short_side=args.detect_short_side))
     videos = generated_videos([r for r in args.resolutions.split(",") if r])
     if not args.no_shared:
         videos += shared_videos()

@@ -38,7 +38,7 @@ import numpy as np
 
 from tfdeepfake.cache.faces import ExtractConfig, face_store, iter_face_videos
 from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL
-from tfdeepfake.provenance import package_versions
+from tfdeepfake.provenance import json_ready, package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -232,25 +232,8 @@ def _save_weights_without_optimizer(model, path: Path) -> None:
 def _write_meta(out_dir: Path, meta: dict) -> None:
     path = out_dir / BASELINE_FILE
     temp = out_dir / f".{BASELINE_FILE}.tmp"
-    temp.write_text(json.dumps(_plain(meta), indent=2, sort_keys=True), "utf-8")
+    temp.write_text(json.dumps(json_ready(meta), indent=2, sort_keys=True), "utf-8")
     os.replace(temp, path)
-
-
-def _plain(value):
-    """JSON-ready: numpy scalars and arrays to Python, NaN/inf to None, paths to str."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def read_baseline_meta(baseline_dir) -> dict:
@@ -405,7 +388,7 @@ def train_xception_baseline(
     _write_meta(out_dir, meta)
     logger.info("Xception baseline saved to %s (%d epochs, best %s)", out_dir,
                 meta["epochs_run"], best_epoch)
-    return {**_plain(meta), "history": history, "out_dir": str(out_dir)}
+    return {**json_ready(meta), "history": history, "out_dir": str(out_dir)}
 
 
 def _embedding_settings(embedding_cache) -> dict:
@@ -523,7 +506,7 @@ def train_lstm_baseline(
     }
     _write_meta(out_dir, meta)
     logger.info("LSTM baseline saved to %s (%d epochs, best %s)", out_dir, meta["epochs_run"], best_epoch)
-    return {**_plain(meta), "history": history, "out_dir": str(out_dir)}
+    return {**json_ready(meta), "history": history, "out_dir": str(out_dir)}
 
 
 # -- evaluation -------------------------------------------------------------------------
@@ -648,7 +631,7 @@ def evaluate_baseline(
                         title=f"ROC, videos ({split})")
         plot_confusion_matrix(video_labels, video_probs, out_dir / "confusion_video.png",
                               threshold=DECISION_THRESHOLD, title=f"{name} (videos, {split})")
-    results = _plain(results)
+    results = json_ready(results)
     (out_dir / "results.md").write_text(_results_markdown(results), "utf-8")
     (out_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True), "utf-8")
     return results

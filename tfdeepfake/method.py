@@ -22,6 +22,7 @@ from tfdeepfake.cache.faces import ExtractConfig
 from tfdeepfake.classifiers import make_classifier
 from tfdeepfake.evaluation.metrics import choose_threshold, frame_and_video_metrics
 from tfdeepfake.scoring import aggregate_video_scores, aggregate_video_labels
+from tfdeepfake.provenance import json_ready
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def train_method(embedding_cache: str | os.PathLike, bundle_dir: str | os.PathLi
         thresholds[name] = 0.5
         if val is not None and len(np.unique(val.labels)) == 2:
             probs = clf.predict_proba_fake(head_outputs(head, val.embeddings))
-            vids, video_probs = aggregate_video_scores(probs, val.video_ids, how=aggregation)
+            _, video_probs = aggregate_video_scores(probs, val.video_ids, how=aggregation)
             _, video_labels = aggregate_video_labels(val.labels, val.video_ids)
             if threshold == "validation":
                 thresholds[name] = float(choose_threshold(video_labels, video_probs))
@@ -129,13 +130,14 @@ def evaluate_bundle(bundle: Bundle, embedding_cache: str | os.PathLike, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     table = load_embedding_table(embedding_cache, splits=(split,))
     outputs = head_outputs(bundle.head, table.embeddings)
+    seed = int(bundle.meta.get("training", {}).get("config", {}).get("seed", 0))
     results, curves = {}, {}
     for name, clf in bundle.classifiers.items():
         probs = clf.predict_proba_fake(outputs)
         results[name] = frame_and_video_metrics(table.labels, probs, table.video_ids,
                                                 threshold=bundle.threshold(name),
                                                 how=bundle.aggregation)
-        vids, video_probs = aggregate_video_scores(probs, table.video_ids, how=bundle.aggregation)
+        _, video_probs = aggregate_video_scores(probs, table.video_ids, how=bundle.aggregation)
         _, video_labels = aggregate_video_labels(table.labels, table.video_ids)
         curves[name] = (video_labels, video_probs)
         if figures:
@@ -145,15 +147,12 @@ def evaluate_bundle(bundle: Bundle, embedding_cache: str | os.PathLike, out_dir:
     if figures:
         plot_roc_curves(curves, out_dir / "roc_video.png", title=f"ROC, videos ({split})")
         plot_embedding_scatter(table.embeddings, outputs, table.labels,
-                               out_dir / "embeddings_before_after.png",
-                               seed=int(bundle.meta["training"]["config"]["seed"])
-                               if "training" in bundle.meta else 0)
+                               out_dir / "embeddings_before_after.png", seed=seed)
     extra = {"bundle": str(bundle.path), "split": split, "embedding_cache": str(embedding_cache),
              "random_init_facenet": bundle.random_init,
              "data": table.counts()}
     if note:
         extra["note"] = note
-    seed = int(bundle.meta.get("training", {}).get("config", {}).get("seed", 0))
     config = {"extract": bundle.meta["extract"], "head": bundle.meta["head"],
               "training": bundle.meta.get("training", {}).get("config", {}),
               "thresholds": bundle.meta["thresholds"], "aggregation": bundle.aggregation}
@@ -161,17 +160,5 @@ def evaluate_bundle(bundle: Bundle, embedding_cache: str | os.PathLike, out_dir:
         write_report(out_dir, results, seed=seed, config=config, level=level,
                      poster_comparison=poster_comparison and level == "video",
                      basename=f"measures_{level}", extra=extra)
-    (out_dir / "metrics.json").write_text(json.dumps(_plain(results), indent=2, sort_keys=True), "utf-8")
+    (out_dir / "metrics.json").write_text(json.dumps(json_ready(results), indent=2, sort_keys=True), "utf-8")
     return results
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

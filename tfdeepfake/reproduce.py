@@ -46,7 +46,7 @@ import yaml
 from tfdeepfake.cache.faces import ExtractConfig
 from tfdeepfake.constants import DEFAULT_SEED, FAKE, REAL
 from tfdeepfake.faces.detector import DetectorConfig
-from tfdeepfake.provenance import package_versions
+from tfdeepfake.provenance import json_ready, package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -965,25 +965,10 @@ def reproduce(
         "json": str(json_path),
     }
     _write_tables(tables, summary, configs, runs)
-    json_path.write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True, default=str), "utf-8")
+    json_path.write_text(json.dumps(json_ready(summary), indent=2, sort_keys=True, default=str), "utf-8")
     logger.info("poster tables -> %s (%.0f s)%s", tables, summary["seconds"],
                 " [QUICK smoke test, not a reproduction]" if quick else "")
-    return _jsonable(summary)
-
-
-def _jsonable(value):
-    """JSON-ready copy: numpy values to Python, NaN/inf to None, paths to str."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return _jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    return json_ready(summary)
 
 
 __all__ = [

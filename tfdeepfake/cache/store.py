@@ -173,13 +173,17 @@ class VideoStore:
         with h5py.File(part, "r") as f:
             return _read_video_group(f[_VIDEOS][next(iter(f[_VIDEOS]))])
 
+    def _part_video_id(self, part: Path) -> str:
+        """The video a staged .h5 part holds, without reading its arrays."""
+        with h5py.File(part, "r") as f:
+            return _from_attrs(f[_VIDEOS][next(iter(f[_VIDEOS]))].attrs)["video_id"]
+
     def done_ids(self) -> set[str]:
         ids = set()
         if self.path.exists():
             with h5py.File(self.path, "r") as f:
                 ids.update(g.attrs["video_id"] for g in f.get(_VIDEOS, {}).values())
-        ids.update(item.video_id for item in map(self._read_part, self._staged_parts())
-                   if isinstance(item, StoredVideo))
+        ids.update(self._part_video_id(p) for p in self._staged_parts() if p.suffix == ".h5")
         return {i.decode() if isinstance(i, bytes) else i for i in ids}
 
     def failures(self) -> dict[str, Failure]:
@@ -189,11 +193,12 @@ class VideoStore:
                 for group in f.get(_FAILURES, {}).values():
                     attrs = _from_attrs(group.attrs)
                     found[attrs["video_id"]] = Failure(attrs["video_id"], attrs["reason"], attrs)
-        for item in map(self._read_part, self._staged_parts()):
-            if isinstance(item, Failure):
+        for part in self._staged_parts():
+            if part.suffix == ".json":
+                item = self._read_part(part)
                 found[item.video_id] = item
             else:
-                found.pop(item.video_id, None)
+                found.pop(self._part_video_id(part), None)
         return found
 
     def iter_videos(self, video_ids: Iterable[str] | None = None,

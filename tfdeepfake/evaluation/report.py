@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tfdeepfake.provenance import package_versions
+from tfdeepfake.provenance import json_ready, package_versions
 
 # Rows of the table: (label, metrics key).
 MEASURES = (
@@ -87,19 +87,6 @@ def measures_table(
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN/inf -> None, numpy scalars and arrays -> Python, tuples -> lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _json_safe(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def build_report(
     results: Mapping[str, Mapping[str, Any]],
     seed: int,
@@ -121,7 +108,7 @@ def build_report(
         report["poster"] = {"source": POSTER_SOURCE, "results": POSTER_RESULTS}
     if extra:
         report.update(dict(extra))
-    return _json_safe(report)
+    return json_ready(report)
 
 
 def write_report(

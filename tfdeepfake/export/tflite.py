@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from tfdeepfake.constants import DEFAULT_SEED
 from tfdeepfake.export.graph import FaceScorer, classifier_kind_from_meta, verdict_is_fake
+from tfdeepfake.provenance import json_ready
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +295,7 @@ def write_tflite_variants(
         },
         "seed": seed,
     }
-    (out_dir / "tflite_export.json").write_text(json.dumps(_jsonable(info), indent=2))
+    (out_dir / "tflite_export.json").write_text(json.dumps(json_ready(info), indent=2))
     if eval_faces is not None and paths:
         probability, embedding = scorer.score(tf.constant(eval_faces))
         report = tflite_parity_report(
@@ -310,15 +311,3 @@ def write_tflite_variants(
                 entry["verdict_agreement"],
             )
     return paths
-
-
-def _jsonable(value):
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

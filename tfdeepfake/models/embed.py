@@ -46,13 +46,13 @@ def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike, embedder
               on_video: Callable[[str, str], None] | None = None) -> EmbedSummary:
     """Embed every video of ``face_cache`` not yet in ``output``."""
     started = time.perf_counter()
-    settings = {**embedder_settings(embedder),
-                "face_settings": face_store(face_cache).stored_settings()}
+    faces = face_store(face_cache)
+    settings = {**embedder_settings(embedder), "face_settings": faces.stored_settings()}
     store = embedding_store(output, settings)
     store.commit()
     done = store.done_ids()
     summary = EmbedSummary(random_init=settings["random_init"])
-    every = face_store(face_cache).done_ids()
+    every = faces.done_ids()
     summary.videos = len(every)
     for video_id in sorted(every & done):
         summary.skipped += 1
