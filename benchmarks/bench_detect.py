@@ -41,7 +41,7 @@ def square_clip() -> Path:
 
 def random_init_bundle(directory: Path) -> Path:
     from tfdeepfake.bundle import save_bundle
-    from tfdeepfake.cache.faces import ExtractConfig
+    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.classifiers import make_classifier
     from tfdeepfake.models.facenet import build_facenet_embedder
     from tfdeepfake.models.triplet_head import build_triplet_head
@@ -50,7 +50,7 @@ def random_init_bundle(directory: Path) -> Path:
     head = build_triplet_head()
     rng = np.random.RandomState(0)
     x, y = rng.normal(size=(200, 64)), np.repeat([0, 1], 100)
-    return save_bundle(directory, extract_config=ExtractConfig(), embedder=embedder, head=head,
+    return save_bundle(directory, extract_config=FaceSettings(), embedder=embedder, head=head,
                        head_config={"input_dim": 512, "hidden_units": [256, 256, 128], "embedding_dim": 64},
                        classifiers={"rf": make_classifier("rf").fit(x, y)}, default_classifier="rf")
 

@@ -28,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfdeepfake.cache.extract import faces_from_frames  # noqa: E402
-from tfdeepfake.cache.faces import ExtractConfig  # noqa: E402
+from tfdeepfake.faces.pipeline import faces_from_frames  # noqa: E402
+from tfdeepfake.faces.settings import FaceSettings  # noqa: E402
 from tfdeepfake.faces.boxes import iou, select_face  # noqa: E402
 from tfdeepfake.faces.detector import get_detector  # noqa: E402
 from tfdeepfake.video.reader import read_sampled_frames  # noqa: E402
@@ -60,7 +60,7 @@ def shared_videos() -> list[Path]:
     return sorted(SHARED_VIDEOS.rglob("*.mp4"))
 
 
-def time_fast_path(path: Path, config: ExtractConfig, repeat: int) -> dict:
+def time_fast_path(path: Path, config: FaceSettings, repeat: int) -> dict:
     detector = get_detector(config.detector)
     runs = []
     for _ in range(repeat):
@@ -76,7 +76,7 @@ def time_fast_path(path: Path, config: ExtractConfig, repeat: int) -> dict:
             "boxes": dict(zip(arrays["frame_indices"].tolist(), arrays["boxes"]))}
 
 
-def full_resolution_boxes(frames, indices, config: ExtractConfig) -> tuple[dict, dict]:
+def full_resolution_boxes(frames, indices, config: FaceSettings) -> tuple[dict, dict]:
     """Per frame: the face full-resolution detection would choose, and all its faces."""
     detector = get_detector(replace(config.detector, detect_short_side=0, batch_size=1))
     chosen, every = {}, {}
@@ -90,7 +90,7 @@ def full_resolution_boxes(frames, indices, config: ExtractConfig) -> tuple[dict,
     return chosen, every
 
 
-def time_baseline(path: Path, config: ExtractConfig) -> float:
+def time_baseline(path: Path, config: FaceSettings) -> float:
     """Seek to each sampled frame and run MTCNN on it at full resolution, one at a time."""
     detector = get_detector(replace(config.detector, detect_short_side=0, batch_size=1))
     t0 = time.perf_counter()
@@ -114,12 +114,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per video (median reported)")
     parser.add_argument("--resolutions", default="480p,720p,1080p")
     parser.add_argument("--no-shared", action="store_true", help="skip ../shared/data/videos")
-    parser.add_argument("--detect-short-side", type=int, default=ExtractConfig().detector.detect_short_side)
+    parser.add_argument("--detect-short-side", type=int, default=FaceSettings().detector.detect_short_side)
     args = parser.parse_args(argv)
 
-    config = ExtractConfig()
+    config = FaceSettings()
     if args.detect_short_side != config.detector.detect_short_side:
-        config = ExtractConfig(detector=replace(config.detector, detect_short_side=args.detect_short_side))
+        config = FaceSettings(detector=replace(config.detector, detect_short_side=args.detect_short_side))
     videos = generated_videos([r for r in args.resolutions.split(",") if r])
     if not args.no_shared:
         videos += shared_videos()

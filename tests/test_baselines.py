@@ -24,7 +24,8 @@ from tfdeepfake.baselines import (
     train_xception_baseline,
 )
 from tfdeepfake.cache.embeddings import embedding_store
-from tfdeepfake.cache.faces import ExtractConfig, face_store
+from tfdeepfake.cache.faces import face_store
+from tfdeepfake.faces.settings import FaceSettings
 from tests.media import write_face_video
 
 SIZE = 71  # Xception's smallest input
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 def write_face_cache(path, counts=(("train", 3, 3), ("test", 2, 2)), frames=FRAMES, seed=0):
     """Dark noisy faces are real, bright ones fake; one HDF5 group per video."""
     rng = np.random.default_rng(seed)
-    store = face_store(path, ExtractConfig(size=SIZE, num_frames=frames))
+    store = face_store(path, FaceSettings(size=SIZE, num_frames=frames))
     for split, n_real, n_fake in counts:
         for i, label in enumerate([0] * n_real + [1] * n_fake):
             base = 50 if label == 0 else 190

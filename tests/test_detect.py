@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfdeepfake.bundle import save_bundle
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.classifiers import make_classifier
 from tfdeepfake.detect import DeepfakeDetector, expand_video_paths
 from tests.media import write_blank_video, write_face_video
@@ -24,7 +24,7 @@ def bundle_dir(tmp_path_factory):
     rng = np.random.RandomState(0)
     x, y = rng.normal(size=(40, 8)), np.repeat([0, 1], 20)
     classifiers = {name: make_classifier(name).fit(x, y) for name in ("knn", "sgd", "rf")}
-    return save_bundle(root / "model", extract_config=ExtractConfig(num_frames=4), embedder=embedder,
+    return save_bundle(root / "model", extract_config=FaceSettings(num_frames=4), embedder=embedder,
                        head=head, head_config={"input_dim": 512, "hidden_units": [16], "embedding_dim": 8},
                        classifiers=classifiers, default_classifier="sgd")
 
@@ -44,10 +44,10 @@ def test_a_face_video_gets_a_verdict_and_a_probability(tmp_path, detector):
 
 
 def test_the_video_score_is_the_mean_of_frame_scores(tmp_path, detector):
-    from tfdeepfake.cache.extract import extract_video
+    from tfdeepfake.faces.pipeline import faces_of_video
 
     path = write_face_video(tmp_path / "face.mp4")
-    arrays, _ = extract_video(path, detector.config, detector.detector)
+    arrays, _ = faces_of_video(path, detector.config, detector.detector)
     frame_probs = detector.score_faces(arrays["faces"])
     assert detector.detect(path).fake_probability == pytest.approx(float(np.mean(frame_probs)), abs=1e-6)
 

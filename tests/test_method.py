@@ -7,7 +7,7 @@ import pytest
 
 from tfdeepfake.bundle import BundleError, load_bundle
 from tfdeepfake.cache.embeddings import embedding_store, load_embedding_table
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.method import evaluate_bundle, head_outputs, train_method
 from tfdeepfake.models.train_triplet import TripletTrainingConfig
 
@@ -17,7 +17,7 @@ def write_separable_embeddings(path, videos_per_class=(8, 8, 6), frames=6, dim=5
     rng = np.random.RandomState(seed)
     centres = {0: rng.normal(size=dim), 1: rng.normal(size=dim)}
     store = embedding_store(path, {"model": "test", "random_init": True, "seed": 0,
-                                   "face_settings": ExtractConfig().to_dict()})
+                                   "face_settings": FaceSettings().to_dict()})
     for split, count in zip(("train", "val", "test"), videos_per_class):
         for label in (0, 1):
             for v in range(count):
@@ -43,7 +43,7 @@ def trained(tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp("method")
     cache = write_separable_embeddings(root / "emb.h5")
     config = TripletTrainingConfig(epochs=4, hidden_units=(64,), embedding_dim=16, seed=0)
-    result = train_method(cache, root / "bundle", root / "run", embedder, ExtractConfig(),
+    result = train_method(cache, root / "bundle", root / "run", embedder, FaceSettings(),
                           training_config=config, threshold="validation")
     return root, cache, result
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tfdeepfake.cache.extract import run_extract
-from tfdeepfake.cache.faces import ExtractConfig, iter_face_videos
+from tfdeepfake.cache.faces import iter_face_videos
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.datasets import build_index
 
 pytestmark = pytest.mark.shared_data
@@ -25,7 +26,7 @@ def shared_records(shared_data_dir):
 @pytest.fixture(scope="module")
 def shared_faces(shared_records, tmp_path_factory):
     path = tmp_path_factory.mktemp("shared") / "faces.h5"
-    summary = run_extract(shared_records, path, ExtractConfig(num_frames=5))
+    summary = run_extract(shared_records, path, FaceSettings(num_frames=5))
     return path, summary
 
 
@@ -71,7 +72,7 @@ def _random_bundle(tmp_path):
 
     rng = np.random.RandomState(0)
     x, y = rng.normal(size=(40, 8)), np.repeat([0, 1], 20)
-    return save_bundle(tmp_path / "model", extract_config=ExtractConfig(),
+    return save_bundle(tmp_path / "model", extract_config=FaceSettings(),
                        embedder=build_facenet_embedder(random_init=True, seed=1),
                        head=build_triplet_head(512, (16,), 8),
                        head_config={"input_dim": 512, "hidden_units": [16], "embedding_dim": 8},

@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from tfdeepfake.cache.faces import ExtractConfig, face_store, iter_face_videos
+from tfdeepfake.cache.faces import face_store, iter_face_videos
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL
 from tfdeepfake.provenance import json_ready, package_versions
 
@@ -670,7 +671,7 @@ def explain_video(
     """
     import cv2
 
-    from tfdeepfake.cache.extract import extract_video
+    from tfdeepfake.faces.pipeline import faces_of_video
     from tfdeepfake.faces.detector import get_detector
     from tfdeepfake.models.gradcam import grad_cam, save_overlays
     from tfdeepfake.models.xception import XCEPTION_LAST_CONV_LAYER
@@ -684,9 +685,9 @@ def explain_video(
     settings.update(num_frames=int(num_frames), size=size)
     if settings.get("sampling") == "stride":
         settings["sampling"] = "uniform"
-    valid = {f.name for f in dataclasses.fields(ExtractConfig)}
-    config = ExtractConfig.from_dict({k: v for k, v in settings.items() if k in valid})
-    arrays, _ = extract_video(video_path, config, get_detector(config.detector))
+    valid = {f.name for f in dataclasses.fields(FaceSettings)}
+    config = FaceSettings.from_dict({k: v for k, v in settings.items() if k in valid})
+    arrays, _ = faces_of_video(video_path, config, get_detector(config.detector))
     faces = arrays["faces"]
     probs = np.asarray(model.predict(faces.astype(np.float32), verbose=0), np.float64).reshape(-1)
     heatmaps = grad_cam(model, faces, layer_name=layer_name or XCEPTION_LAST_CONV_LAYER,

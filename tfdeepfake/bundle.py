@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.classifiers import FrameClassifier, load_classifier, save_classifier
 from tfdeepfake.provenance import package_versions
 
@@ -50,7 +50,7 @@ def embedder_probe(embedder) -> list[float]:
 class Bundle:
     path: Path
     meta: dict[str, Any]
-    extract_config: ExtractConfig
+    extract_config: FaceSettings
     head: Any  # keras.Model
     classifiers: dict[str, FrameClassifier] = field(default_factory=dict)
 
@@ -88,7 +88,7 @@ class Bundle:
         return embedder
 
 
-def save_bundle(directory: str | os.PathLike, *, extract_config: ExtractConfig, embedder, head,
+def save_bundle(directory: str | os.PathLike, *, extract_config: FaceSettings, embedder, head,
                 head_config: dict, classifiers: dict[str, FrameClassifier],
                 default_classifier: str, thresholds: dict[str, float] | None = None,
                 aggregation: str = "mean", extra: dict | None = None) -> Path:
@@ -154,5 +154,5 @@ def load_bundle(directory: str | os.PathLike) -> Bundle:
     head.load_weights(str(weights))
     classifiers = {name: load_classifier(directory / CLASSIFIERS_DIR / name)
                    for name in meta["classifiers"]}
-    return Bundle(path=directory, meta=meta, extract_config=ExtractConfig.from_dict(meta["extract"]),
+    return Bundle(path=directory, meta=meta, extract_config=FaceSettings.from_dict(meta["extract"]),
                   head=head, classifiers=classifiers)

@@ -87,10 +87,10 @@ def cmd_index(args) -> int:
 # -- extract --------------------------------------------------------------------------
 
 def _extract_config(args):
-    from tfdeepfake.cache.faces import ExtractConfig
+    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.faces.detector import DetectorConfig
 
-    return ExtractConfig(
+    return FaceSettings(
         num_frames=args.num_frames, sampling=args.sampling, stride=args.stride,
         face_policy=args.face, margin=args.margin, square=not args.no_square, size=args.size,
         detector=DetectorConfig(min_confidence=args.min_confidence,
@@ -165,12 +165,12 @@ def cmd_embed(args) -> int:
 
 def cmd_train_triplet(args) -> int:
     from tfdeepfake.cache.embeddings import embedding_store
-    from tfdeepfake.cache.faces import ExtractConfig
+    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.method import train_method
     from tfdeepfake.models.train_triplet import TripletTrainingConfig
 
     settings = embedding_store(args.embeddings).stored_settings()
-    extract_config = ExtractConfig.from_dict(settings["face_settings"])
+    extract_config = FaceSettings.from_dict(settings["face_settings"])
     if settings.get("random_init"):
         from tfdeepfake.models.facenet import build_facenet_embedder
         embedder = build_facenet_embedder(random_init=True, seed=int(settings["seed"]))

@@ -50,7 +50,7 @@ def run_demo(output: str | Path, config: DemoConfig = DemoConfig(),
              say: Callable[[str], None] = print) -> dict:
     """Run every stage into ``output``; returns a summary. ``say`` prints progress lines."""
     from tfdeepfake.cache.extract import run_extract
-    from tfdeepfake.cache.faces import ExtractConfig
+    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.datasets import build_index, write_manifest
     from tfdeepfake.detect import DeepfakeDetector
     from tfdeepfake.bundle import load_bundle
@@ -88,7 +88,7 @@ def run_demo(output: str | Path, config: DemoConfig = DemoConfig(),
     manifest = write_manifest(output / "manifest.jsonl", index.records)
     t = step("index", t)
 
-    extract_config = ExtractConfig(num_frames=config.num_frames)
+    extract_config = FaceSettings(num_frames=config.num_frames)
     faces = output / "faces.h5"
     summary = run_extract(index.records, faces, extract_config)
     t = step(f"extract ({summary.done} videos, {summary.faces} faces, {summary.failed} failed)", t)

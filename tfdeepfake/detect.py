@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from tfdeepfake.bundle import Bundle, load_bundle
-from tfdeepfake.cache.extract import faces_from_frames
+from tfdeepfake.faces.pipeline import faces_from_frames
 from tfdeepfake.datasets.scan import is_video_name
 from tfdeepfake.scoring import aggregate_video_scores
 from tfdeepfake.faces.detector import get_detector

@@ -18,7 +18,7 @@ import numpy as np
 
 from tfdeepfake.bundle import Bundle, save_bundle
 from tfdeepfake.cache.embeddings import EmbeddingTable, load_embedding_table
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.classifiers import make_classifier
 from tfdeepfake.evaluation.metrics import choose_threshold, frame_and_video_metrics
 from tfdeepfake.scoring import aggregate_video_scores, aggregate_video_labels
@@ -64,7 +64,7 @@ class TrainResult:
 
 
 def train_method(embedding_cache: str | os.PathLike, bundle_dir: str | os.PathLike,
-                 run_dir: str | os.PathLike, embedder, extract_config: ExtractConfig,
+                 run_dir: str | os.PathLike, embedder, extract_config: FaceSettings,
                  training_config=None, classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
                  default_classifier: str = "rf", val_fraction: float = 0.15,
                  threshold: str = "fixed", aggregation: str = "mean") -> TrainResult:

@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 import yaml
 
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.constants import DEFAULT_SEED, FAKE, REAL
 from tfdeepfake.faces.detector import DetectorConfig
 from tfdeepfake.provenance import json_ready, package_versions
@@ -88,7 +88,7 @@ class PosterRow:
 class ExperimentConfig:
     """One poster experiment: what to train on which data, and what the poster reported.
 
-    ``extract`` holds ``ExtractConfig`` keys, ``training`` the keys of the model's
+    ``extract`` holds ``FaceSettings`` keys, ``training`` the keys of the model's
     training config (``XceptionTrainingConfig``, ``LSTMTrainingConfig`` or
     ``TripletTrainingConfig``), ``data`` ``max_train_frames`` and ``val_fraction``.
     """
@@ -104,8 +104,8 @@ class ExperimentConfig:
     description: str = ""
     source: str = ""
 
-    def extract_config(self) -> ExtractConfig:
-        return ExtractConfig.from_dict(dict(self.extract))
+    def extract_config(self) -> FaceSettings:
+        return FaceSettings.from_dict(dict(self.extract))
 
     def training_config(self):
         return _training_class(self.model)(**dict(self.training))
@@ -170,13 +170,13 @@ def parse_experiment_config(data: Mapping[str, Any], where: str = "config") -> E
         raise ValueError(f"{where}: poster.accuracy is a fraction in [0, 1], got {poster.accuracy}")
 
     extract = dict(data.get("extract") or {})
-    extract_fields = [f.name for f in dataclasses.fields(ExtractConfig)]
+    extract_fields = [f.name for f in dataclasses.fields(FaceSettings)]
     _check_keys(extract, extract_fields, f"{where}: extract")
     if "detector" in extract:
         _check_keys(extract["detector"], [f.name for f in dataclasses.fields(DetectorConfig)],
                     f"{where}: extract.detector")
     try:
-        extract = ExtractConfig.from_dict(extract).to_dict()  # fills the defaults, checks values
+        extract = FaceSettings.from_dict(extract).to_dict()  # fills the defaults, checks values
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: extract: {error}") from error
 
@@ -523,7 +523,7 @@ class _Context:
     caches: dict[str, Path]
     embeddings: Path | None
     embedder: Any
-    extract_configs: dict[str, ExtractConfig]
+    extract_configs: dict[str, FaceSettings]
 
 
 def _run_baseline(config: ExperimentConfig, ctx: _Context) -> dict:
@@ -852,7 +852,7 @@ def reproduce(
 
     # 3. extract: one face cache per dataset and face settings
     caches: dict[str, Path] = {}
-    extract_configs: dict[str, ExtractConfig] = {}
+    extract_configs: dict[str, FaceSettings] = {}
     extract_summary: dict[str, dict] = {}
     for config in configs:
         extract = config.extract_config()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tfdeepfake.cache.extract import run_extract
-from tfdeepfake.cache.faces import ExtractConfig, face_store, iter_face_videos
+from tfdeepfake.cache.faces import face_store, iter_face_videos
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.cache.store import CacheError
 from tfdeepfake.datasets.records import make_record
 from tfdeepfake.faces.detector import DetectorConfig
@@ -20,7 +21,7 @@ def records_for(root, names_labels):
     return [make_record(root, name, label, "train", "t") for name, label in names_labels]
 
 
-CONFIG = ExtractConfig(num_frames=5, size=64)
+CONFIG = FaceSettings(num_frames=5, size=64)
 
 
 def test_faces_boxes_keypoints_and_settings_are_stored(tmp_path):
@@ -92,7 +93,7 @@ def test_other_settings_on_an_existing_cache_are_refused(tmp_path):
     run_extract(records_for(tmp_path, [("a.mp4", 0)]), tmp_path / "f.h5", CONFIG)
     with pytest.raises(CacheError, match="size"):
         run_extract(records_for(tmp_path, [("a.mp4", 0)]), tmp_path / "f.h5",
-                    ExtractConfig(num_frames=5, size=96))
+                    FaceSettings(num_frames=5, size=96))
 
 
 def test_grayscale_multi_face_and_4k_videos(tmp_path):
@@ -100,7 +101,7 @@ def test_grayscale_multi_face_and_4k_videos(tmp_path):
     write_face_video(tmp_path / "two.mp4", size=(400, 240), faces=2)
     write_face_video(tmp_path / "uhd.mp4", num_frames=3, size=(3840, 2160), face_size=900)
     records = records_for(tmp_path, [("gray.mp4", 0), ("two.mp4", 0), ("uhd.mp4", 1)])
-    config = ExtractConfig(num_frames=3, size=64, detector=DetectorConfig(detect_short_side=360))
+    config = FaceSettings(num_frames=3, size=64, detector=DetectorConfig(detect_short_side=360))
     summary = run_extract(records, tmp_path / "f.h5", config)
     assert summary.failed == 0, summary.failures
     videos = {v.video_id: v for v in iter_face_videos(tmp_path / "f.h5")}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfdeepfake.bundle import save_bundle
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.classifiers import make_classifier
 from tests.media import write_face_video
 
@@ -21,7 +21,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     rng = np.random.RandomState(0)
     x, y = rng.normal(size=(60, 8)), np.repeat([0, 1], 30)
-    bundle = save_bundle(root / "model", extract_config=ExtractConfig(num_frames=4),
+    bundle = save_bundle(root / "model", extract_config=FaceSettings(num_frames=4),
                          embedder=build_facenet_embedder(random_init=True, seed=2),
                          head=build_triplet_head(512, (16,), 8),
                          head_config={"input_dim": 512, "hidden_units": [16], "embedding_dim": 8},

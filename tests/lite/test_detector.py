@@ -11,14 +11,14 @@ import pytest
 
 pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (requirements.txt)")
 
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.faces.boxes import iou, select_face
 from tfdeepfake.faces.crop import crop_face
 from tfdeepfake.lite.detector import LiteDeepfakeDetector
 from tfdeepfake.video.reader import read_sampled_frames
 from tfdeepfake.video.sampling import sample_indices
 
-CONFIG = ExtractConfig(num_frames=4)
+CONFIG = FaceSettings(num_frames=4)
 
 
 def write_video(path, frames, fps=10):
@@ -95,7 +95,7 @@ def test_video_without_faces(detector, tmp_path):
 def test_size_mismatch_is_an_error(face_model_dir, mtcnn_dir):
     with pytest.raises(ValueError, match="160 px"):
         LiteDeepfakeDetector(face_model_dir["dir"] / "face_model_float32.tflite", mtcnn_dir,
-                             config=ExtractConfig(size=128))
+                             config=FaceSettings(size=128))
 
 
 TF_FREE_SCRIPT = textwrap.dedent(
@@ -103,10 +103,10 @@ TF_FREE_SCRIPT = textwrap.dedent(
     import json, sys
     sys.modules["tensorflow"] = None  # any `import tensorflow` now raises ImportError
     sys.modules["keras"] = None
-    from tfdeepfake.cache.faces import ExtractConfig
+    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.lite.detector import LiteDeepfakeDetector
     from tfdeepfake.lite.interpreter import runtime_name
-    detector = LiteDeepfakeDetector(sys.argv[1], sys.argv[2], config=ExtractConfig(num_frames=4))
+    detector = LiteDeepfakeDetector(sys.argv[1], sys.argv[2], config=FaceSettings(num_frames=4))
     result = detector.predict_video(sys.argv[3]).to_dict()
     result["runtime"] = runtime_name()
     result["tf_loaded"] = [m for m in sys.modules if m.startswith(("tensorflow", "keras")) and sys.modules[m]]

@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 
 from tfdeepfake.cache.embeddings import embedding_store, load_embedding_table
-from tfdeepfake.cache.faces import ExtractConfig, face_store
+from tfdeepfake.cache.faces import face_store
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.cache.store import CacheError
 from tfdeepfake.models.embed import run_embed
 
 
 def write_faces(path, videos):
-    store = face_store(path, ExtractConfig())
+    store = face_store(path, FaceSettings())
     rng = np.random.RandomState(0)
     for video_id, label, split, n in videos:
         store.stage_video(video_id, {

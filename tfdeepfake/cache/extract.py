@@ -18,18 +18,14 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from tfdeepfake.cache.faces import ExtractConfig, face_store
+from tfdeepfake.cache.faces import face_store
 from tfdeepfake.datasets.records import VideoRecord
-from tfdeepfake.faces.boxes import select_faces
-from tfdeepfake.faces.crop import crop_face
-from tfdeepfake.faces.detector import FaceDetector, get_detector
-from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
+from tfdeepfake.faces.detector import get_detector
+from tfdeepfake.faces.pipeline import NoFaceError, faces_of_video
+from tfdeepfake.faces.settings import FaceSettings
+from tfdeepfake.video.reader import VideoReadError
 
 logger = logging.getLogger(__name__)
-
-
-class NoFaceError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -66,58 +62,11 @@ class ExtractSummary:
         return asdict(self)
 
 
-def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, config: ExtractConfig,
-                      detector: FaceDetector) -> dict[str, np.ndarray]:
-    """Detect, choose and crop one face per frame; frames without a face are left out."""
-    detections = detector.detect(frames)
-    picks = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
-                         [np.array([f.confidence for f in faces]) for faces in detections],
-                         config.face_policy)
-    crops, kept, boxes, keypoints, confidences = [], [], [], [], []
-    for frame, index, faces, choice in zip(frames, indices, detections, picks):
-        if choice is None:
-            continue
-        face = faces[choice]
-        crops.append(crop_face(frame, face.box, config.size, margin=config.margin, square=config.square))
-        kept.append(index)
-        boxes.append(face.box)
-        keypoints.append(face.keypoints)
-        confidences.append(face.confidence)
-    size = config.size
-    return {
-        "faces": np.asarray(crops, dtype=np.uint8).reshape(-1, size, size, 3),
-        "frame_indices": np.asarray(kept, dtype=np.int32),
-        "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-        "keypoints": np.asarray(keypoints, dtype=np.float32).reshape(-1, 5, 2),
-        "confidences": np.asarray(confidences, dtype=np.float32),
-        "sampled_indices": np.asarray(indices, dtype=np.int32),
-    }
-
-
-def extract_video(video_path: str | os.PathLike, config: ExtractConfig,
-                  detector: FaceDetector) -> tuple[dict[str, np.ndarray], dict]:
-    """Faces of one video file; raises VideoReadError or NoFaceError naming the file."""
-    frames, indices, info = read_sampled_frames(video_path, config.num_frames, config.sampling,
-                                                config.stride)
-    if len(frames) == 0:
-        raise VideoReadError(video_path, "no frame could be decoded")
-    arrays = faces_from_frames(frames, indices, config, detector)
-    missing = sorted(set(arrays["sampled_indices"].tolist()) - set(arrays["frame_indices"].tolist()))
-    if missing:
-        logger.info("%s: no face in %d of %d sampled frames (frames %s)", video_path,
-                    len(missing), len(indices), missing)
-    if len(arrays["faces"]) == 0:
-        raise NoFaceError(f"{video_path}: no face found in any of {len(indices)} sampled frames")
-    video_attrs = {"frame_count": info.frame_count, "fps": info.fps, "width": info.width,
-                   "height": info.height, "rotation": info.rotation}
-    return arrays, video_attrs
-
-
 def _record_attrs(record: VideoRecord) -> dict:
     return {k: ("" if v is None else v) for k, v in asdict(record).items()}
 
 
-def process_record(record: VideoRecord, store_path: str, config: ExtractConfig,
+def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
                    detector: FaceDetector | None = None) -> VideoOutcome:
     """Extract one video and stage the result (or its failure) in the store."""
     started = time.perf_counter()
@@ -125,7 +74,7 @@ def process_record(record: VideoRecord, store_path: str, config: ExtractConfig,
     detector = detector or get_detector(config.detector)
     path = Path(record.root) / record.path
     try:
-        arrays, video_attrs = extract_video(path, config, detector)
+        arrays, video_attrs = faces_of_video(path, config, detector)
     except (VideoReadError, NoFaceError, ValueError, OSError) as error:
         reason = str(error)
         logger.warning("skipping %s: %s", record.video_id, reason)
@@ -140,13 +89,13 @@ def process_record(record: VideoRecord, store_path: str, config: ExtractConfig,
 
 
 # Worker processes build their detector once, in the initializer.
-_worker_config: ExtractConfig | None = None
+_worker_config: FaceSettings | None = None
 
 
 def _init_worker(config_dict: dict) -> None:
     global _worker_config
     logging.basicConfig(level=logging.WARNING)
-    _worker_config = ExtractConfig.from_dict(config_dict)
+    _worker_config = FaceSettings.from_dict(config_dict)
     get_detector(_worker_config.detector)
 
 
@@ -155,14 +104,14 @@ def _work(record: VideoRecord, store_path: str) -> VideoOutcome:
 
 
 def run_extract(records: Iterable[VideoRecord], cache_path: str | os.PathLike,
-                config: ExtractConfig | None = None, workers: int = 1, retry_failed: bool = False,
+                config: FaceSettings | None = None, workers: int = 1, retry_failed: bool = False,
                 on_video: Callable[[VideoOutcome], None] | None = None) -> ExtractSummary:
     """Extract faces of ``records`` into the cache at ``cache_path``.
 
     Finished videos are skipped; failed ones too unless ``retry_failed``. Staged results are
     committed at the end, also when interrupted (KeyboardInterrupt is re-raised after).
     """
-    config = config or ExtractConfig()
+    config = config or FaceSettings()
     started = time.perf_counter()
     store = face_store(cache_path, config)
     store.commit()  # absorb what an interrupted run left staged
@@ -196,7 +145,7 @@ def run_extract(records: Iterable[VideoRecord], cache_path: str | os.PathLike,
     return summary
 
 
-def _run_pool(todo: list[VideoRecord], store_path: str, config: ExtractConfig, workers: int,
+def _run_pool(todo: list[VideoRecord], store_path: str, config: FaceSettings, workers: int,
               finish: Callable[[VideoOutcome], None]) -> None:
     # TensorFlow does not survive fork; spawn fresh interpreters.
     context = multiprocessing.get_context("spawn")

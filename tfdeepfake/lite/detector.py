@@ -1,7 +1,7 @@
 """Video -> fake probability with TFLite models only (no TensorFlow).
 
 The same steps and settings as the face cache the model was trained on
-(:class:`tfdeepfake.cache.faces.ExtractConfig`), with MTCNN and the face model swapped
+(:class:`tfdeepfake.faces.settings.FaceSettings`), with MTCNN and the face model swapped
 for their TFLite versions:
 
 1. sample frames (``uniform``, 25 by default) and decode them upright in RGB
@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tfdeepfake.cache.faces import ExtractConfig
+from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.faces.boxes import select_faces
 from tfdeepfake.faces.crop import crop_face
 from tfdeepfake.faces.detector import Face, detection_scale
@@ -76,7 +76,7 @@ class LiteDeepfakeDetector:
 
     ``face_model``: a ``face_model_<variant>.tflite``; ``mtcnn_dir``: the folder written
     by :func:`tfdeepfake.export.mtcnn_tflite.export_mtcnn_tflite`. ``config`` should be
-    the ``ExtractConfig`` of the face cache the classifier was trained on.
+    the ``FaceSettings`` of the face cache the classifier was trained on.
     """
 
     def __init__(
@@ -84,13 +84,13 @@ class LiteDeepfakeDetector:
         face_model: str | Path,
         mtcnn_dir: str | Path,
         *,
-        config: ExtractConfig | None = None,
+        config: FaceSettings | None = None,
         threshold: float | None = None,
         num_threads: int | None = 2,
         batch_size: int = 25,
     ):
         face_model = Path(face_model)
-        self.config = config or ExtractConfig()
+        self.config = config or FaceSettings()
         self.model = LiteModel(face_model, num_threads=num_threads)
         shape = self.model.input_details["faces"]["shape"]
         if len(shape) == 4 and int(shape[1]) != self.config.size:
@@ -201,7 +201,7 @@ def open_export(export_dir: str | Path, variant: str = "float32", num_threads: i
         raise FileNotFoundError(f"{face_model}: no such TFLite model; found: {', '.join(found) or 'none'} "
                                 "(make them with `tfdeepfake export --format tflite`)")
     settings_path = export_dir / "extract_config.json"
-    config = ExtractConfig.from_dict(json.loads(settings_path.read_text())) if settings_path.exists() else None
+    config = FaceSettings.from_dict(json.loads(settings_path.read_text())) if settings_path.exists() else None
     return LiteDeepfakeDetector(face_model, export_dir / "mtcnn", config=config, num_threads=num_threads)
 
 

@@ -1,0 +1,51 @@
+"""Detectors by name: the registry every command loops over.
+
+    from tfdeepfake.detectors import load_detector, detector_class, DETECTOR_NAMES
+    detector = load_detector("saved_models/cdf2")      # whichever kind the folder holds
+    probability = detector.score_video(faces)
+
+Each entry names the module and class, imported only when used, so listing the detectors
+(``--help``) does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from tfdeepfake.detectors.base import (
+    Detector,
+    ModelFolder,
+    ModelFolderError,
+    Scores,
+    TrainOptions,
+)
+
+_REGISTRY: dict[str, str] = {
+    "triplet": "tfdeepfake.detectors.triplet:TripletDetector",
+    "xception": "tfdeepfake.detectors.xception:XceptionDetector",
+    "lstm": "tfdeepfake.detectors.lstm:LSTMDetector",
+}
+DETECTOR_NAMES = tuple(_REGISTRY)
+
+
+def detector_class(name: str) -> type[Detector]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown detector {name!r}; valid: {', '.join(DETECTOR_NAMES)}")
+    module, attribute = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def load_detector(path: str | os.PathLike, **kwargs) -> Detector:
+    """The detector saved in a model folder, whatever its kind."""
+    folder = ModelFolder(path)
+    meta = folder.read_meta()
+    name = meta.get("detector")
+    if name not in _REGISTRY:
+        raise ModelFolderError(f"{folder.meta_path}: key 'detector' is {name!r}; valid: "
+                               f"{', '.join(DETECTOR_NAMES)}")
+    return detector_class(name).from_folder(folder, meta, **kwargs)
+
+
+__all__ = ["DETECTOR_NAMES", "Detector", "ModelFolder", "ModelFolderError", "Scores",
+           "TrainOptions", "detector_class", "load_detector"]

@@ -1,0 +1,69 @@
+"""Frames -> chosen face crops: detect with MTCNN, choose one face per frame by the face
+policy, crop it from the full-resolution frame. The one path every stage uses (extract,
+detect, explain, benchmarks); `tfdeepfake.lite` reuses the same selection code."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from tfdeepfake.faces.boxes import select_faces
+from tfdeepfake.faces.crop import crop_face
+from tfdeepfake.faces.detector import FaceDetector
+from tfdeepfake.faces.settings import FaceSettings
+from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
+
+logger = logging.getLogger(__name__)
+
+
+class NoFaceError(RuntimeError):
+    pass
+
+
+def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, config: FaceSettings,
+                      detector: FaceDetector) -> dict[str, np.ndarray]:
+    """Detect, choose and crop one face per frame; frames without a face are left out."""
+    detections = detector.detect(frames)
+    picks = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
+                         [np.array([f.confidence for f in faces]) for faces in detections],
+                         config.face_policy)
+    crops, kept, boxes, keypoints, confidences = [], [], [], [], []
+    for frame, index, faces, choice in zip(frames, indices, detections, picks):
+        if choice is None:
+            continue
+        face = faces[choice]
+        crops.append(crop_face(frame, face.box, config.size, margin=config.margin, square=config.square))
+        kept.append(index)
+        boxes.append(face.box)
+        keypoints.append(face.keypoints)
+        confidences.append(face.confidence)
+    size = config.size
+    return {
+        "faces": np.asarray(crops, dtype=np.uint8).reshape(-1, size, size, 3),
+        "frame_indices": np.asarray(kept, dtype=np.int32),
+        "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+        "keypoints": np.asarray(keypoints, dtype=np.float32).reshape(-1, 5, 2),
+        "confidences": np.asarray(confidences, dtype=np.float32),
+        "sampled_indices": np.asarray(indices, dtype=np.int32),
+    }
+
+
+def faces_of_video(video_path: str | os.PathLike, config: FaceSettings,
+                  detector: FaceDetector) -> tuple[dict[str, np.ndarray], dict]:
+    """Faces of one video file; raises VideoReadError or NoFaceError naming the file."""
+    frames, indices, info = read_sampled_frames(video_path, config.num_frames, config.sampling,
+                                                config.stride)
+    if len(frames) == 0:
+        raise VideoReadError(video_path, "no frame could be decoded")
+    arrays = faces_from_frames(frames, indices, config, detector)
+    missing = sorted(set(arrays["sampled_indices"].tolist()) - set(arrays["frame_indices"].tolist()))
+    if missing:
+        logger.info("%s: no face in %d of %d sampled frames (frames %s)", video_path,
+                    len(missing), len(indices), missing)
+    if len(arrays["faces"]) == 0:
+        raise NoFaceError(f"{video_path}: no face found in any of {len(indices)} sampled frames")
+    video_attrs = {"frame_count": info.frame_count, "fps": info.fps, "width": info.width,
+                   "height": info.height, "rotation": info.rotation}
+    return arrays, video_attrs
