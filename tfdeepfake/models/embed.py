@@ -1,4 +1,11 @@
-"""faces cache -> FaceNet embeddings cache, resumably (like extract)."""
+"""faces cache -> FaceNet embeddings cache, resumably (like extract).
+
+The embedding cache's settings are ``{"facenet": identity.to_dict(), "face_settings": ...}``:
+what made the vectors. Resuming with another FaceNet (other key, weights or seed) is refused,
+so one cache never mixes embeddings of two networks. Every manifest attribute the face
+cache holds for a video (dataset, method, source, path, ...) is copied to its embedding
+group, so later stages can group videos (e.g. by identity) without the manifest.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +19,13 @@ import numpy as np
 
 from tfdeepfake.cache.embeddings import embedding_store
 from tfdeepfake.cache.faces import face_store, iter_face_videos
-from tfdeepfake.models.facenet import FACENET_MODEL, embed_faces, is_random_init
+from tfdeepfake.cache.store import CacheError
+from tfdeepfake.models.facenet import FaceNetEmbedder, FaceNetIdentity
 
 logger = logging.getLogger(__name__)
+
+# The store writes video_id itself; "seconds" timed the face extraction, not the embedding.
+_NOT_COPIED = {"video_id", "seconds"}
 
 
 @dataclass
@@ -25,33 +36,59 @@ class EmbedSummary:
     frames: int = 0
     seconds: float = 0.0
     random_init: bool = False
+    facenet: str = ""  # the identity's label, e.g. "FaceNet 20170512-110547 (pretrained)"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def embedder_settings(embedder) -> dict:
+def embedding_settings(embedder: FaceNetEmbedder, face_settings: dict) -> dict:
     """What identifies the embeddings: same settings, same vectors."""
-    random_init = is_random_init(embedder)
-    return {
-        "model": FACENET_MODEL.key,
-        "random_init": random_init,
-        "seed": int(getattr(embedder, "facenet_seed", 0)) if random_init else None,
-        "weights_sha256": None if random_init else FACENET_MODEL.weights_sha256,
-    }
+    return {"facenet": embedder.identity.to_dict(), "face_settings": face_settings}
 
 
-def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike, embedder,
-              batch_size: int = 32,
+def _settings_for(output, wanted: dict) -> dict:
+    """The settings to open ``output`` with: its own when it was made by the same network
+    (the probe is compared with a tolerance, not bit for bit), else ``wanted``."""
+    stored = embedding_store(output).stored_settings() if os.path.exists(output) else {}
+    if not stored:
+        return wanted
+    try:
+        recorded = FaceNetIdentity.from_dict(stored.get("facenet"))
+    except ValueError as error:
+        raise CacheError(f"{output}: its settings record no usable FaceNet identity ({error}); "
+                         "choose another output path") from None
+    current = FaceNetIdentity.from_dict(wanted["facenet"])
+    problem = recorded.matches(current)
+    if problem:
+        raise CacheError(f"{output}: made with {recorded.label()}, not {current.label()} "
+                         f"({problem}); use another output path or the same FaceNet")
+    if stored.get("face_settings") != wanted["face_settings"]:
+        return wanted  # the store names the differing settings
+    return stored
+
+
+def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike,
+              embedder: FaceNetEmbedder, batch_size: int = 32,
               on_video: Callable[[str, str], None] | None = None) -> EmbedSummary:
     """Embed every video of ``face_cache`` not yet in ``output``."""
+    if not isinstance(embedder, FaceNetEmbedder):
+        raise TypeError(f"embedder must be a FaceNetEmbedder (load_facenet), got "
+                        f"{type(embedder).__name__}")
     started = time.perf_counter()
     faces = face_store(face_cache)
-    settings = {**embedder_settings(embedder), "face_settings": faces.stored_settings()}
+    face_settings = faces.stored_settings()
+    size = face_settings.get("size")
+    if size is not None and int(size) != embedder.input_size:
+        raise ValueError(f"{face_cache}: faces are {size} px, {embedder.identity.label()} "
+                         f"takes {embedder.input_size} px; re-extract with --size "
+                         f"{embedder.input_size}")
+    settings = _settings_for(output, embedding_settings(embedder, face_settings))
     store = embedding_store(output, settings)
     store.commit()
     done = store.done_ids()
-    summary = EmbedSummary(random_init=settings["random_init"])
+    summary = EmbedSummary(random_init=embedder.identity.random_init,
+                           facenet=embedder.identity.label())
     every = faces.done_ids()
     summary.videos = len(every)
     for video_id in sorted(every & done):
@@ -61,11 +98,13 @@ def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike, embedder
     try:
         # Only the videos still to embed are read from the face cache.
         for video in iter_face_videos(face_cache, video_ids=every - done):
-            embeddings = embed_faces(embedder, video.faces, batch_size=batch_size)
+            embeddings = embedder.embed(video.faces, batch_size=batch_size)
+            attrs = {k: v for k, v in video.attrs.items() if k not in _NOT_COPIED}
+            attrs.update(label=video.label, split=video.split, dataset=video.dataset)
             store.stage_video(video.video_id,
                               {"embeddings": embeddings.astype(np.float32),
                                "frame_indices": video.frame_indices},
-                              {"label": video.label, "split": video.split, "dataset": video.dataset})
+                              attrs)
             summary.done += 1
             summary.frames += len(embeddings)
             if on_video:
