@@ -1,12 +1,14 @@
 """Benchmark the exported detector: TFLite variant sizes, parity and latency on CPU threads.
 
-    python benchmarks/bench_export.py [--threads 2] [--classifier sgd] [--out DIR]
+    python benchmarks/bench_export.py [--threads 2] [--classifier sgd] [--random-init] [--out DIR]
 
-Real FaceNet weights are not needed (nor used): the network is keras-facenet's
-InceptionResNetV1 with RANDOM weights, so sizes and latencies are those of the real
-architecture, while parity numbers only show what quantisation does to this graph (the
-output says so). The head is the poster's Dense 256-256-128 -> 64 + L2; the classifier is
-fitted with scikit-learn on the random embeddings of synthetic faces.
+The model is a triplet model folder written as `bench_detect.py` writes it: the real
+FaceNet (`load_facenet()`) when its weights are installed, else (or with `--random-init`)
+InceptionResNetV1 with RANDOM weights; the output says which. Sizes and latencies are those
+of the real architecture either way; parity numbers show what quantisation does to this
+graph. The head is the poster's Dense 256-256-128 -> 64 + L2 (random weights); the
+classifier is fitted on the head outputs of synthetic faces. The graph exported is the one
+`tfdeepfake export` builds (`tfdeepfake.export.from_model.face_scorer`).
 
 Prints one table: per variant the file size, max |probability difference| and verdict
 agreement against Keras, the lowest embedding cosine, and the median latency per face
@@ -29,30 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 
-def build_random_facenet(seed: int):
-    import tensorflow as tf
-    from keras_facenet.inception_resnet_v1 import InceptionResNetV1
-
-    tf.keras.utils.set_random_seed(seed)
-    backbone = InceptionResNetV1(input_shape=(160, 160, 3), classes=512, weights_path=None)
-    inputs = tf.keras.Input((160, 160, 3), dtype="float32", name="faces")
-    x = tf.keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="facenet_standardize")(inputs)
-    return tf.keras.Model(inputs, backbone(x), name="facenet_random_init")
-
-
-def build_head(seed: int):
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(seed + 1)
-    inputs = tf.keras.Input((512,), name="facenet_embedding")
-    x = inputs
-    for i, units in enumerate((256, 256, 128)):
-        x = tf.keras.layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
-    x = tf.keras.layers.Dense(64, name="embedding")(x)
-    outputs = tf.keras.layers.UnitNormalization(name="l2")(x)
-    return tf.keras.Model(inputs, outputs, name="triplet_head")
-
-
 def synthetic_faces(n: int, seed: int) -> np.ndarray:
     """Smooth random RGB 'faces' (upsampled noise), uint8 [n, 160, 160, 3]."""
     rng = np.random.default_rng(seed)
@@ -60,16 +38,6 @@ def synthetic_faces(n: int, seed: int) -> np.ndarray:
     faces = np.repeat(np.repeat(small, 16, axis=1), 16, axis=2)
     faces += rng.normal(scale=12, size=faces.shape)
     return np.clip(faces, 0, 255).astype(np.uint8)
-
-
-def fit_arrays(kind: str, x: np.ndarray, y: np.ndarray, seed: int):
-    """The classifier arrays the classifiers stage saves (KNN k=10, RF 100 trees)."""
-    from tfdeepfake.classifiers import make_classifier
-
-    params = {"sgd": {"seed": seed}, "knn": {"k": 10}, "rf": {"n_trees": 100, "seed": seed}}
-    if kind not in params:
-        raise ValueError(f"unknown classifier {kind!r}; valid: sgd, knn, rf")
-    return make_classifier(kind, **params[kind]).fit(x, y).to_arrays()
 
 
 def median_ms(fn, repeats: int, warmup: int = 1) -> float:
@@ -115,6 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-mtcnn", action="store_true", help="skip the MTCNN timing")
+    parser.add_argument("--random-init", action="store_true", help="random-init FaceNet even when weights are installed")
     parser.add_argument("--out", type=Path, default=None, help="keep the models here (default: temp dir)")
     args = parser.parse_args(argv)
 
@@ -123,33 +92,34 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    from tfdeepfake.export.graph import FaceScorer
-    from tfdeepfake.export.tflite import write_tflite_variants
+    # Run as a script, this folder is on sys.path.
+    from bench_detect import bench_model
+
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.export.from_model import face_scorer
+    from tfdeepfake.export.tflite import write_scorer_tflite
     from tfdeepfake.lite.interpreter import LiteModel, runtime_name
     from tfdeepfake.provenance import package_versions
 
-    print("NOTE: FaceNet has RANDOM weights (keras-facenet InceptionResNetV1, weights_path=None);")
-    print("      sizes and latencies are the real architecture's, parity is for this random graph.")
     out_dir = args.out or Path(tempfile.mkdtemp(prefix="bench_export_"))
     variants = [v for v in args.variants.split(",") if v]
-
-    embedder = build_random_facenet(args.seed)
-    head = build_head(args.seed)
     train = synthetic_faces(args.train_faces, args.seed)
-    labels = (np.arange(len(train)) % 2).astype(np.int32)
-    emb = head(embedder(train.astype(np.float32))).numpy()
-    arrays, meta = fit_arrays(args.classifier, emb, labels, args.seed)
+    folder, embedder = bench_model(out_dir / "model", random_init=args.random_init,
+                                   classifier=args.classifier, faces=train, seed=args.seed)
+    label = embedder.identity.label()
+    if embedder.identity.random_init:
+        print(f"NOTE: {label}: sizes and latencies are the real architecture's; parity is for this random graph.")
+    scorer = face_scorer(load_detector(folder, embedder=embedder))
     eval_faces = synthetic_faces(args.eval_faces, args.seed + 100)
 
     start = time.perf_counter()
-    paths = write_tflite_variants(
-        out_dir, embedder, head, arrays, meta, variants=variants,
+    paths = write_scorer_tflite(
+        out_dir / "tflite", scorer, variants=variants,
         representative_faces=train, eval_faces=eval_faces, num_calibration=args.calibration, seed=args.seed,
     )
     convert_s = time.perf_counter() - start
-    parity = json.loads((out_dir / "parity.json").read_text())
+    parity = json.loads((out_dir / "tflite" / "parity.json").read_text())
 
-    scorer = FaceScorer(embedder, head, meta["kind"], arrays, meta)
     keras_fn = tf.function(lambda f: scorer.score(f)[0], input_signature=[scorer.faces_spec()])
     one, video = eval_faces[:1], eval_faces[: min(25, len(eval_faces))]
     rows = [("keras (TF, float32)", None, None, None, None,
@@ -164,7 +134,7 @@ def main(argv=None) -> int:
             median_ms(lambda: model(faces=video), args.repeats),
         ))
 
-    print(f"\nclassifier {args.classifier}, {args.threads} threads, runtime {runtime_name()}, "
+    print(f"\n{label}, classifier {args.classifier}, {args.threads} threads, runtime {runtime_name()}, "
           f"{len(eval_faces)} eval faces, conversion {convert_s:.0f} s, models in {out_dir}")
     header = f"{'variant':<22}{'size MB':>9}{'max |dp|':>11}{'agree':>7}{'min cos':>9}{'ms/face':>9}{'ms/video(25)':>14}"
     print(header)

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_extract.py [--quality] [--baseline] [--repeat 3]
 
-Videos: 10-s H.264 clips generated at 480p, 720p and 1080p (cached under
+Videos: 10-s H.264 clips (--seconds) generated at 480p, 720p and 1080p (cached under
 ~/.cache/tfdeepfake/bench), plus ../shared/data/videos when present. For each video it
 times the pipeline `extract` runs (one decoding pass, MTCNN on shrunk frames, crops from
 full-resolution frames) on 25 uniformly sampled frames, after a warm-up.
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from tfdeepfake.faces.pipeline import faces_from_frames  # noqa: E402
 from tfdeepfake.faces.settings import FaceSettings  # noqa: E402
-from tfdeepfake.faces.boxes import iou, select_face  # noqa: E402
+from tfdeepfake.faces.boxes import iou, select_faces  # noqa: E402
 from tfdeepfake.faces.detector import get_detector  # noqa: E402
 from tfdeepfake.video.reader import read_sampled_frames  # noqa: E402
 from tfdeepfake.video.sampling import sample_indices  # noqa: E402
@@ -40,16 +40,16 @@ SHARED_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 CACHE = Path(os.environ.get("TFDEEPFAKE_BENCH_CACHE", Path.home() / ".cache" / "tfdeepfake" / "bench"))
 
 
-def generated_videos(resolutions) -> list[Path]:
+def generated_videos(resolutions, seconds: float = 10.0) -> list[Path]:
     from tfdeepfake.synthetic.dataset import make_benchmark_video
 
     paths = []
     for res in resolutions:
-        path = CACHE / f"bench_{res}_10s.mp4"
+        path = CACHE / f"bench_{res}_{seconds:g}s.mp4"
         if not path.exists():
             print(f"generating {path} ...", file=sys.stderr)
             path.parent.mkdir(parents=True, exist_ok=True)
-            make_benchmark_video(path, res, seconds=10.0, fps=30.0)
+            make_benchmark_video(path, res, seconds=seconds, fps=30.0)
         paths.append(path)
     return paths
 
@@ -79,11 +79,13 @@ def time_fast_path(path: Path, config: FaceSettings, repeat: int) -> dict:
 def full_resolution_boxes(frames, indices, config: FaceSettings) -> tuple[dict, dict]:
     """Per frame: the face full-resolution detection would choose, and all its faces."""
     detector = get_detector(replace(config.detector, detect_short_side=0, batch_size=1))
+    detections = [detector.detect([frame])[0] for frame in frames]
+    # The same choice over the video that faces_from_frames makes (policy "consistent" too).
+    choices = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
+                           [np.array([f.confidence for f in faces]) for faces in detections],
+                           config.face_policy)
     chosen, every = {}, {}
-    for frame, index in zip(frames, indices):
-        faces = detector.detect([frame])[0]
-        choice = select_face(np.array([f.box for f in faces]).reshape(-1, 4),
-                             np.array([f.confidence for f in faces]), config.face_policy)
+    for index, faces, choice in zip(indices, detections, choices):
         if choice is not None:
             chosen[int(index)] = faces[choice].box
             every[int(index)] = [f.box for f in faces]
@@ -113,6 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline", action="store_true", help="also time the straightforward pipeline")
     parser.add_argument("--repeat", type=int, default=3, help="runs per video (median reported)")
     parser.add_argument("--resolutions", default="480p,720p,1080p")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the generated clips")
     parser.add_argument("--no-shared", action="store_true", help="skip ../shared/data/videos")
     parser.add_argument("--detect-short-side", type=int, default=FaceSettings().detector.detect_short_side)
     args = parser.parse_args(argv)
@@ -120,7 +123,7 @@ def main(argv=None) -> int:
     config = FaceSettings()
     if args.detect_short_side != config.detector.detect_short_side:
         config = FaceSettings(detector=replace(config.detector, detect_short_side=args.detect_short_side))
-    videos = generated_videos([r for r in args.resolutions.split(",") if r])
+    videos = generated_videos([r for r in args.resolutions.split(",") if r], args.seconds)
     if not args.no_shared:
         videos += shared_videos()
     # Warm-up: the first MTCNN call traces its graphs.

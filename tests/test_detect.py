@@ -1,75 +1,104 @@
-"""detect: one verdict per video; a bad video never stops the others."""
+"""detect: one verdict per video with any detector; a bad video never stops the others."""
 
-import json
-from pathlib import Path
+import logging
+import shutil
 
 import numpy as np
 import pytest
 
-from tfdeepfake.bundle import save_bundle
+from tests.export.export_helpers import (
+    mixed_video_faces,
+    set_aggregation,
+    tiny_facenet,
+    tiny_lstm_detector,
+    tiny_xception_detector,
+    write_mixed_face_video,
+    write_triplet_model,
+)
+from tests.media import write_blank_video
+from tfdeepfake.detect import VideoDetector, expand_video_paths
 from tfdeepfake.faces.settings import FaceSettings
-from tfdeepfake.classifiers import make_classifier
-from tfdeepfake.detect import DeepfakeDetector, expand_video_paths
-from tests.media import write_blank_video, write_face_video
+
+SETTINGS = FaceSettings(num_frames=5)
 
 
 @pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    from tfdeepfake.models.facenet import build_facenet_embedder
-    from tfdeepfake.models.triplet_head import build_triplet_head
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detect")
+    video = write_mixed_face_video(root / "mixed.mp4")
+    embedder = tiny_facenet()
+    faces, labels = mixed_video_faces(video, SETTINGS)
+    model = write_triplet_model(root / "model", embedder, faces, labels, settings=SETTINGS,
+                                threshold=0.3)
+    return {"root": root, "video": video, "embedder": embedder, "faces": faces, "model": model}
 
-    root = tmp_path_factory.mktemp("bundle")
-    embedder = build_facenet_embedder(random_init=True, seed=5)
-    head = build_triplet_head(512, (16,), 8)
-    rng = np.random.RandomState(0)
-    x, y = rng.normal(size=(40, 8)), np.repeat([0, 1], 20)
-    classifiers = {name: make_classifier(name).fit(x, y) for name in ("knn", "sgd", "rf")}
-    return save_bundle(root / "model", extract_config=FaceSettings(num_frames=4), embedder=embedder,
-                       head=head, head_config={"input_dim": 512, "hidden_units": [16], "embedding_dim": 8},
-                       classifiers=classifiers, default_classifier="sgd")
+
+def _triplet(world, model_dir=None):
+    from tfdeepfake.detectors import load_detector
+
+    return load_detector(model_dir or world["model"], embedder=world["embedder"])
 
 
 @pytest.fixture(scope="module")
-def detector(bundle_dir):
-    return DeepfakeDetector(bundle_dir)
+def detector(world):
+    return VideoDetector(_triplet(world))
 
 
-def test_a_face_video_gets_a_verdict_and_a_probability(tmp_path, detector):
-    verdict = detector.detect(write_face_video(tmp_path / "face.mp4"))
-    assert verdict.verdict in ("real", "fake")
-    assert 0.0 <= verdict.fake_probability <= 1.0
-    assert (verdict.frames_sampled, verdict.faces_found) == (4, 4)
-    assert verdict.random_init_facenet is True and verdict.classifier == "sgd"
-    assert verdict.verdict == ("fake" if verdict.fake_probability >= verdict.threshold else "real")
+def test_a_face_video_gets_a_verdict_and_where_it_came_from(world, detector):
+    verdict = detector.detect(world["video"])
+    # KNN k=1 fitted on this video: faces 1 1 0 0 0, the mean 0.4, over the 0.3 threshold.
+    assert verdict.fake_probability == pytest.approx(0.4)
+    assert (verdict.verdict, verdict.threshold, verdict.frames_sampled, verdict.faces_found) == (
+        "fake", 0.3, 5, 5)
+    assert (verdict.detector, verdict.classifier) == ("triplet", "knn")
+    assert verdict.facenet == world["embedder"].identity.label() and verdict.random_init_facenet is True
+    assert verdict.to_dict()["facenet"].startswith("FaceNet 20180402-114759 (RANDOM INIT")
 
 
-def test_the_video_score_is_the_mean_of_frame_scores(tmp_path, detector):
-    from tfdeepfake.faces.pipeline import faces_of_video
+@pytest.mark.parametrize("how, expected", [("mean", 0.4), ("median", 0.0), ("max", 1.0)])
+def test_the_video_score_follows_the_models_aggregation(world, how, expected):
+    model_dir = world["root"] / f"model-{how}"
+    if not model_dir.exists():
+        shutil.copytree(world["model"], model_dir)
+        set_aggregation(model_dir, how)
+    result = VideoDetector(_triplet(world, model_dir)).detect(world["video"])
+    assert result.fake_probability == pytest.approx(expected)
+    assert result.verdict == ("fake" if expected >= 0.3 else "real")
 
-    path = write_face_video(tmp_path / "face.mp4")
-    arrays, _ = faces_of_video(path, detector.config, detector.detector)
-    frame_probs = detector.score_faces(arrays["faces"])
-    assert detector.detect(path).fake_probability == pytest.approx(float(np.mean(frame_probs)), abs=1e-6)
+
+def test_variant_and_threshold_can_be_chosen(world):
+    chosen = VideoDetector(_triplet(world), variant="sgd", threshold=0.99)
+    verdict = chosen.detect(world["video"])
+    face_probs = chosen.detector.score_faces(world["faces"], "sgd")
+    assert verdict.classifier == "sgd" and verdict.threshold == 0.99 and verdict.verdict == "real"
+    assert verdict.fake_probability == pytest.approx(float(np.mean(face_probs)), abs=1e-6)
+    with pytest.raises(ValueError, match="no variant 'svm'; valid: knn, sgd"):
+        VideoDetector(_triplet(world), variant="svm")
 
 
 def test_no_face_and_unreadable_videos_are_unknown_with_a_reason(tmp_path, detector):
     blank = detector.detect(write_blank_video(tmp_path / "blank.mp4"))
     assert blank.verdict == "unknown" and "no face" in blank.reason and blank.fake_probability is None
+    assert blank.frames_sampled == 5 and blank.detector == "triplet"
     (tmp_path / "text.mp4").write_text("hello")
     broken = detector.detect(tmp_path / "text.mp4")
     assert broken.verdict == "unknown" and "text.mp4" in broken.reason
+    missing = detector.detect(tmp_path / "nowhere.mp4")
+    assert missing.verdict == "unknown" and "nowhere.mp4" in missing.reason
 
 
-def test_cli_detect_over_a_folder_with_json(tmp_path, bundle_dir, capsys):
-    from tfdeepfake.cli import main
+def test_frame_level_and_video_level_detectors_alike(world, tmp_path):
+    xception = tiny_xception_detector(tmp_path / "xception", SETTINGS, aggregation="median")
+    verdict = VideoDetector(xception).detect(world["video"])
+    expected = float(np.median(xception.score_faces(world["faces"])))
+    assert verdict.fake_probability == pytest.approx(expected, abs=1e-6)
+    assert (verdict.detector, verdict.facenet, verdict.random_init_facenet) == ("xception", None, False)
 
-    (tmp_path / "videos").mkdir()
-    write_face_video(tmp_path / "videos" / "a.mp4")
-    (tmp_path / "videos" / "b.mp4").write_bytes(b"")
-    assert main(["detect", str(tmp_path / "videos"), "--model", str(bundle_dir), "--json"]) == 0
-    results = json.loads(capsys.readouterr().out)
-    assert [Path(r["path"]).name for r in results] == ["a.mp4", "b.mp4"]
-    assert results[0]["verdict"] in ("real", "fake") and results[1]["verdict"] == "unknown"
+    lstm = tiny_lstm_detector(tmp_path / "lstm", SETTINGS, num_frames=4)
+    assert not lstm.frame_level
+    verdict = VideoDetector(lstm).detect(world["video"])
+    assert verdict.fake_probability == pytest.approx(lstm.score_video(world["faces"]), abs=1e-6)
+    assert (verdict.detector, verdict.classifier, verdict.faces_found) == ("lstm", "lstm", 5)
 
 
 def test_expand_video_paths_finds_videos_in_folders(tmp_path):

@@ -2,8 +2,6 @@
 
 Skips cleanly where that folder is absent (a user's clone does not have it)."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -52,28 +50,24 @@ def test_labels_and_portrait_geometry(shared_faces):
     assert (keypoints[:, 0, 1] < keypoints[:, 3, 1]).all()  # eyes above the mouth: upright
 
 
-def test_detect_answers_for_real_footage(shared_data_dir, tmp_path, capsys):
-    from tfdeepfake.cli import main
+def test_detect_answers_for_real_footage(shared_data_dir, tmp_path):
+    from tests.export.export_helpers import (
+        mixed_video_faces,
+        tiny_facenet,
+        write_mixed_face_video,
+        write_triplet_model,
+    )
+    from tfdeepfake.detect import VideoDetector
+    from tfdeepfake.detectors import load_detector
 
+    embedder = tiny_facenet()
+    faces, labels = mixed_video_faces(write_mixed_face_video(tmp_path / "mixed.mp4"),
+                                      FaceSettings(num_frames=5))
+    model = write_triplet_model(tmp_path / "model", embedder, faces, labels, settings=FaceSettings(),
+                                default="sgd")
+    detector = VideoDetector(load_detector(model, embedder=embedder))
     videos = shared_data_dir / "videos"
-    bundle = _random_bundle(tmp_path)
-    targets = [videos / "dfdc/fake/brtujopkby.mp4", videos / "ffpp_c23/real/original_youtube_c23_519.mp4"]
-    assert main(["detect", *map(str, targets), "--model", str(bundle), "--json"]) == 0
-    results = json.loads(capsys.readouterr().out)
-    assert [r["verdict"] in ("real", "fake") for r in results] == [True, True]
-    assert all(r["faces_found"] == r["frames_sampled"] == 25 for r in results)
-
-
-def _random_bundle(tmp_path):
-    from tfdeepfake.bundle import save_bundle
-    from tfdeepfake.classifiers import make_classifier
-    from tfdeepfake.models.facenet import build_facenet_embedder
-    from tfdeepfake.models.triplet_head import build_triplet_head
-
-    rng = np.random.RandomState(0)
-    x, y = rng.normal(size=(40, 8)), np.repeat([0, 1], 20)
-    return save_bundle(tmp_path / "model", extract_config=FaceSettings(),
-                       embedder=build_facenet_embedder(random_init=True, seed=1),
-                       head=build_triplet_head(512, (16,), 8),
-                       head_config={"input_dim": 512, "hidden_units": [16], "embedding_dim": 8},
-                       classifiers={"sgd": make_classifier("sgd").fit(x, y)}, default_classifier="sgd")
+    for target in (videos / "dfdc/fake/brtujopkby.mp4", videos / "ffpp_c23/real/original_youtube_c23_519.mp4"):
+        result = detector.detect(target)
+        assert result.verdict in ("real", "fake"), result
+        assert result.faces_found == result.frames_sampled == 25, result

@@ -3,6 +3,10 @@
 Real videos are moving, lit, compressed shots of face photographs that installed packages
 ship; fakes are landmark-aligned face swaps between them. It shows the machinery working
 end to end in a few minutes; its numbers are not a benchmark of anything.
+
+FaceNet is the installed one (``tfdeepfake weights install``), else a seeded random-init
+network; the first and the last progress line name it (``identity.label()``). Progress goes
+only through the ``say`` callback, so ``demo --json`` can keep stdout for the summary.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ logger = logging.getLogger(__name__)
 DEMO_NOTE = ("Demonstration on generated videos (face photos shipped with scikit-image and "
              "matplotlib, face-swapped). It exercises every stage; it is NOT a benchmark and "
              "its numbers say nothing about real deepfake datasets.")
+RANDOM_INIT_HINTS = {
+    "requested": "random weights requested: embeddings are not face descriptors",
+    "missing": ("no FaceNet weights installed: embeddings are not face descriptors (install "
+                "them with `tfdeepfake weights install`)"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,43 +41,51 @@ class DemoConfig:
     num_frames: int = 10
     epochs: int = 30
     seed: int = 0
+    facenet_model: str | None = None  # a key of FACENET_MODELS; None: whichever is installed
     facenet_weights: str | None = None
     force_random_init: bool = False
 
 
-def facenet_available(weights: str | None) -> bool:
-    from tfdeepfake.models.facenet import WeightsNotFoundError, resolve_facenet_weights
+def demo_facenet(config: DemoConfig):
+    """The demo's FaceNet: the given or installed weights, else a random-init network."""
+    from tfdeepfake.models.facenet import WeightsNotFoundError, load_facenet
 
+    if config.force_random_init:
+        return load_facenet(config.facenet_model, random_init=True, seed=config.seed)
     try:
-        resolve_facenet_weights(weights)
-        return True
-    except WeightsNotFoundError:
-        return False
+        return load_facenet(config.facenet_model, config.facenet_weights)
+    except WeightsNotFoundError as error:
+        if config.facenet_weights is not None:
+            raise
+        logger.warning("%s; the demo uses a RANDOMLY INITIALISED FaceNet", error)
+        return load_facenet(config.facenet_model, random_init=True, seed=config.seed)
 
 
 def run_demo(output: str | Path, config: DemoConfig = DemoConfig(),
-             say: Callable[[str], None] = print) -> dict:
-    """Run every stage into ``output``; returns a summary. ``say`` prints progress lines."""
+             say: Callable[[str], None] | None = None) -> dict:
+    """Run every stage into ``output``; returns a JSON-able summary (also written to
+    ``output/demo_summary.json``). ``say`` receives the progress lines (default: the log)."""
     from tfdeepfake.cache.extract import run_extract
-    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.datasets import build_index, write_manifest
-    from tfdeepfake.detect import DeepfakeDetector
-    from tfdeepfake.bundle import load_bundle
-    from tfdeepfake.method import evaluate_bundle, train_method
+    from tfdeepfake.detect import VideoDetector
+    from tfdeepfake.detectors import detector_class, load_detector
+    from tfdeepfake.detectors.base import TrainOptions
+    from tfdeepfake.detectors.evaluate import evaluate_detector, results_table
+    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.models.embed import run_embed
-    from tfdeepfake.models.facenet import build_facenet_embedder
-    from tfdeepfake.models.train_triplet import TripletTrainingConfig
     from tfdeepfake.synthetic.dataset import make_synthetic_dataset
 
+    say = say or logger.info
     started = time.perf_counter()
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    real_weights = not config.force_random_init and facenet_available(config.facenet_weights)
-    mode = ("real FaceNet weights (20180402-114759)" if real_weights else
-            "RANDOMLY INITIALISED FaceNet (no weights found in ~/.keras-facenet; embeddings "
-            "are not face descriptors)")
-    say(f"tfdeepfake demo: using {mode}. {DEMO_NOTE}")
-    timings = {}
+    embedder = demo_facenet(config)
+    identity = embedder.identity
+    hint = (RANDOM_INIT_HINTS["requested" if config.force_random_init else "missing"]
+            if identity.random_init else None)
+    mode = identity.label() + (f"; {hint}" if hint else "")
+    say(f"tfdeepfake demo: {mode}. {DEMO_NOTE}")
+    timings: dict[str, float] = {}
 
     def step(name: str, since: float) -> float:
         now = time.perf_counter()
@@ -88,56 +105,61 @@ def run_demo(output: str | Path, config: DemoConfig = DemoConfig(),
     manifest = write_manifest(output / "manifest.jsonl", index.records)
     t = step("index", t)
 
-    extract_config = FaceSettings(num_frames=config.num_frames)
+    settings = FaceSettings(num_frames=config.num_frames, size=identity.input_size)
     faces = output / "faces.h5"
-    summary = run_extract(index.records, faces, extract_config)
-    t = step(f"extract ({summary.done} videos, {summary.faces} faces, {summary.failed} failed)", t)
+    extracted = run_extract(index.records, faces, settings)
+    t = step(f"extract ({extracted.done} videos, {extracted.faces} faces, "
+             f"{extracted.failed} failed)", t)
 
-    embedder = (build_facenet_embedder(weights_path=config.facenet_weights) if real_weights
-                else build_facenet_embedder(random_init=True, seed=config.seed))
     embeddings = output / "embeddings.h5"
     run_embed(faces, embeddings, embedder)
-    t = step("embed (FaceNet)", t)
+    t = step(f"embed ({identity.label()})", t)
 
-    bundle_dir = output / "model"
-    training = TripletTrainingConfig(epochs=config.epochs, seed=config.seed, patience=10)
-    train_method(embeddings, bundle_dir, output / "training", embedder, extract_config,
-                 training_config=training, default_classifier="rf")
+    model_dir = output / "model"
+    triplet = detector_class("triplet")
+    triplet.train(embeddings, model_dir,
+                  triplet.config_class(epochs=config.epochs, patience=10),
+                  TrainOptions(seed=config.seed, run_dir=str(output / "training")),
+                  default_classifier="rf")
+    # The FaceNet already built serves detect too (no second build, same identity checked).
+    detector = load_detector(model_dir, embedder=embedder)
     t = step("train triplet head + KNN/SGD/RF", t)
 
-    bundle = load_bundle(bundle_dir)
     report_dir = output / "report"
     # No poster columns: generated videos are not Celeb-DF, and the table must not read as
     # a comparison with the poster.
-    results = evaluate_bundle(bundle, embeddings, report_dir, split="test", note=DEMO_NOTE,
-                              poster_comparison=False)
+    results = evaluate_detector(detector, embeddings, report_dir, split="test", note=DEMO_NOTE,
+                                poster_comparison=False)
     t = step("evaluate (test videos)", t)
 
-    detector = DeepfakeDetector(bundle)
+    video_detector = VideoDetector(detector)
     test_paths = [r.full_path for r in index.records if r.split == "test"]
-    verdicts = [detector.detect(p).to_dict() for p in test_paths]
+    verdicts = [video_detector.detect(p).to_dict() for p in test_paths]
     (report_dir / "detections.json").write_text(json.dumps(verdicts, indent=2), "utf-8")
     t = step(f"detect ({len(verdicts)} held-out videos)", t)
 
     total = round(time.perf_counter() - started, 1)
-    summary_out = {"output": str(output), "random_init_facenet": not real_weights,
-                   "manifest": str(manifest), "report": str(report_dir), "model": str(bundle_dir),
-                   "seconds": total, "timings": timings, "note": DEMO_NOTE,
-                   "video_auc": {k: v["video"]["auc"] for k, v in results.items()},
-                   "detections": len(verdicts)}
-    _write_readme(report_dir, summary_out, verdicts)
-    (output / "demo_summary.json").write_text(json.dumps(summary_out, indent=2, default=str), "utf-8")
+    summary = {"output": str(output), "facenet": identity.label(),
+               "facenet_identity": identity.to_dict(), "random_init_facenet": identity.random_init,
+               "facenet_note": hint,
+               "manifest": str(manifest), "report": str(report_dir), "model": str(model_dir),
+               "seconds": total, "timings": timings, "note": DEMO_NOTE,
+               "video_auc": {k: v["video"]["auc"] for k, v in results["variants"].items()},
+               "detections": len(verdicts)}
+    table = results_table(results, "video")
+    _write_readme(report_dir, summary, table, verdicts)
+    (output / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
     say(f"tfdeepfake demo: done in {total:.0f} s with {mode}; report in {report_dir} "
         "(a demonstration, not a benchmark)")
-    return summary_out
+    return summary
 
 
-def _write_readme(report_dir: Path, summary: dict, verdicts: list[dict]) -> None:
-    table = (report_dir / "measures_video.md").read_text("utf-8")
+def _write_readme(report_dir: Path, summary: dict, table: str, verdicts: list[dict]) -> None:
     lines = [
         "# tfdeepfake demo report", "",
         f"> {DEMO_NOTE}", "",
-        f"FaceNet: {'RANDOM INIT (no weights available)' if summary['random_init_facenet'] else 'real weights'}",
+        f"FaceNet: {summary['facenet']}"
+        + (f" ({summary['facenet_note']})" if summary["facenet_note"] else ""),
         f"Wall time: {summary['seconds']} s", "",
         "## Video-level measures on the held-out test videos", "", table, "",
         "## detect on the held-out test videos", "",
@@ -146,5 +168,9 @@ def _write_readme(report_dir: Path, summary: dict, verdicts: list[dict]) -> None
     for v in verdicts:
         prob = "—" if v["fake_probability"] is None else f"{v['fake_probability']:.3f}"
         lines.append(f"| {Path(v['path']).name} | {v['verdict']} | {prob} | {v['faces_found']} |")
-    lines += ["", "Figures: `roc_video.png`, `confusion_*.png`, `embeddings_before_after.png`.", ""]
+    lines += ["", "Figures: `roc_video.png`, `confusion_*.png`, `embeddings_before_after.png`.",
+              "Everything: `results.json`, `measures_video.md`, `video_scores.csv`.", ""]
     (report_dir / "README.md").write_text("\n".join(lines), "utf-8")
+
+
+__all__ = ["DEMO_NOTE", "DemoConfig", "demo_facenet", "run_demo"]

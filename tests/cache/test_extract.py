@@ -139,6 +139,9 @@ def test_a_killed_cli_run_leaves_a_readable_cache_and_resumes(tmp_path):
     parts = Path(str(cache) + ".parts")
     deadline = time.time() + 120
     while time.time() < deadline and not (parts.exists() and any(parts.glob("*.h5"))):
+        if process.poll() is not None:  # ended before a video was staged: say why
+            pytest.fail(f"extract exited with {process.returncode} before staging a video: "
+                        f"{process.stderr.read().decode()[-2000:]}")
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -8,6 +8,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 from tfdeepfake.evaluation.metrics import (
     binary_metrics,
+    bootstrap_ci,
     choose_threshold,
     equal_error_rate,
     frame_and_video_metrics,
@@ -112,3 +113,39 @@ def test_frame_and_video_metrics_use_the_mean_rule():
     assert result["video"]["aggregation"] == "mean"
     by_max = frame_and_video_metrics(y, p, vids, how="max")
     assert by_max["video"]["accuracy"] == pytest.approx(2 / 3)
+
+
+def _videos(n, seed):
+    """``n`` videos per class whose scores overlap (AUC about 0.85)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n)
+    probs = np.clip(np.concatenate([rng.normal(0.35, 0.2, n), rng.normal(0.65, 0.2, n)]), 0, 1)
+    return labels, probs
+
+
+@pytest.mark.parametrize("metric", ["auc", "accuracy"])
+def test_bootstrap_ci_contains_the_estimate_and_narrows_with_more_videos(metric):
+    widths = []
+    for n in (12, 300):
+        labels, probs = _videos(n, seed=n)
+        point = binary_metrics(labels, probs)[metric]
+        ci = bootstrap_ci(labels, probs, metric, n=500, seed=0)
+        assert ci["low"] <= point <= ci["high"], (n, ci, point)
+        assert ci["used"] == 500 and ci["level"] == 0.95
+        widths.append(ci["high"] - ci["low"])
+    assert widths[1] < widths[0] / 2.5  # ~1/sqrt(25) of the width with 25x the videos
+
+
+def test_bootstrap_ci_is_seeded_and_drops_one_class_resamples():
+    labels, probs = _videos(5, seed=1)
+    assert bootstrap_ci(labels, probs, n=200, seed=3) == bootstrap_ci(labels, probs, n=200, seed=3)
+    assert bootstrap_ci(labels, probs, n=200, seed=3) != bootstrap_ci(labels, probs, n=200, seed=4)
+    # Two videos: half the resamples hold one class only; they are not counted.
+    ci = bootstrap_ci([0, 1], [0.2, 0.8], "auc", n=400, seed=0)
+    assert 100 < ci["used"] < 300 and ci["low"] == ci["high"] == 1.0
+    perfect = bootstrap_ci([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], "accuracy", n=50, seed=0)
+    assert perfect["low"] == perfect["high"] == 1.0
+    with pytest.raises(ValueError, match="valid: auc, accuracy"):
+        bootstrap_ci([0, 1], [0.2, 0.8], "f1")
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        bootstrap_ci([0, 1], [0.2, 0.8], n=0)

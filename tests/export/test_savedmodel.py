@@ -115,7 +115,7 @@ def test_layout_versions_and_model_card(setup):
     assert path == base / "deepfake" / "1"
     assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
     card = read_model_card(path)
-    assert card["decision"]["threshold"] == 0.4
+    assert card["decision"]["threshold"] == 0.4 and card["decision"]["aggregation"] == "mean"
     assert card["classifier"]["kind"] == "knn" and card["classifier"]["k"] == 5
     assert card["training"] == {"dataset": "tiny synthetic"}
     assert "tensorflow" in card["packages"]
@@ -161,6 +161,20 @@ def test_score_video_mask_and_verdict(setup):
     assert int(out["num_faces"]) == 3
     none = load_and_predict(setup["path"], faces, np.zeros(5, bool))
     assert np.isnan(none["fake_probability"]) and none["verdict"] == b"no_face" and not none["is_fake"]
+
+
+@pytest.mark.parametrize("how, reduce", [("median", np.median), ("max", np.max)])
+def test_score_video_uses_the_aggregation_given(setup, tmp_path, how, reduce):
+    faces, expected = setup["faces"], setup["expected"]
+    path = export_savedmodel(setup["embedder"], setup["head"], setup["arrays"], setup["meta"], tmp_path,
+                             "m", threshold=0.4, aggregation=how)
+    card = read_model_card(path)
+    assert card["decision"]["aggregation"] == how and card["decision"]["video_score"].startswith(how)
+    for mask in (np.ones(5, bool), np.array([True, False, True, True, False]), np.array([True, True] + [False] * 3)):
+        out = load_and_predict(path, faces, mask)
+        np.testing.assert_allclose(out["fake_probability"], reduce(expected[mask]), atol=1e-5)
+        assert int(out["num_faces"]) == mask.sum()
+    assert np.isnan(load_and_predict(path, faces, np.zeros(5, bool))["fake_probability"])
 
 
 def test_rest_row_and_columnar_payloads(setup):
@@ -220,5 +234,7 @@ def test_bad_arguments(setup, tmp_path):
         export_savedmodel(*args, setup["meta"], tmp_path, "m", threshold=2.0)
     with pytest.raises(ValueError, match="model_name"):
         export_savedmodel(*args, setup["meta"], tmp_path, "a/b")
+    with pytest.raises(ValueError, match="unknown aggregation 'mode'"):
+        export_savedmodel(*args, setup["meta"], tmp_path, "m", aggregation="mode")
     with pytest.raises(ValueError, match="3-d embeddings"):
         FaceScorer(setup["embedder"], setup["head"], "sgd", {"coef": np.zeros(3, np.float32), "intercept": 0.0})

@@ -101,7 +101,7 @@ def test_write_variants_and_parity_report(setup, tmp_path):
     assert list(paths) == list(TFLITE_VARIANTS)
     assert all(p.is_file() and p.name == f"face_model_{v}.tflite" for v, p in paths.items())
     info = json.loads((tmp_path / "tflite_export.json").read_text())
-    assert info["threshold"] == 0.4 and info["classifier_kind"] == "sgd"
+    assert info["threshold"] == 0.4 and info["classifier_kind"] == "sgd" and info["aggregation"] == "mean"
     report = json.loads((tmp_path / "parity.json").read_text())
     assert set(report) == set(TFLITE_VARIANTS)
     assert report["float32"]["max_abs_diff"] <= 1e-4
@@ -118,7 +118,11 @@ def test_write_variants_and_parity_report(setup, tmp_path):
 def test_int8_skipped_without_representative_faces(setup, tmp_path):
     arrays, meta, _, _ = setup["sgd"]
     paths = write_tflite_variants(
-        tmp_path, setup["embedder"], setup["head"], arrays, meta, variants=["float32", "int8"]
+        tmp_path, setup["embedder"], setup["head"], arrays, meta, variants=["float32", "int8"],
+        aggregation="max",
     )
     assert list(paths) == ["float32"]
     assert not (tmp_path / "parity.json").exists()
+    assert json.loads((tmp_path / "tflite_export.json").read_text())["aggregation"] == "max"
+    with pytest.raises(ValueError, match="unknown aggregation 'mode'"):
+        write_tflite_variants(tmp_path, setup["embedder"], setup["head"], arrays, meta, aggregation="mode")

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (requirements.txt)")
 
+from tests.lite.tf_blocker import BLOCKER
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.faces.boxes import iou, select_face
 from tfdeepfake.faces.crop import crop_face
@@ -92,24 +93,49 @@ def test_video_without_faces(detector, tmp_path):
     assert result.to_dict()["fake_probability"] is None
 
 
+@pytest.mark.parametrize("how, reduce", [("median", np.median), ("max", np.max)])
+def test_aggregation_comes_from_tflite_export_json(face_model_dir, mtcnn_dir, face_video, tmp_path,
+                                                   detector, how, reduce):
+    model_dir = tmp_path / "export"
+    model_dir.mkdir()
+    (model_dir / "face_model_float32.tflite").write_bytes(
+        (face_model_dir["dir"] / "face_model_float32.tflite").read_bytes())
+    info = json.loads((face_model_dir["dir"] / "tflite_export.json").read_text())
+    (model_dir / "tflite_export.json").write_text(json.dumps({**info, "aggregation": how}))
+    lite = LiteDeepfakeDetector(model_dir / "face_model_float32.tflite", mtcnn_dir, config=CONFIG)
+    assert lite.aggregation == how and detector.aggregation == "mean"
+
+    result = lite.predict_video(face_video)
+    probs = np.asarray(result.face_probabilities)
+    assert result.aggregation == how and len(probs) == 4
+    assert result.fake_probability == pytest.approx(float(reduce(probs)))
+    assert result.face_probabilities == detector.predict_video(face_video).face_probabilities
+    # The probabilities differ, so the rule shows in the video score.
+    assert result.fake_probability != pytest.approx(float(np.mean(probs)), abs=1e-9)
+
+
+def test_unknown_aggregation_is_an_error(face_model_dir, mtcnn_dir):
+    with pytest.raises(ValueError, match="unknown aggregation 'mode'; expected one of mean"):
+        LiteDeepfakeDetector(face_model_dir["dir"] / "face_model_float32.tflite", mtcnn_dir,
+                             config=CONFIG, aggregation="mode")
+
+
 def test_size_mismatch_is_an_error(face_model_dir, mtcnn_dir):
     with pytest.raises(ValueError, match="160 px"):
         LiteDeepfakeDetector(face_model_dir["dir"] / "face_model_float32.tflite", mtcnn_dir,
                              config=FaceSettings(size=128))
 
 
-TF_FREE_SCRIPT = textwrap.dedent(
+TF_FREE_SCRIPT = BLOCKER + textwrap.dedent(
     """
-    import json, sys
-    sys.modules["tensorflow"] = None  # any `import tensorflow` now raises ImportError
-    sys.modules["keras"] = None
+    import json
     from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.lite.detector import LiteDeepfakeDetector
     from tfdeepfake.lite.interpreter import runtime_name
     detector = LiteDeepfakeDetector(sys.argv[1], sys.argv[2], config=FaceSettings(num_frames=4))
     result = detector.predict_video(sys.argv[3]).to_dict()
     result["runtime"] = runtime_name()
-    result["tf_loaded"] = [m for m in sys.modules if m.startswith(("tensorflow", "keras")) and sys.modules[m]]
+    result["tf_loaded"] = loaded_blocked() + ATTEMPTS
     print(json.dumps(result))
     """
 )

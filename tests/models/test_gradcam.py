@@ -8,7 +8,7 @@ import pytest
 from tensorflow import keras
 
 from tfdeepfake.constants import REAL
-from tfdeepfake.models.gradcam import grad_cam, overlay_heatmap, save_overlays
+from tfdeepfake.models.gradcam import grad_cam, grid_image, overlay_heatmap, save_grid, save_overlays
 from tfdeepfake.models.xception import build_xception_classifier
 
 SIZE = 24
@@ -100,3 +100,17 @@ def test_save_overlays_writes_pngs(tmp_path):
         np.testing.assert_array_equal(written, overlay_heatmap(face, heatmap))
     with pytest.raises(ValueError):
         save_overlays(tmp_path, faces, heatmaps[:1])
+
+
+def test_grid_lays_out_rows_and_pads_the_last(tmp_path):
+    images = [np.full((4, 6, 3), 10 * (i + 1), np.uint8) for i in range(5)]
+    grid = grid_image(images, columns=2)
+    assert grid.shape == (12, 12, 3)
+    assert grid[0, 0, 0] == 10 and grid[0, 6, 0] == 20 and grid[8, 0, 0] == 50
+    assert not grid[8:, 6:].any()  # the missing sixth image is black
+    assert grid_image(images[:1], columns=4).shape == (4, 6, 3)
+    paths = save_overlays(tmp_path, np.stack(images[:3]), np.zeros((3, 2, 2), np.float32), alpha=0.0)
+    written = cv2.imread(str(save_grid(tmp_path / "grid.png", paths, columns=3)))
+    assert written.shape == (4, 18, 3) and written[0, 13, 0] == 30
+    with pytest.raises(ValueError):
+        grid_image([])

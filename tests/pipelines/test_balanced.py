@@ -7,7 +7,6 @@ from tfdeepfake.pipelines.balanced import (
     default_steps_per_epoch,
     group_by_class_and_video,
     make_balanced_dataset,
-    split_by_video,
 )
 
 
@@ -102,18 +101,3 @@ def test_default_steps_cover_the_larger_class():
     labels, _ = imbalanced_rows()  # 15 real, 105 fake
     assert default_steps_per_epoch(labels, batch_size=8) == 27  # ceil(105 / 4)
 
-
-def test_split_by_video_keeps_videos_whole_and_stratifies():
-    labels, vids = imbalanced_rows(n_real_videos=10, n_fake_videos=30, frames=3)
-    train, val = split_by_video(vids, labels, val_fraction=0.2, seed=0)
-    assert not (train & val).any() and (train | val).all()
-    assert not set(vids[train]) & set(vids[val])
-    assert len(set(vids[val & (labels == 0)])) == 2
-    assert len(set(vids[val & (labels == 1)])) == 6
-    again = split_by_video(vids, labels, val_fraction=0.2, seed=0)
-    np.testing.assert_array_equal(again[1], val)
-    assert not np.array_equal(split_by_video(vids, labels, 0.2, seed=1)[1], val)
-    train0, val0 = split_by_video(vids, labels, val_fraction=0.0)
-    assert train0.all() and not val0.any()
-    with pytest.raises(ValueError, match="val_fraction"):
-        split_by_video(vids, labels, val_fraction=1.0)

@@ -10,7 +10,8 @@ from tests.media import toy_face_video
 from tfdeepfake.pipelines.frames import (
     count_frames_by_label,
     make_frame_dataset,
-    make_frame_eval_dataset,
+    resize_face,
+    resize_faces,
     steps_per_epoch,
 )
 
@@ -114,16 +115,12 @@ def test_one_shot_iterator_warns(caplog):
     assert "one pass" in caplog.text
 
 
-def test_eval_dataset_keeps_video_ids_and_warns_on_faceless(caplog):
-    videos = [toy_video("a", 0, 2), toy_video("empty", 1, 0), toy_video("b", 1, 3)]
-    ids, labels = [], []
-    with caplog.at_level(logging.WARNING, logger="tfdeepfake.pipelines.frames"):
-        for images, label, video_id in make_frame_eval_dataset(videos, input_size=9, batch_size=2):
-            assert images.shape[1:] == (9, 9, 3)
-            ids.extend(v.decode() for v in video_id.numpy())
-            labels.extend(label.numpy().tolist())
-    assert ids == ["a", "a", "b", "b", "b"]
-    assert labels == [0, 0, 1, 1, 1]
-    assert "empty" in caplog.text
-
-
+def test_resize_faces_is_the_training_resize():
+    faces = np.random.default_rng(0).integers(0, 256, (3, 20, 20, 3), dtype=np.uint8)
+    batch = resize_faces(faces, 12).numpy()
+    assert batch.shape == (3, 12, 12, 3) and batch.dtype == np.float32
+    for face, resized in zip(faces, batch):
+        np.testing.assert_allclose(resize_face(face, 12).numpy(), resized, atol=1e-4)
+    assert batch.min() >= 0 and batch.max() <= 255
+    flat = resize_faces(np.full((1, 20, 20, 3), 77, np.uint8), 9).numpy()
+    np.testing.assert_allclose(flat, 77, atol=1e-3)

@@ -14,9 +14,9 @@ from tfdeepfake.pipelines.sequences import (
     balanced_indices,
     compute_frame_features,
     compute_sequence_features,
+    frame_ordered_sequence,
     make_sequence_dataset,
     pad_to_length,
-    sequences_from_embedding_table,
 )
 
 
@@ -77,18 +77,15 @@ def test_compute_sequence_features_pads_masks_and_skips_faceless(caplog):
     np.testing.assert_allclose(arrays.features[1, :, 0], [5, 6, 7, 8], atol=1e-4)
 
 
-def test_sequences_from_embedding_table_orders_by_frame_index():
-    embeddings = np.array([[3.0], [1.0], [9.0], [2.0]], np.float32)
-    arrays = sequences_from_embedding_table(
-        embeddings, labels=[1, 1, 0, 1], video_ids=["v", "v", "w", "v"], frame_indices=[30, 10, 0, 20],
-        num_frames=4,
-    )
-    assert list(arrays.video_ids) == ["v", "w"]
-    np.testing.assert_array_equal(arrays.features[0, :, 0], [1, 2, 3, 0])
-    np.testing.assert_array_equal(arrays.mask, [[1, 1, 1, 0], [1, 0, 0, 0]])
-    np.testing.assert_array_equal(arrays.labels, [1, 0])
-    with pytest.raises(ValueError, match="different labels"):
-        sequences_from_embedding_table(embeddings[:2], [0, 1], ["v", "v"], [0, 1])
+def test_frame_ordered_sequence_sorts_by_frame_index():
+    embeddings = np.array([[3.0], [1.0], [2.0]], np.float32)
+    padded, mask = frame_ordered_sequence(embeddings, [30, 10, 20], num_frames=4)
+    np.testing.assert_array_equal(padded[:, 0], [1, 2, 3, 0])
+    np.testing.assert_array_equal(mask, [1, 1, 1, 0])
+    padded, mask = frame_ordered_sequence(embeddings, [30, 10, 20], num_frames=2)
+    np.testing.assert_array_equal(padded[:, 0], [1, 2])  # the earliest frames are kept
+    with pytest.raises(ValueError, match="frame indices"):
+        frame_ordered_sequence(embeddings, [0, 1], num_frames=4)
 
 
 def _arrays(labels, num_frames=3, dim=2):
@@ -130,14 +127,12 @@ def test_sequence_dataset_balanced_training_and_ordered_eval():
     np.testing.assert_allclose(weights.numpy()[labels.numpy() == 1], 7 / 10)
 
 
-def test_sequence_arrays_save_load_round_trip(tmp_path):
+def test_sequence_arrays_check_shapes():
     arrays = _arrays([0, 1])
-    path = tmp_path / "seq.npz"
-    arrays.save(path)
-    loaded = SequenceArrays.load(path)
-    np.testing.assert_array_equal(loaded.features, arrays.features)
-    np.testing.assert_array_equal(loaded.mask, arrays.mask)
-    np.testing.assert_array_equal(loaded.labels, arrays.labels)
-    assert list(loaded.video_ids) == ["v0", "v1"]
-    with pytest.raises(ValueError):
+    assert (len(arrays), arrays.num_frames, arrays.feature_dim) == (2, 3, 2)
+    subset = arrays.subset([1])
+    assert list(subset.video_ids) == ["v1"] and subset.labels.tolist() == [1]
+    with pytest.raises(ValueError, match="mask"):
         SequenceArrays(arrays.features, arrays.mask[:, :2], arrays.labels, arrays.video_ids)
+    with pytest.raises(ValueError, match="labels"):
+        SequenceArrays(arrays.features, arrays.mask, arrays.labels[:1], arrays.video_ids)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tfdeepfake.cache.faces import face_store
 from tfdeepfake.datasets.records import VideoRecord
-from tfdeepfake.faces.detector import get_detector
+from tfdeepfake.faces.detector import BatchFaceDetector, get_detector
 from tfdeepfake.faces.pipeline import NoFaceError, faces_of_video
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.video.reader import VideoReadError
@@ -67,7 +67,7 @@ def _record_attrs(record: VideoRecord) -> dict:
 
 
 def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
-                   detector: FaceDetector | None = None) -> VideoOutcome:
+                   detector: BatchFaceDetector | None = None) -> VideoOutcome:
     """Extract one video and stage the result (or its failure) in the store."""
     started = time.perf_counter()
     store = face_store(store_path)  # settings were checked by the caller

@@ -16,6 +16,9 @@ A validation split can be carved out of train (``val_fraction``, ``seed``). ``gr
 keeps related videos together: "identity" (default) moves every train video whose footage
 shows the same target identity at once, real and fake; "video" moves a real clip together
 with the fakes made from it. Frames are never split.
+
+Symlinks in the folders are followed wherever they lead, except for the videos the test
+list names: a list's entries must stay inside the root.
 """
 
 from __future__ import annotations
@@ -147,7 +150,8 @@ def _scan(root: str | os.PathLike, dataset: str, test_list: str | os.PathLike | 
             if canonical in scan.on_disk:
                 # Both "YouTube-real" and "Youtube-real" on a case-sensitive disk.
                 scan.skipped.append(
-                    Skip(str(root / rel), f"same video as {scan.on_disk[canonical]}")
+                    Skip(str(root / rel), f"same video as {scan.on_disk[canonical]}",
+                         "same video in two spellings of a folder (YouTube-real, Youtube-real)")
                 )
             else:
                 scan.on_disk[canonical] = rel
@@ -199,7 +203,10 @@ def _finish(
         if owner is None:
             owner = next(s for s in scans if canonical in s.test)
         records.append(_record(owner, canonical, "test" if canonical in test else "train"))
-    result = validate_records(records, skipped=skipped)
+    # Videos the test list names must stay inside the root; links found by walking the
+    # folders (train) are followed wherever they lead.
+    result = validate_records(records, skipped=skipped,
+                              follow_links=lambda record: record.split != "test")
     if val_fraction:
         result.records = carve_splits(
             result.records,

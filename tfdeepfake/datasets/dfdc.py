@@ -12,7 +12,8 @@ Videos listed in a ``metadata.json`` take its split (train when absent); videos 
 a ``labels.csv`` are ``labels_split`` ("test"). ``source`` is the real video a fake was
 made from (``original``). Video files next to a list but not in it are skipped, with the
 reason. A validation split can be carved out of train (``val_fraction``, ``seed``); a fake
-moves together with its original.
+moves together with its original. Every video is named by a list file, so one that is a
+link leading out of the root is skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def _unlisted(root: Path, rel_dir: str, listed: set[str], list_file: Path) -> li
         paths += more
         skips += more_skips
     skips += [
-        Skip(str(root / rel), f"not listed in {list_file}") for rel in paths if rel not in listed
+        Skip(str(root / rel), f"not listed in {list_file}",
+             f"not listed in its folder's {METADATA_NAME} or {LABELS_NAME}")
+        for rel in paths if rel not in listed
     ]
     return skips
 
@@ -156,7 +159,8 @@ def index_dfdc(
         {s for s in skipped if not (s.reason.startswith("not listed") and s.path in listed)},
         key=lambda s: (s.path, s.reason),
     )
-    result = validate_records(records, skipped=skipped)
+    # Every video is named by a list file, so one that leads out of the root is refused.
+    result = validate_records(records, skipped=skipped, follow_links=False)
     if val_fraction:
         result.records = carve_splits(
             result.records, fractions={"val": val_fraction}, seed=seed, group_key=_group_key

@@ -163,7 +163,8 @@ def index_faceforensics(
         return paths
 
     def no_split(rel: str, what: str) -> None:
-        skipped.append(Skip(str(root / rel), f"{what} is in no official split (splits/*.json)"))
+        skipped.append(Skip(str(root / rel), f"{what} is in no official split (splits/*.json)",
+                            "in no official split (splits/*.json)"))
 
     if youtube:
         for rel in videos(f"original_sequences/youtube/{compression}/videos", False):
@@ -203,6 +204,8 @@ def index_faceforensics(
             f"{root}: no FaceForensics++ videos found for compression {compression} "
             f"and methods {', '.join(chosen)}"
         )
-    result = validate_records(records, skipped=skipped)
+    # Videos are found by walking folders (the split files name ids, not paths), so links
+    # are followed wherever they lead.
+    result = validate_records(records, skipped=skipped, follow_links=True)
     log_result(f"ffpp {compression}", result)
     return result

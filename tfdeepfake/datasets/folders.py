@@ -8,6 +8,9 @@ CSV: a header naming ``path,label`` and optionally ``split``, ``method``, ``sour
 0/1/real/fake; paths relative to ``root`` (default: the CSV's folder). Rows without a split
 are train. Fractions carve val/test out of the train rows only.
 
+Symlinks found in the folders are followed wherever they lead (a folder of links is how
+people assemble datasets); a CSV row must name a file inside the root, through links too.
+
 Splits are carved by video, stratified by label, so no video's frames land on both sides.
 ``dataset`` defaults to the root folder's name.
 """
@@ -79,7 +82,8 @@ def index_folders(
         skipped += skips
         label = FOLDER_LABELS[folder.lower()]
         records += [make_record(root, rel, label, "train", dataset) for rel in paths]
-    result = validate_records(records, skipped=skipped)
+    # Found by walking folders: links are followed wherever they lead.
+    result = validate_records(records, skipped=skipped, follow_links=True)
     _carve(result, val_fraction, test_fraction, seed)
     log_result(dataset, result)
     return result
@@ -143,7 +147,8 @@ def index_csv(
             records.append(
                 make_record(root, _csv_path(path, root), label, split, dataset, method, source)
             )
-    result = validate_records(records)
+    # Named by the CSV: a path (or a link) that leads out of the root is refused.
+    result = validate_records(records, follow_links=False)
     _carve(result, val_fraction, test_fraction, seed)
     log_result(f"{dataset} ({csv_path.name})", result)
     return result

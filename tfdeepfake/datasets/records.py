@@ -13,10 +13,12 @@ import json
 import logging
 import os
 import posixpath
+import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Callable, Iterable
 
 from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL, SPLITS
 
@@ -52,16 +54,40 @@ class VideoRecord:
 
 @dataclass(frozen=True)
 class Skip:
-    """A video (or listed entry) left out of an index, and why."""
+    """A video (or listed entry) left out of an index, and why.
+
+    ``reason`` names this entry's specifics (which file it duplicates, where a link leads);
+    ``kind`` is the same reason without them, so that skips can be counted by kind.
+    """
 
     path: str
     reason: str
+    kind: str = ""
+
+    @property
+    def group(self) -> str:
+        return self.kind or self.reason
+
+
+# Kinds of skip shared by the readers (each reader may add its own).
+SKIP_OUTSIDE = "path outside the dataset root"
+SKIP_LISTED_LINK_OUTSIDE = "a list file names a link that leads outside the dataset root"
+SKIP_MISSING = "file is missing"
+SKIP_NOT_FILE = "not a regular file (or a broken link)"
+SKIP_DUPLICATE_ID = "duplicate video_id"
+SKIP_SAME_FILE = "same file as another video (a second link or path to it)"
 
 
 @dataclass
 class IndexResult:
     records: list[VideoRecord] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+
+    @property
+    def skip_reasons(self) -> dict[str, int]:
+        """``{kind of skip: count}``, most frequent first: what an index summary prints."""
+        counts = Counter(skip.group for skip in self.skipped)
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def normalise_relpath(path: str | os.PathLike) -> str:
@@ -74,6 +100,51 @@ def normalise_relpath(path: str | os.PathLike) -> str:
 
 def video_id_for(dataset: str, path: str) -> str:
     return f"{dataset}/{posixpath.splitext(path)[0]}"
+
+
+# Video-id shapes that name a person (see the readers in celebdf.py, faceforensics.py, dfdc.py).
+_CELEBDF_FOLDERS = ("celeb-real", "celeb-synthesis")
+_CELEBDF_NAME = re.compile(r"^(id\d+)_(?:id\d+_)?\d+$")  # id0_0000 / id0_id1_0000: target id0
+_FFPP_YOUTUBE_NAME = re.compile(r"^(\d+)(?:_\d+)?$")  # NNN original / TTT_SSS fake: target
+_FFPP_ACTORS_NAME = re.compile(r"^(\d+)(?:_\d+)?__")  # 01__scene / 01_02__scene__ID: actor 01
+_VERSION_SUFFIX = re.compile(r"-v\d+$")  # celebdf-v1 and celebdf-v2 show the same people
+DFDC_DATASET = "dfdc"
+
+
+def identity_group(video_id: str, source: str | None = None) -> str:
+    """The person a video shows, so a fake and its target's real footage share a split side.
+
+    Celeb-DF ``<dataset>/Celeb-real/id0_0000`` and ``Celeb-synthesis/id0_id1_0000`` ->
+    ``"celebdf:id0"`` (the target, whose footage the fake reuses; v1 and v2 share people);
+    FaceForensics++ ``.../NNN`` and ``.../TTT_SSS`` -> ``"ffpp:TTT"`` (actors:
+    ``"ffpp:actor01"``); DFDC -> ``"dfdc:<original stem>"``, ``source`` being a fake's
+    original video. Anything else (YouTube-real clips, the user's own folders) is its own
+    group: the video id. A person's group is ``<dataset>:<person>`` (video ids have a ``/``
+    right after the dataset), so it cannot equal a video id or another dataset's person.
+    """
+    dataset, _, rest = video_id.partition("/")
+    parts = rest.split("/")
+    name = parts[-1]
+    family = _VERSION_SUFFIX.sub("", dataset)
+    if len(parts) == 2 and parts[0].lower() in _CELEBDF_FOLDERS:
+        match = _CELEBDF_NAME.match(name)
+        if match:
+            return f"{family}:{match[1]}"
+    elif len(parts) >= 3 and parts[0] in ("original_sequences", "manipulated_sequences"):
+        if parts[1] == "youtube" or (parts[0] == "manipulated_sequences"
+                                     and parts[1] != "DeepFakeDetection"):
+            match = _FFPP_YOUTUBE_NAME.match(name)
+            if match:
+                return f"{family}:{match[1]}"
+        else:
+            match = _FFPP_ACTORS_NAME.match(name)
+            if match:
+                return f"{family}:actor{match[1]}"
+    elif dataset == DFDC_DATASET:
+        # DFDC file names are unique across parts, so a fake finds its original by name.
+        original = source if source else name
+        return f"{dataset}:{posixpath.splitext(posixpath.basename(original))[0]}"
+    return video_id
 
 
 def make_record(
@@ -114,15 +185,17 @@ def _check_label_and_split(record: VideoRecord) -> None:
         )
 
 
-def _escape_reason(record: VideoRecord, check_files: bool) -> str | None:
+def _escape_reason(record: VideoRecord, check_files: bool,
+                   follow_links: bool) -> tuple[str, str] | None:
     rel = PurePosixPath(record.path)
     if record.path in ("", ".") or rel.is_absolute() or ".." in rel.parts:
-        return f"path {record.path!r} is not inside the dataset root {record.root}"
-    if check_files:
+        return f"path {record.path!r} is not inside the dataset root {record.root}", SKIP_OUTSIDE
+    if check_files and not follow_links:
         real_root = os.path.realpath(record.root)
         real_file = os.path.realpath(record.full_path)
         if os.path.commonpath([real_root, real_file]) != real_root:
-            return f"resolves to {real_file}, outside the dataset root {record.root} (symlink)"
+            return (f"a list file names it, and it resolves to {real_file}, outside the "
+                    f"dataset root {record.root} (symlink)", SKIP_LISTED_LINK_OUTSIDE)
     return None
 
 
@@ -135,16 +208,23 @@ def validate_records(
     *,
     skipped: Iterable[Skip] = (),
     check_files: bool = True,
+    follow_links: bool | Callable[[VideoRecord], bool] = False,
 ) -> IndexResult:
     """Sort records by path and move problem entries to ``skipped`` with a reason.
 
-    Skipped (the index goes on without them): paths outside the root (absolute, ``..``, or
-    a symlink that resolves outside), missing files and non-files (when ``check_files``),
-    a second record with an already seen ``video_id``, and a second record for an already
-    seen file (after resolving symlinks). The first in path order is kept.
+    Skipped (the index goes on without them): paths outside the root (absolute or ``..``),
+    missing files and non-files (when ``check_files``), a second record with an already
+    seen ``video_id``, and a second record for an already seen file (after resolving
+    symlinks). The first in path order is kept.
+
+    ``follow_links`` says which records may be symlinks that lead out of the root: videos
+    found by walking folders (a folder of links is how people assemble datasets), not paths
+    a list file names (a CSV, a test list, a metadata file), which must stay inside. True or
+    False for all records, or a function of the record.
     A label other than 0/1 or a split other than train/val/test is a bug in the reader or
     the input, not a missing file, so it raises :class:`DatasetError`.
     """
+    follows = follow_links if callable(follow_links) else (lambda record: bool(follow_links))
     kept: list[VideoRecord] = []
     skips = list(skipped)
     by_id: dict[str, VideoRecord] = {}
@@ -152,25 +232,26 @@ def validate_records(
     for record in sorted(records, key=_sort_key):
         _check_label_and_split(record)
         where = str(record.full_path)
-        reason = _escape_reason(record, check_files)
-        if reason is None and check_files:
+        problem = _escape_reason(record, check_files, follows(record))
+        if problem is None and check_files:
             if not os.path.lexists(where):
-                reason = "file is missing"
+                problem = "file is missing", SKIP_MISSING
             elif not os.path.isfile(where):
-                reason = "not a regular file (or a broken link)"
-        if reason is None and record.video_id in by_id:
+                problem = SKIP_NOT_FILE, SKIP_NOT_FILE
+        if problem is None and record.video_id in by_id:
             first = by_id[record.video_id]
             reason = f"duplicate video_id {record.video_id!r} (kept {first.full_path})"
             if first.label != record.label:
                 reason += f"; labels disagree ({first.label} kept, {record.label} here)"
-        if reason is None:
+            problem = reason, SKIP_DUPLICATE_ID
+        if problem is None:
             file_key = os.path.realpath(where) if check_files else os.path.normpath(where)
             if file_key in by_file:
-                reason = f"same file as {by_file[file_key].video_id!r}"
+                problem = f"same file as {by_file[file_key].video_id!r}", SKIP_SAME_FILE
             else:
                 by_file[file_key] = record
-        if reason is not None:
-            skips.append(Skip(where, reason))
+        if problem is not None:
+            skips.append(Skip(where, *problem))
             continue
         by_id[record.video_id] = record
         kept.append(record)
@@ -182,13 +263,15 @@ def log_result(name: str, result: IndexResult) -> None:
     counts = {label: 0 for label in LABELS}
     for record in result.records:
         counts[record.label] += 1
+    reasons = "".join(f"; {n} {kind}" for kind, n in result.skip_reasons.items())
     logger.info(
-        "%s: %d videos (%d real, %d fake), %d skipped",
+        "%s: %d videos (%d real, %d fake), %d skipped%s",
         name,
         len(result.records),
         counts[REAL],
         counts[FAKE],
         len(result.skipped),
+        reasons,
     )
     for skip in result.skipped[:20]:
         logger.debug("skipped %s: %s", skip.path, skip.reason)

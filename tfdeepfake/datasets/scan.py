@@ -10,6 +10,8 @@ from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.datasets.records import DatasetError, Skip
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+SKIP_HIDDEN = "hidden file (for example a macOS '._' copy)"
+SKIP_FOLDER_AGAIN = "folder reached twice through links (indexed once)"
 
 _LABEL_WORDS = {"0": REAL, "1": FAKE, "real": REAL, "fake": FAKE}
 
@@ -23,6 +25,9 @@ def find_videos(
 ) -> tuple[list[str], list[Skip]]:
     """Video files under ``root/folder`` as sorted posix paths relative to ``root``.
 
+    Symlinks are followed, to files and to folders, wherever they lead: a folder of links
+    to videos stored elsewhere is how people assemble datasets. A folder reached a second
+    time (a link loop, or two links to one folder) is entered once and reported as a skip.
     Hidden files with a video extension are returned as skips: copies made on macOS carry
     ``._name.mp4`` resource forks that look like videos but are not. Hidden folders are
     not entered.
@@ -39,13 +44,24 @@ def find_videos(
                 continue
             rel = name if rel_dir == "." else posixpath.join(rel_dir, name)
             if name.startswith("."):
-                skips.append(Skip(str(root / rel), "hidden file (for example a macOS '._' copy)"))
+                skips.append(Skip(str(root / rel), SKIP_HIDDEN, SKIP_HIDDEN))
             else:
                 found.append(rel)
 
     if recursive:
-        for directory, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        seen = {os.path.realpath(top)}
+        for directory, dirnames, filenames in os.walk(top, followlinks=True):
+            entered = []
+            for name in sorted(d for d in dirnames if not d.startswith(".")):
+                path = os.path.join(directory, name)
+                real = os.path.realpath(path)
+                if real in seen:
+                    skips.append(Skip(path, f"folder {real} already indexed through another "
+                                            "path (a link loop or a second link)", SKIP_FOLDER_AGAIN))
+                    continue
+                seen.add(real)
+                entered.append(name)
+            dirnames[:] = entered
             visit(directory, filenames)
     elif top.is_dir():
         with os.scandir(top) as entries:

@@ -324,6 +324,8 @@ class Detector(abc.ABC):
     source_kind: ClassVar[str]
     description: ClassVar[str] = ""
     config_class: ClassVar[type]  # the detector's training-config dataclass
+    # Valid values of string training options (config fields and train() keywords), for --help.
+    option_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self, folder: ModelFolder, meta: dict[str, Any]):
         self.folder = folder
@@ -392,6 +394,16 @@ class Detector(abc.ABC):
     def random_init_facenet(self) -> bool:
         facenet = self.meta.get("facenet") or {}
         return bool(facenet.get("random_init", False))
+
+    @property
+    def facenet_label(self) -> str | None:
+        """``"FaceNet 20170512-110547 (pretrained)"`` and the like; None without FaceNet."""
+        recorded = self.meta.get("facenet")
+        if not recorded:
+            return None
+        from tfdeepfake.models.facenet import FaceNetIdentity
+
+        return FaceNetIdentity.from_dict(recorded).label()
 
     def describe(self) -> dict[str, Any]:
         """What reports and ``detect`` print about the model."""

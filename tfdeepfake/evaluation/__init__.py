@@ -3,6 +3,7 @@
 from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 from tfdeepfake.evaluation.metrics import (
     binary_metrics,
+    bootstrap_ci,
     choose_threshold,
     equal_error_rate,
     frame_and_video_metrics,
@@ -12,6 +13,7 @@ __all__ = [
     "aggregate_video_labels",
     "aggregate_video_scores",
     "binary_metrics",
+    "bootstrap_ci",
     "choose_threshold",
     "equal_error_rate",
     "frame_and_video_metrics",

@@ -29,6 +29,7 @@ from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 logger = logging.getLogger(__name__)
 
 METRIC_NAMES = ("auc", "accuracy", "precision", "recall", "f1", "eer", "average_precision")
+BOOTSTRAP_METRICS = ("auc", "accuracy")
 THRESHOLD_CRITERIA = ("youden", "balanced_accuracy", "eer")
 
 
@@ -158,3 +159,43 @@ def frame_and_video_metrics(
     }
     result["video"]["aggregation"] = how
     return result
+
+
+def bootstrap_ci(
+    labels,
+    probs,
+    metric: str = "auc",
+    n: int = 1000,
+    seed: int = 0,
+    *,
+    threshold: float = 0.5,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Percentile bootstrap confidence interval of ``metric`` (``auc`` or ``accuracy``).
+
+    Each resample draws ``len(labels)`` rows with replacement; pass one row per VIDEO, so the
+    interval reflects how few videos a test set has (frames of one video are not independent).
+    AUC resamples holding one class only are dropped, and counted. Returns ``{"low", "high",
+    "level", "n", "used"}``; ``low``/``high`` are NaN when no resample was usable.
+    """
+    if metric not in BOOTSTRAP_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(BOOTSTRAP_METRICS)}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    y, p = _check_inputs(labels, probs)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, y.size, size=(n, y.size))
+    ys, ps = y[rows], p[rows]
+    if metric == "accuracy":
+        values = ((ps >= threshold).astype(np.int64) == ys).mean(axis=1)
+    else:
+        both = (ys == FAKE).any(axis=1) & (ys == REAL).any(axis=1)
+        values = np.asarray([roc_auc_score(ys[i], ps[i]) for i in np.flatnonzero(both)], np.float64)
+    if values.size == 0:
+        low = high = float("nan")
+    else:
+        tail = 100.0 * (1.0 - level) / 2.0
+        low, high = (float(v) for v in np.percentile(values, [tail, 100.0 - tail]))
+    return {"low": low, "high": high, "level": float(level), "n": int(n), "used": int(values.size)}

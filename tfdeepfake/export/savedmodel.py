@@ -11,13 +11,17 @@ Signatures:
 - ``serving_default``: ``faces`` uint8 ``[N, 160, 160, 3]`` ->
   ``fake_probability`` float32 ``[N]``, ``embedding`` float32 ``[N, D]`` (head output).
 - ``score_video``: ``faces`` uint8 ``[F, 160, 160, 3]`` and ``mask`` bool ``[F]`` ->
-  ``fake_probability`` float32 ``[]`` (mean over the masked-in faces; NaN when none),
-  ``is_fake`` bool ``[]``, ``verdict`` string ``[]`` (``"fake"``, ``"real"`` or
-  ``"no_face"``), ``num_faces`` int32 ``[]``.
+  ``fake_probability`` float32 ``[]`` (the model's aggregation, mean / median / max, over
+  the masked-in faces; NaN when none), ``is_fake`` bool ``[]``, ``verdict`` string ``[]``
+  (``"fake"``, ``"real"`` or ``"no_face"``), ``num_faces`` int32 ``[]``.
 
 The decision rule is ``fake_probability >= threshold``; the threshold is stored in the
-model (``threshold`` variable) and in the model card. Preprocessing (FaceNet's
-``(x - 127.5) / 127.5``) is part of the embedder model, so clients send raw RGB crops.
+model (``threshold`` variable) and, with the aggregation, in the model card.
+Preprocessing (FaceNet's ``(x - 127.5) / 127.5``, Xception's ``x / 127.5 - 1``) is part of
+the graph, so clients send raw RGB crops.
+
+:func:`export_scorer_savedmodel` exports any face scorer of :mod:`tfdeepfake.export.graph`;
+:func:`export_savedmodel` is the triplet method's shortcut (embedder, head, classifier arrays).
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfdeepfake.export.graph import FaceScorer, classifier_kind_from_meta
+from tfdeepfake.export.graph import (
+    FaceScorer,
+    FaceScorerBase,
+    aggregate_faces,
+    check_aggregation,
+    classifier_kind_from_meta,
+)
 from tfdeepfake.provenance import package_versions
 
 logger = logging.getLogger(__name__)
@@ -44,13 +54,14 @@ SIGNATURES = ("serving_default", "score_video")
 
 
 class DetectorModule(tf.Module):
-    """The exported module: a :class:`FaceScorer` plus the per-video signature."""
+    """The exported module: a face scorer plus the per-video signature."""
 
-    def __init__(self, scorer: FaceScorer, threshold: float = 0.5):
+    def __init__(self, scorer: FaceScorerBase, threshold: float = 0.5, aggregation: str = "mean"):
         super().__init__(name="deepfake_detector")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1]; got {threshold}")
         self.scorer = scorer
+        self.aggregation = check_aggregation(aggregation)
         self.threshold = tf.Variable(float(threshold), trainable=False, dtype=tf.float32, name="threshold")
         faces = scorer.faces_spec()
         self.serving_default = tf.function(self._serving_default, input_signature=[faces])
@@ -67,9 +78,7 @@ class DetectorModule(tf.Module):
         kept = tf.boolean_mask(probability, mask)
         num_faces = tf.size(kept, out_type=tf.int32)
         has_faces = num_faces > 0
-        video_probability = tf.where(
-            has_faces, tf.reduce_sum(kept) / tf.cast(tf.maximum(num_faces, 1), tf.float32), float("nan")
-        )
+        video_probability = aggregate_faces(kept, self.aggregation)
         is_fake = tf.logical_and(has_faces, video_probability >= self.threshold)
         verdict = tf.where(has_faces, tf.where(is_fake, "fake", "real"), "no_face")
         return {
@@ -118,17 +127,37 @@ def export_savedmodel(
     model_card: Mapping[str, Any] | None = None,
     *,
     classifier_kind: str | None = None,
+    aggregation: str = "mean",
+) -> Path:
+    """The triplet method (FaceNet, head, classifier arrays) as a SavedModel; see
+    :func:`export_scorer_savedmodel`. ``classifier_meta["kind"]`` (or ``classifier_kind``)
+    picks sgd / knn / rf."""
+    kind = classifier_kind_from_meta(classifier_meta, classifier_kind)
+    scorer = FaceScorer(embedder, head, kind, classifier_arrays, classifier_meta)
+    return export_scorer_savedmodel(scorer, out_base, model_name, version=version, threshold=threshold,
+                                    aggregation=aggregation, model_card=model_card)
+
+
+def export_scorer_savedmodel(
+    scorer: FaceScorerBase,
+    out_base: str | Path,
+    model_name: str,
+    version: int | None = None,
+    threshold: float = 0.5,
+    aggregation: str = "mean",
+    model_card: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a TF Serving SavedModel; return ``<out_base>/<model_name>/<version>``.
 
     ``version=None`` takes the next integer after the existing versions (1 when none).
     An existing version directory is never overwritten (``FileExistsError``).
-    ``classifier_meta["kind"]`` (or ``classifier_kind``) picks sgd / knn / rf.
-    ``model_card`` is merged into the generated card (signatures, threshold, classifier,
-    package versions) written to ``assets.extra/model_card.{json,md}``.
+    ``aggregation`` is the video rule of ``score_video``. ``model_card`` is merged into the
+    generated card (signatures, threshold, aggregation, graph, package versions) written to
+    ``assets.extra/model_card.{json,md}``.
     """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name; got {model_name!r}")
+    module = DetectorModule(scorer, threshold, aggregation)
     model_dir = Path(out_base) / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     if version is None:
@@ -139,10 +168,6 @@ def export_savedmodel(
     final = model_dir / str(version)
     if final.exists():
         raise FileExistsError(f"{final} exists; TF Serving versions are immutable, pick another version")
-
-    kind = classifier_kind_from_meta(classifier_meta, classifier_kind)
-    scorer = FaceScorer(embedder, head, kind, classifier_arrays, classifier_meta)
-    module = DetectorModule(scorer, threshold)
 
     staging = model_dir / f".staging-{version}-{os.getpid()}"
     if staging.exists():
@@ -156,7 +181,7 @@ def export_savedmodel(
                 "score_video": module.score_video.get_concrete_function(),
             },
         )
-        card = _build_card(model_name, version, kind, classifier_meta, threshold, scorer, model_card)
+        card = _build_card(model_name, version, scorer, threshold, aggregation, model_card)
         extra = staging / MODEL_CARD_DIR
         extra.mkdir(exist_ok=True)
         (extra / "model_card.json").write_text(json.dumps(card, indent=2, default=_json_default))
@@ -165,7 +190,7 @@ def export_savedmodel(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    logger.info("exported SavedModel %s (classifier %s, threshold %.3f)", final, kind, threshold)
+    logger.info("exported SavedModel %s (threshold %.3f, video rule %s)", final, threshold, aggregation)
     return final
 
 
@@ -179,15 +204,17 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _build_card(model_name, version, kind, classifier_meta, threshold, scorer, extra):
+def _build_card(model_name, version, scorer, threshold, aggregation, extra):
+    graph = scorer.describe()
     card: dict[str, Any] = {
         "model_name": model_name,
         "version": version,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "decision": {
             "threshold": float(threshold),
+            "aggregation": aggregation,
             "rule": "fake when fake_probability >= threshold; labels 0 = real, 1 = fake",
-            "video_score": "mean of face probabilities over the masked-in faces",
+            "video_score": f"{aggregation} of face probabilities over the masked-in faces",
         },
         "inputs": {
             "faces": f"uint8 RGB face crops [N, {scorer.face_size}, {scorer.face_size}, 3], raw 0-255",
@@ -198,9 +225,13 @@ def _build_card(model_name, version, kind, classifier_meta, threshold, scorer, e
             "score_video": "faces, mask -> fake_probability [] (NaN when no face), is_fake, verdict, num_faces",
         },
         "embedding_dim": scorer.embedding_dim,
-        "classifier": {"kind": kind, **{k: v for k, v in dict(classifier_meta).items() if k != "kind"}},
         "packages": package_versions(),
     }
+    if "classifier_kind" in graph:
+        meta = graph["classifier_meta"]
+        card["classifier"] = {"kind": graph["classifier_kind"], **{k: v for k, v in meta.items() if k != "kind"}}
+    else:
+        card["graph"] = graph
     for key, value in dict(extra or {}).items():
         if isinstance(value, Mapping) and isinstance(card.get(key), Mapping):
             card[key] = {**card[key], **value}

@@ -23,6 +23,12 @@ Every variant uses ``tf.lite.OpsSet.TFLITE_BUILTINS`` only (no SELECT_TF_OPS / F
 it runs under ``ai-edge-litert`` or ``tflite-runtime`` without TensorFlow. The TFLite
 signature is ``serving_default``: input ``faces`` uint8 ``[N, 160, 160, 3]`` (batch
 resizable), outputs ``fake_probability [N]`` and ``embedding [N, D]``.
+
+The face model scores faces only; the video rule (``aggregation``: mean, median or max of
+the face probabilities) is written to ``tflite_export.json`` for
+:mod:`tfdeepfake.lite.detector` to apply. :func:`convert_scorer` and
+:func:`write_scorer_tflite` take any face scorer of :mod:`tfdeepfake.export.graph`;
+:func:`convert_tflite` and :func:`write_tflite_variants` are the triplet method's shortcuts.
 """
 
 from __future__ import annotations
@@ -38,7 +44,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfdeepfake.constants import DEFAULT_SEED
-from tfdeepfake.export.graph import FaceScorer, classifier_kind_from_meta, verdict_is_fake
+from tfdeepfake.export.graph import (
+    FaceScorer,
+    FaceScorerBase,
+    check_aggregation,
+    classifier_kind_from_meta,
+    verdict_is_fake,
+)
 from tfdeepfake.provenance import json_ready
 
 logger = logging.getLogger(__name__)
@@ -53,7 +65,7 @@ def _check_variant(variant: str) -> None:
         raise ValueError(f"unknown TFLite variant {variant!r}; valid variants: {list(TFLITE_VARIANTS)}")
 
 
-def _scorer_function(scorer: FaceScorer):
+def _scorer_function(scorer: FaceScorerBase):
     @tf.function(input_signature=[scorer.faces_spec()])
     def serving_default(faces):
         probability, embedding = scorer.score(faces)
@@ -62,7 +74,7 @@ def _scorer_function(scorer: FaceScorer):
     return serving_default.get_concrete_function()
 
 
-def _converter(scorer: FaceScorer) -> tf.lite.TFLiteConverter:
+def _converter(scorer: FaceScorerBase) -> tf.lite.TFLiteConverter:
     concrete = _scorer_function(scorer)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], scorer)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -105,25 +117,33 @@ def convert_tflite(
     classifier_meta: Mapping[str, Any],
     variant: str = "float32",
     *,
+    classifier_kind: str | None = None,
+    **options,
+) -> bytes:
+    """The triplet method (embedder + head + classifier) as one TFLite flatbuffer; see
+    :func:`convert_scorer` for ``variant`` and the ``options``."""
+    kind = classifier_kind_from_meta(classifier_meta, classifier_kind)
+    return convert_scorer(FaceScorer(embedder, head, kind, classifier_arrays, classifier_meta), variant, **options)
+
+
+def convert_scorer(
+    scorer: FaceScorerBase,
+    variant: str = "float32",
+    *,
     representative_faces: np.ndarray | None = None,
     num_calibration: int = DEFAULT_NUM_CALIBRATION,
     quantize_classifier: bool = False,
-    classifier_kind: str | None = None,
     seed: int = DEFAULT_SEED,
-    scorer: FaceScorer | None = None,
     float_model: bytes | None = None,
 ) -> bytes:
-    """Convert embedder + head + classifier to one TFLite flatbuffer of ``variant``.
+    """Convert a face scorer to one TFLite flatbuffer of ``variant``.
 
-    ``representative_faces`` (uint8 ``[N, 160, 160, 3]`` training faces) is required for
+    ``representative_faces`` (uint8 ``[N, S, S, 3]`` training faces) is required for
     ``int8``; ``num_calibration`` of them, drawn with ``seed``, calibrate activations.
     ``float_model`` (the ``float32`` conversion of the same graph) saves the int8 path
-    one conversion; ``scorer`` reuses an already built :class:`FaceScorer`.
+    one conversion.
     """
     _check_variant(variant)
-    if scorer is None:
-        kind = classifier_kind_from_meta(classifier_meta, classifier_kind)
-        scorer = FaceScorer(embedder, head, kind, classifier_arrays, classifier_meta)
     converter = _converter(scorer)
     start = time.perf_counter()
     if variant == "float16":
@@ -232,46 +252,55 @@ def write_tflite_variants(
     classifier_arrays: Mapping[str, Any],
     classifier_meta: Mapping[str, Any],
     *,
+    classifier_kind: str | None = None,
+    **options,
+) -> dict[str, Path]:
+    """The triplet method's TFLite variants; see :func:`write_scorer_tflite`."""
+    kind = classifier_kind_from_meta(classifier_meta, classifier_kind)
+    scorer = FaceScorer(embedder, head, kind, classifier_arrays, classifier_meta)
+    return write_scorer_tflite(out_dir, scorer, **options)
+
+
+def write_scorer_tflite(
+    out_dir: str | Path,
+    scorer: FaceScorerBase,
+    *,
     variants: Iterable[str] = TFLITE_VARIANTS,
     representative_faces: np.ndarray | None = None,
     eval_faces: np.ndarray | None = None,
     threshold: float = 0.5,
+    aggregation: str = "mean",
     num_calibration: int = DEFAULT_NUM_CALIBRATION,
     quantize_classifier: bool = False,
-    classifier_kind: str | None = None,
     seed: int = DEFAULT_SEED,
+    extra_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``<out_dir>/face_model_<variant>.tflite`` for each variant.
 
-    Also writes ``tflite_export.json`` (variants, threshold, classifier metadata, seed)
-    and, when ``eval_faces`` is given, ``parity.json`` from :func:`tflite_parity_report`
-    against the Keras graph. ``int8`` is skipped with a warning when no
-    ``representative_faces`` are given.
+    Also writes ``tflite_export.json`` (variants, threshold, aggregation, the graph's
+    description, seed, plus ``extra_info``) and, when ``eval_faces`` is given,
+    ``parity.json`` from :func:`tflite_parity_report` against the TensorFlow graph.
+    ``int8`` is skipped with a warning when no ``representative_faces`` are given.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     variants = list(variants)
     for v in variants:
         _check_variant(v)
-    kind = classifier_kind_from_meta(classifier_meta, classifier_kind)
-    scorer = FaceScorer(embedder, head, kind, classifier_arrays, classifier_meta)
+    check_aggregation(aggregation)
     paths: dict[str, Path] = {}
     converted: dict[str, bytes] = {}
     for variant in variants:
         if variant == "int8" and representative_faces is None:
             logger.warning("skipping int8 TFLite: no representative faces given")
             continue
-        model = convert_tflite(
-            embedder,
-            head,
-            classifier_arrays,
-            classifier_meta,
+        model = convert_scorer(
+            scorer,
             variant,
             representative_faces=representative_faces,
             num_calibration=num_calibration,
             quantize_classifier=quantize_classifier,
             seed=seed,
-            scorer=scorer,
             float_model=converted.get("float32"),
         )
         if variant == "float32":
@@ -282,18 +311,18 @@ def write_tflite_variants(
     info = {
         "variants": {v: p.name for v, p in paths.items()},
         "threshold": float(threshold),
+        "aggregation": aggregation,
         "decision_rule": "fake when fake_probability >= threshold",
-        "classifier_kind": kind,
-        "classifier_meta": dict(classifier_meta),
+        "video_rule": f"video fake_probability = {aggregation} of its face probabilities",
+        **scorer.describe(),
         "int8_classifier_quantized": bool(quantize_classifier),
-        "face_size": scorer.face_size,
-        "embedding_dim": scorer.embedding_dim,
         "signature": {
             "name": SIGNATURE_KEY,
             "inputs": {"faces": "uint8 [N, S, S, 3]"},
             "outputs": {"fake_probability": "float32 [N]", "embedding": "float32 [N, D]"},
         },
         "seed": seed,
+        **dict(extra_info or {}),
     }
     (out_dir / "tflite_export.json").write_text(json.dumps(json_ready(info), indent=2))
     if eval_faces is not None and paths:

@@ -66,14 +66,49 @@ def detection_scale(height: int, width: int, short_side: int) -> float:
     return min(1.0, short_side / min(height, width))
 
 
-class FaceDetector:
-    """MTCNN over batches of same-sized RGB frames."""
+def shrink_for_detection(frames: Sequence[np.ndarray], short_side: int) -> tuple[list[np.ndarray], float]:
+    """Same-sized frames as the detector sees them, and the factor applied (<= 1)."""
+    height, width = frames[0].shape[:2]
+    scale = detection_scale(height, width, short_side)
+    if scale >= 1.0:
+        return list(frames), 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames], scale
 
-    def __init__(self, config: DetectorConfig | None = None):
-        from mtcnn import MTCNN  # imports TensorFlow; deferred so light commands stay fast
 
-        self.config = config or DetectorConfig()
-        self._mtcnn = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+def faces_from_rows(rows: np.ndarray, num_frames: int, scale: float,
+                    min_confidence: float) -> list[list[Face]]:
+    """mtcnn's rows ``[N, 16]`` (frame index, x1, y1, x2, y2, confidence, five x, five y) in
+    the pixels the detector saw -> faces per frame in full-resolution pixels, best first."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 16)
+    per_frame: list[list[Face]] = [[] for _ in range(num_frames)]
+    for row in rows:
+        confidence = float(row[5])
+        if confidence < min_confidence:
+            continue
+        box = (row[1:5] / scale).astype(np.float32)
+        # mtcnn stores the five x coordinates, then the five y coordinates.
+        keypoints = (np.stack([row[6:11], row[11:16]], axis=1) / scale).astype(np.float32)
+        per_frame[int(row[0])].append(Face(box=box, confidence=confidence, keypoints=keypoints))
+    for faces in per_frame:
+        faces.sort(key=lambda face: -face.confidence)
+    return per_frame
+
+
+class BatchFaceDetector:
+    """Frames -> faces with the detection rescale in one place; subclasses supply MTCNN.
+
+    ``detect(frames)`` shrinks each batch of same-sized frames to ``detect_short_side``,
+    asks :meth:`detect_rows` for mtcnn-format rows, and maps them back to full resolution.
+    The TensorFlow detector below and the TFLite one in :mod:`tfdeepfake.lite` share it,
+    so extract, detect and lite find the same faces in the same frames.
+    """
+
+    config: DetectorConfig
+
+    def detect_rows(self, images: list[np.ndarray]) -> np.ndarray:
+        """Rows ``[N, 16]`` for same-sized RGB uint8 images; column 0 = index in ``images``."""
+        raise NotImplementedError
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces in each frame (RGB uint8 [H, W, 3]); one list per frame, best first."""
@@ -83,35 +118,30 @@ class FaceDetector:
         return results
 
     def _detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        if not frames:
+        if not len(frames):
             return []
-        shapes = {f.shape for f in frames}
-        if len(shapes) > 1:
+        if len({f.shape for f in frames}) > 1:
             # Frames of different sizes (rare: a resolution change mid-stream) go one by one.
             return [self._detect_batch([f])[0] for f in frames]
-        height, width = frames[0].shape[:2]
-        scale = detection_scale(height, width, self.config.detect_short_side)
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
-        else:
-            small = list(frames)
+        small, scale = shrink_for_detection(frames, self.config.detect_short_side)
+        rows = self.detect_rows(small)
+        return faces_from_rows(rows, len(frames), scale, self.config.min_confidence)
+
+
+class FaceDetector(BatchFaceDetector):
+    """MTCNN (the ``mtcnn`` package, TensorFlow) over batches of same-sized RGB frames."""
+
+    def __init__(self, config: DetectorConfig | None = None):
+        from mtcnn import MTCNN  # imports TensorFlow: only here, so faces/ and lite stay TF-free
+
+        self.config = config or DetectorConfig()
+        self._mtcnn = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+
+    def detect_rows(self, images: list[np.ndarray]) -> np.ndarray:
         rows = self._mtcnn.detect_faces(
-            small, output_type="numpy", box_format="xyxy", fit_to_image=True,
+            images, output_type="numpy", box_format="xyxy", fit_to_image=True,
             min_face_size=self.config.min_face_size)
-        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 16)
-        per_frame: list[list[Face]] = [[] for _ in frames]
-        for row in rows:
-            confidence = float(row[5])
-            if confidence < self.config.min_confidence:
-                continue
-            box = (row[1:5] / scale).astype(np.float32)
-            # mtcnn stores the five x coordinates, then the five y coordinates.
-            keypoints = (np.stack([row[6:11], row[11:16]], axis=1) / scale).astype(np.float32)
-            per_frame[int(row[0])].append(Face(box=box, confidence=confidence, keypoints=keypoints))
-        for faces in per_frame:
-            faces.sort(key=lambda face: -face.confidence)
-        return per_frame
+        return np.asarray(rows, dtype=np.float64).reshape(-1, 16)
 
 
 _detectors: dict[DetectorConfig, FaceDetector] = {}

@@ -1,6 +1,7 @@
 """Frames -> chosen face crops: detect with MTCNN, choose one face per frame by the face
 policy, crop it from the full-resolution frame. The one path every stage uses (extract,
-detect, explain, benchmarks); `tfdeepfake.lite` reuses the same selection code."""
+detect, explain, benchmarks, and `tfdeepfake.lite` with its TFLite MTCNN), so they all
+choose the same faces. Imports no TensorFlow: the detector object brings its own MTCNN."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from tfdeepfake.faces.boxes import select_faces
 from tfdeepfake.faces.crop import crop_face
-from tfdeepfake.faces.detector import FaceDetector
+from tfdeepfake.faces.detector import BatchFaceDetector
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
 
@@ -22,24 +23,25 @@ class NoFaceError(RuntimeError):
     pass
 
 
-def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, config: FaceSettings,
-                      detector: FaceDetector) -> dict[str, np.ndarray]:
+def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, settings: FaceSettings,
+                      detector: BatchFaceDetector) -> dict[str, np.ndarray]:
     """Detect, choose and crop one face per frame; frames without a face are left out."""
     detections = detector.detect(frames)
     picks = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
                          [np.array([f.confidence for f in faces]) for faces in detections],
-                         config.face_policy)
+                         settings.face_policy)
     crops, kept, boxes, keypoints, confidences = [], [], [], [], []
     for frame, index, faces, choice in zip(frames, indices, detections, picks):
         if choice is None:
             continue
         face = faces[choice]
-        crops.append(crop_face(frame, face.box, config.size, margin=config.margin, square=config.square))
+        crops.append(crop_face(frame, face.box, settings.size, margin=settings.margin,
+                               square=settings.square))
         kept.append(index)
         boxes.append(face.box)
         keypoints.append(face.keypoints)
         confidences.append(face.confidence)
-    size = config.size
+    size = settings.size
     return {
         "faces": np.asarray(crops, dtype=np.uint8).reshape(-1, size, size, 3),
         "frame_indices": np.asarray(kept, dtype=np.int32),
@@ -50,14 +52,14 @@ def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, config: Fac
     }
 
 
-def faces_of_video(video_path: str | os.PathLike, config: FaceSettings,
-                  detector: FaceDetector) -> tuple[dict[str, np.ndarray], dict]:
+def faces_of_video(video_path: str | os.PathLike, settings: FaceSettings,
+                  detector: BatchFaceDetector) -> tuple[dict[str, np.ndarray], dict]:
     """Faces of one video file; raises VideoReadError or NoFaceError naming the file."""
-    frames, indices, info = read_sampled_frames(video_path, config.num_frames, config.sampling,
-                                                config.stride)
+    frames, indices, info = read_sampled_frames(video_path, settings.num_frames, settings.sampling,
+                                                settings.stride)
     if len(frames) == 0:
         raise VideoReadError(video_path, "no frame could be decoded")
-    arrays = faces_from_frames(frames, indices, config, detector)
+    arrays = faces_from_frames(frames, indices, settings, detector)
     missing = sorted(set(arrays["sampled_indices"].tolist()) - set(arrays["frame_indices"].tolist()))
     if missing:
         logger.info("%s: no face in %d of %d sampled frames (frames %s)", video_path,

@@ -6,14 +6,13 @@ for their TFLite versions:
 
 1. sample frames (``uniform``, 25 by default) and decode them upright in RGB
    (:func:`tfdeepfake.video.reader.read_sampled_frames`);
-2. shrink each frame to a shorter side of ``detect_short_side`` for detection, run
-   :class:`~tfdeepfake.lite.mtcnn.LiteMTCNN`, map boxes back to full resolution, drop
-   faces under ``min_confidence``;
-3. keep one face per frame (``face_policy``, the largest by default) and crop it with
-   the cache's margin / square / size (:func:`tfdeepfake.faces.crop.crop_face`);
-   frames without a face are logged with their index and skipped;
-4. run the face TFLite model (embedder + head + classifier from
-   :mod:`tfdeepfake.export.tflite`) and average the face probabilities.
+2. find, choose and crop one face per frame with
+   :func:`tfdeepfake.faces.pipeline.faces_from_frames`, the code extract and detect use,
+   over :class:`~tfdeepfake.lite.mtcnn.LiteFaceDetector` (TFLite MTCNN with the shared
+   detection rescale); frames without a face are logged and skipped;
+3. run the face TFLite model (embedder + head + classifier from
+   :mod:`tfdeepfake.export.tflite`) and aggregate the face probabilities with the model's
+   rule (``aggregation`` in ``tflite_export.json``: mean, median or max; mean when absent).
 
 The verdict rule is the project's: fake when ``probability >= threshold``; the threshold
 comes from ``tflite_export.json`` beside the model when present, else 0.5.
@@ -26,15 +25,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from tfdeepfake.faces.detector import Face
+from tfdeepfake.faces.pipeline import faces_from_frames
 from tfdeepfake.faces.settings import FaceSettings
-from tfdeepfake.faces.boxes import select_faces
-from tfdeepfake.faces.crop import crop_face
-from tfdeepfake.faces.detector import Face, detection_scale
 from tfdeepfake.lite.interpreter import LiteModel
-from tfdeepfake.lite.mtcnn import LiteMTCNN
+from tfdeepfake.lite.mtcnn import LiteFaceDetector, LiteMTCNN
+from tfdeepfake.scoring import AGGREGATIONS, aggregate_video_scores
 from tfdeepfake.video.reader import read_sampled_frames
 
 logger = logging.getLogger(__name__)
@@ -47,6 +45,7 @@ class VideoResult:
     verdict: str  # "fake", "real" or "no_face"
     is_fake: bool
     threshold: float
+    aggregation: str  # how face probabilities became fake_probability
     frame_indices: list[int]  # frames sampled and decoded
     face_frame_indices: list[int]  # frames a face came from
     face_probabilities: list[float]
@@ -63,6 +62,7 @@ class VideoResult:
             "verdict": self.verdict,
             "is_fake": self.is_fake,
             "threshold": self.threshold,
+            "aggregation": self.aggregation,
             "num_faces": self.num_faces,
             "frame_indices": self.frame_indices,
             "face_frame_indices": self.face_frame_indices,
@@ -76,7 +76,8 @@ class LiteDeepfakeDetector:
 
     ``face_model``: a ``face_model_<variant>.tflite``; ``mtcnn_dir``: the folder written
     by :func:`tfdeepfake.export.mtcnn_tflite.export_mtcnn_tflite`. ``config`` should be
-    the ``FaceSettings`` of the face cache the classifier was trained on.
+    the ``FaceSettings`` of the face cache the classifier was trained on. ``threshold`` and
+    ``aggregation`` override the values in ``tflite_export.json``.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class LiteDeepfakeDetector:
         *,
         config: FaceSettings | None = None,
         threshold: float | None = None,
+        aggregation: str | None = None,
         num_threads: int | None = 2,
         batch_size: int = 25,
     ):
@@ -98,54 +100,31 @@ class LiteDeepfakeDetector:
         info_path = face_model.parent / "tflite_export.json"
         self.export_info = json.loads(info_path.read_text()) if info_path.exists() else {}
         self.threshold = float(threshold if threshold is not None else self.export_info.get("threshold", 0.5))
+        self.aggregation = aggregation or self.export_info.get("aggregation", "mean")
+        if self.aggregation not in AGGREGATIONS:
+            where = info_path if aggregation is None else "aggregation"
+            raise ValueError(f"{where}: unknown aggregation {self.aggregation!r}; "
+                             f"expected one of {', '.join(AGGREGATIONS)}")
         self.mtcnn = LiteMTCNN(mtcnn_dir, min_face_size=self.config.detector.min_face_size, num_threads=num_threads)
+        self.face_detector = LiteFaceDetector(self.mtcnn, self.config.detector)
         self.batch_size = int(batch_size)
 
     # ------------------------------------------------------------------ faces
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces above ``min_confidence`` in full-resolution pixels, best first."""
-        height, width = frame.shape[:2]
-        scale = detection_scale(height, width, self.config.detector.detect_short_side)
-        small = frame
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        faces = []
-        for face in self.mtcnn.detect(small):
-            if face.confidence < self.config.detector.min_confidence:
-                continue
-            faces.append(
-                Face(
-                    box=(face.box / scale).astype(np.float32),
-                    confidence=face.confidence,
-                    keypoints=(face.keypoints / scale).astype(np.float32),
-                )
-            )
-        return faces
+        return self.face_detector.detect([frame])[0]
 
     def extract_faces(self, frames, frame_indices, video: str = "<frames>"):
         """One face per frame -> (crops uint8 [F, S, S, 3], frame indices, boxes)."""
-        crops, kept, boxes = [], [], []
-        detections = [self.detect(frame) for frame in frames]
-        picks = select_faces(
-            [np.asarray([f.box for f in faces]).reshape(-1, 4) for faces in detections],
-            [np.asarray([f.confidence for f in faces]) for faces in detections],
-            self.config.face_policy,
-        )
-        for frame, index, faces, chosen in zip(frames, frame_indices, detections, picks):
-            if chosen is None:
-                logger.info("%s: no face in frame %d", video, int(index))
-                continue
-            face = faces[chosen]
-            crops.append(
-                crop_face(frame, face.box, self.config.size, margin=self.config.margin, square=self.config.square)
-            )
-            kept.append(int(index))
-            boxes.append([float(v) for v in face.box])
-        size = self.config.size
-        faces = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-        return faces, kept, boxes
+        arrays = faces_from_frames(list(frames), np.asarray(frame_indices, dtype=np.int64),
+                                   self.config, self.face_detector)
+        kept = [int(i) for i in arrays["frame_indices"]]
+        missing = sorted(set(int(i) for i in frame_indices) - set(kept))
+        if missing:
+            logger.info("%s: no face in %d of %d sampled frames (frames %s)", video,
+                        len(missing), len(frame_indices), missing)
+        return arrays["faces"], kept, arrays["boxes"].tolist()
 
     # ------------------------------------------------------------------ scores
 
@@ -165,7 +144,7 @@ class LiteDeepfakeDetector:
         faces, kept, boxes = self.extract_faces(frames, frame_indices, video)
         probs = self.score_faces(faces)
         if len(probs):
-            probability = float(np.mean(probs))
+            probability = float(aggregate_video_scores(probs, np.zeros(len(probs)), self.aggregation)[1][0])
             is_fake = probability >= self.threshold
             verdict = "fake" if is_fake else "real"
         else:
@@ -177,6 +156,7 @@ class LiteDeepfakeDetector:
             verdict=verdict,
             is_fake=bool(is_fake),
             threshold=self.threshold,
+            aggregation=self.aggregation,
             frame_indices=frame_indices,
             face_frame_indices=kept,
             face_probabilities=[float(v) for v in probs],

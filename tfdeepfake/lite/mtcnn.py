@@ -35,12 +35,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tfdeepfake.faces.detector import KEYPOINT_NAMES, Face
+from tfdeepfake.faces.detector import KEYPOINT_NAMES, BatchFaceDetector, DetectorConfig, Face
 from tfdeepfake.lite.interpreter import LiteModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KEYPOINT_NAMES", "Face", "LiteMTCNN", "area_resize", "crop_and_resize", "nms", "scale_pyramid"]
+__all__ = ["KEYPOINT_NAMES", "Face", "LiteFaceDetector", "LiteMTCNN", "area_resize", "crop_and_resize", "nms", "scale_pyramid"]
 
 
 # --------------------------------------------------------------------------- box maths
@@ -316,3 +316,25 @@ class LiteMTCNN:
             for row in rows
         ]
         return sorted(faces, key=lambda f: -f.confidence)
+
+
+class LiteFaceDetector(BatchFaceDetector):
+    """:class:`LiteMTCNN` behind the project's detector interface
+    (``detect(frames) -> list[list[Face]]``): the same shrink to ``detect_short_side``,
+    confidence cut and mapping back to full resolution as the TensorFlow detector, so
+    :func:`tfdeepfake.faces.pipeline.faces_from_frames` chooses faces the same way."""
+
+    def __init__(self, mtcnn: LiteMTCNN, config: DetectorConfig | None = None):
+        self.config = config or DetectorConfig()
+        if mtcnn.min_face_size != self.config.min_face_size:
+            raise ValueError(f"LiteMTCNN min_face_size {mtcnn.min_face_size} differs from the "
+                             f"detector settings' {self.config.min_face_size}")
+        self.mtcnn = mtcnn
+
+    def detect_rows(self, images: list[np.ndarray]) -> np.ndarray:
+        parts = []
+        for index, image in enumerate(images):
+            rows = self.mtcnn.detect_rows(image)
+            rows[:, 0] = index
+            parts.append(rows)
+        return np.concatenate(parts, axis=0) if parts else np.empty((0, 16))

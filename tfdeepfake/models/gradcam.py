@@ -159,4 +159,29 @@ def save_overlays(
     return paths
 
 
-__all__ = ["grad_cam", "overlay_heatmap", "save_overlays"]
+def grid_image(images: Sequence[np.ndarray], columns: int = 4) -> np.ndarray:
+    """Same-sized RGB images in rows of ``columns`` (the last row padded with black)."""
+    if not len(images):
+        raise ValueError("no images to lay out")
+    columns = max(1, min(columns, len(images)))
+    blank = np.zeros_like(images[0])
+    padded = list(images) + [blank] * (-len(images) % columns)
+    rows = [np.concatenate(padded[i:i + columns], axis=1) for i in range(0, len(padded), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def save_grid(path: str | os.PathLike, paths: Sequence[str | os.PathLike], columns: int = 4) -> Path:
+    """The PNGs at ``paths`` (same size) laid out by ``grid_image`` into one PNG at ``path``."""
+    images = []
+    for item in paths:
+        image = cv2.imread(str(item))
+        if image is None:
+            raise OSError(f"could not read {item}")
+        images.append(image)  # BGR in, BGR out: no conversion needed
+    path = Path(path)
+    if not cv2.imwrite(str(path), grid_image(images, columns)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+__all__ = ["grad_cam", "grid_image", "overlay_heatmap", "save_grid", "save_overlays"]

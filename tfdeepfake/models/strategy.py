@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-logger = logging.getLogger(__name__)
+from tfdeepfake.constants import STRATEGIES
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+logger = logging.getLogger(__name__)
 
 
 def split_cpu_into_logical_devices(n: int) -> list[str]:
@@ -74,4 +74,16 @@ def get_strategy(name: str = "default", devices: Sequence[str] | None = None) ->
     return strategy
 
 
-__all__ = ["STRATEGIES", "get_strategy", "split_cpu_into_logical_devices"]
+_SHARED: dict[str, tf.distribute.Strategy] = {}
+
+
+def shared_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """``get_strategy(name)``, made once per process: a multi-worker strategy configures
+    TensorFlow's collectives once, so later trainings in the same run must reuse it."""
+    key = name.lower()
+    if key not in _SHARED:
+        _SHARED[key] = get_strategy(key)
+    return _SHARED[key]
+
+
+__all__ = ["STRATEGIES", "get_strategy", "shared_strategy", "split_cpu_into_logical_devices"]

@@ -1,4 +1,4 @@
-"""P x K balanced batches for triplet training, and a video-level train/val split.
+"""P x K balanced batches for triplet training.
 
 Semi-hard triplet mining needs positives and negatives in every batch, so every batch
 holds both classes (half real, half fake by default) and frames from several videos
@@ -238,33 +238,3 @@ def make_balanced_dataset(
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
-
-def split_by_video(
-    video_ids, labels, val_fraction: float = 0.1, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean ``(train_mask, val_mask)`` over rows; no video is on both sides.
-
-    Stratified by label: about ``val_fraction`` of each class's videos go to
-    validation (at least one when the class has two or more videos, and never all).
-    Deterministic for a given seed.
-    """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    video_ids = np.asarray(video_ids).astype(str)
-    groups = group_by_class_and_video(labels, video_ids)
-    rng = np.random.default_rng(seed)
-    val_videos: list[str] = []
-    for label, videos in groups.items():
-        names = sorted(videos)
-        if val_fraction == 0.0:
-            continue
-        if len(names) < 2:
-            logger.warning(
-                "class %d has %d video(s); none held out for validation", label, len(names)
-            )
-            continue
-        n_val = min(max(int(round(val_fraction * len(names))), 1), len(names) - 1)
-        chosen = rng.choice(len(names), size=n_val, replace=False)
-        val_videos.extend(names[i] for i in chosen)
-    val_mask = np.isin(video_ids, np.asarray(val_videos, dtype=str))
-    return ~val_mask, val_mask

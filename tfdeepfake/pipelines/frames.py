@@ -21,8 +21,8 @@ component, a per-frame weight ``N / (2 * N_class)``. Both need the frame count p
 pass ``class_counts`` or one counting pass is made over the source. Oversampling streams
 the source once per class (each pass keeps one label), so it reads the cache twice per epoch.
 
-The evaluation dataset keeps ``video_id`` with each frame; ``tfdeepfake.scoring``
-turns frame probabilities into video scores by the mean (the poster's rule).
+Scoring does not go through tf.data: ``resize_faces`` is the same resize applied to a
+batch of crops, so a detector scores faces exactly as its training saw them.
 """
 
 from __future__ import annotations
@@ -106,8 +106,7 @@ def count_frames_by_label(videos: VideoSource, split: str | None = None) -> dict
     return counts
 
 
-def _frame_generator(stream: Callable[[], Iterator[Any]], only_label: int | None = None,
-                     with_video_id: bool = False):
+def _frame_generator(stream: Callable[[], Iterator[Any]], only_label: int | None = None):
     def generate():
         for video in stream():
             label = int(video.label)
@@ -115,37 +114,34 @@ def _frame_generator(stream: Callable[[], Iterator[Any]], only_label: int | None
                 continue
             faces = _video_faces(video)
             if len(faces) == 0:
-                # Scoring loses the video, so say so; in training it is only one fewer.
-                log = logger.warning if with_video_id else logger.info
-                log("%s: no face frames, skipped", video.video_id)
+                logger.info("%s: no face frames, skipped", video.video_id)
                 continue
             for face in faces:
-                if with_video_id:
-                    yield face, label, str(video.video_id)
-                else:
-                    yield face, label
+                yield face, label
 
     return generate
 
 
 _FACE_SPEC = tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)
 _LABEL_SPEC = tf.TensorSpec(shape=(), dtype=tf.int32)
-_ID_SPEC = tf.TensorSpec(shape=(), dtype=tf.string)
 
 
-def _frames(stream, only_label=None, with_video_id=False) -> tf.data.Dataset:
-    signature = (_FACE_SPEC, _LABEL_SPEC) + ((_ID_SPEC,) if with_video_id else ())
-    return tf.data.Dataset.from_generator(
-        _frame_generator(stream, only_label, with_video_id), output_signature=signature
-    )
+def _frames(stream, only_label=None) -> tf.data.Dataset:
+    return tf.data.Dataset.from_generator(_frame_generator(stream, only_label),
+                                          output_signature=(_FACE_SPEC, _LABEL_SPEC))
+
+
+def resize_faces(faces, input_size: int) -> tf.Tensor:
+    """uint8/float faces ``[N, H, W, 3]`` (or one ``[H, W, 3]``) -> float32 at
+    ``input_size`` x ``input_size`` in 0..255: the resize training and scoring share."""
+    resized = tf.image.resize(tf.cast(faces, tf.float32), (input_size, input_size),
+                              method="bilinear", antialias=True)
+    return tf.clip_by_value(resized, 0.0, 255.0)
 
 
 def resize_face(face: tf.Tensor, input_size: int) -> tf.Tensor:
     """uint8/float face ``[H, W, 3]`` -> float32 ``[input_size, input_size, 3]`` in 0..255."""
-    resized = tf.image.resize(tf.cast(face, tf.float32), (input_size, input_size),
-                              method="bilinear", antialias=True)
-    resized = tf.clip_by_value(resized, 0.0, 255.0)
-    return tf.ensure_shape(resized, (input_size, input_size, 3))
+    return tf.ensure_shape(resize_faces(face, input_size), (input_size, input_size, 3))
 
 
 def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -239,24 +235,6 @@ def make_frame_dataset(
     return _with_options(dataset)
 
 
-def make_frame_eval_dataset(
-    videos: VideoSource,
-    *,
-    input_size: int = XCEPTION_INPUT_SIZE,
-    batch_size: int = 64,
-    split: str | None = None,
-) -> tf.data.Dataset:
-    """Every frame once, in source order: ``(images [B,S,S,3] float32, labels [B] int32,
-    video_ids [B] string)``. Videos without faces contribute nothing."""
-    dataset = _frames(video_stream(videos, split), with_video_id=True)
-    dataset = dataset.map(
-        lambda face, label, video_id: (resize_face(face, input_size), label, video_id),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return _with_options(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
-
-
 def steps_per_epoch(class_counts: Mapping[int, int], batch_size: int, balance: str = "oversample") -> int:
     """Batches in one training epoch of ``make_frame_dataset`` with these frame counts."""
     if balance == "oversample":
@@ -270,8 +248,8 @@ __all__ = [
     "BALANCE_MODES",
     "count_frames_by_label",
     "make_frame_dataset",
-    "make_frame_eval_dataset",
     "resize_face",
+    "resize_faces",
     "steps_per_epoch",
     "video_stream",
 ]

@@ -11,19 +11,18 @@ fused cuDNN kernel on a GPU.
 Features come from a frame feature extractor run in batches: a Keras model taking RGB
 0..255 images (faces are resized to its input size; e.g. ``build_xception_features``, 2048-d)
 or any callable ``f(faces uint8 [B, S, S, 3]) -> [B, D]`` that does its own resizing (e.g. a
-FaceNet embedder, 512-d). Precomputed per-frame embeddings (the embedding-table cache) turn
-into sequences with ``sequences_from_embedding_table``.
+FaceNet embedder, 512-d). Precomputed per-frame embeddings (an embedding cache) become
+sequences with ``frame_ordered_sequence``.
 
 Memory: ``N * T * D * 4`` bytes, about 200 KB per video at T=25, D=2048 (1.2 GB for 6,000
-videos) and 50 KB at D=512. ``SequenceArrays.save`` / ``load`` keep them as ``.npz``.
+videos) and 50 KB at D=512.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,16 +81,6 @@ class SequenceArrays:
         return SequenceArrays(
             self.features[indices], self.mask[indices], self.labels[indices], self.video_ids[indices]
         )
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write as ``.npz`` (no pickle)."""
-        np.savez(path, features=self.features, mask=self.mask, labels=self.labels,
-                 video_ids=self.video_ids)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "SequenceArrays":
-        with np.load(path, allow_pickle=False) as data:
-            return cls(data["features"], data["mask"], data["labels"], data["video_ids"])
 
 
 def pad_to_length(items: np.ndarray, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,37 +164,14 @@ def compute_sequence_features(
     return SequenceArrays(np.stack(features), np.stack(masks), np.array(labels), np.array(ids))
 
 
-def sequences_from_embedding_table(
-    embeddings: np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    video_ids: Sequence[str] | np.ndarray,
-    frame_indices: Sequence[int] | np.ndarray,
-    num_frames: int = DEFAULT_NUM_FRAMES,
-) -> SequenceArrays:
-    """Group an embedding table's rows (one per frame) into per-video sequences, ordered
-    by frame index; videos in first-seen order."""
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    labels = np.asarray(labels)
-    ids = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(video_ids)])
+def frame_ordered_sequence(items: np.ndarray, frame_indices, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pad_to_length`` of per-frame ``items [F, ...]`` sorted by their frame index (an
+    embedding cache's rows need not be in frame order)."""
+    items = np.asarray(items)
     frame_indices = np.asarray(frame_indices)
-    if not (len(embeddings) == len(labels) == len(ids) == len(frame_indices)):
-        raise ValueError("embeddings, labels, video_ids and frame_indices must have equal lengths")
-    order: dict[str, list[int]] = {}
-    for row, video_id in enumerate(ids):
-        order.setdefault(video_id, []).append(row)
-    features, masks, video_labels = [], [], []
-    for video_id, rows in order.items():
-        rows = np.asarray(rows)
-        rows = rows[np.argsort(frame_indices[rows], kind="stable")]
-        row_labels = np.unique(labels[rows])
-        if len(row_labels) != 1:
-            raise ValueError(f"{video_id}: frames carry different labels {row_labels.tolist()}")
-        padded, mask = pad_to_length(embeddings[rows], num_frames)
-        features.append(padded)
-        masks.append(mask)
-        video_labels.append(int(row_labels[0]))
-    return SequenceArrays(np.stack(features), np.stack(masks), np.array(video_labels),
-                          np.array(list(order)))
+    if len(frame_indices) != len(items):
+        raise ValueError(f"{len(items)} items but {len(frame_indices)} frame indices")
+    return pad_to_length(items[np.argsort(frame_indices, kind="stable")], num_frames)
 
 
 def balanced_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -294,7 +260,7 @@ __all__ = [
     "balanced_indices",
     "compute_frame_features",
     "compute_sequence_features",
+    "frame_ordered_sequence",
     "make_sequence_dataset",
     "pad_to_length",
-    "sequences_from_embedding_table",
 ]

@@ -1,10 +1,12 @@
 """Generated labelled media: real face clips rendered from shipped photos, face-swapped
-fakes, no-face clips, and folder-layout datasets for the demo, tests and benchmarks.
+fakes, no-face clips, folder-layout datasets for the demo, tests and benchmarks, and a Celeb-DF-shaped
+stand-in for ``reproduce --quick``.
 
 Importing this package does not import TensorFlow; only ``faceswap.detect_keypoints``
 (used for photos without stored landmarks, or videos not rendered here) builds MTCNN.
 """
 
+from tfdeepfake.synthetic.celebdf import make_quick_celebdf, quick_layout_is_current
 from tfdeepfake.synthetic.dataset import (
     RESOLUTIONS,
     make_benchmark_video,
@@ -41,8 +43,10 @@ __all__ = [
     "make_identities",
     "make_identity",
     "make_noface_video",
+    "make_quick_celebdf",
     "make_swapped_video",
     "make_synthetic_dataset",
+    "quick_layout_is_current",
     "shipped_photos",
     "swap_face",
     "swap_frames",

@@ -1,0 +1,117 @@
+"""What every sub-command shares: errors, output, progress bars, options made from the code's
+own dataclasses (so defaults and choices cannot drift from the library)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def emit(args, payload: Any, line: str) -> None:
+    """Machine output with --json, one human line otherwise (both on stdout)."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, sort_keys=True, default=str))
+    elif line:
+        print(line)
+
+
+def progress(total: int, unit: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, disable=not enabled, dynamic_ncols=True, file=sys.stderr)
+
+
+def verbosity_parent() -> argparse.ArgumentParser:
+    """-v/-q accepted after the sub-command too; SUPPRESS keeps the top-level value when the
+    sub-command's flag is not given."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output")
+    parent.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="warnings and errors only")
+    return parent
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _field_type(cls, field: dataclasses.Field):
+    hints = typing.get_type_hints(cls)
+    return hints.get(field.name, str)
+
+
+def _simple(annotation) -> tuple[type, bool] | None:
+    """``(type, is_sequence)`` for annotations an option can carry, else None."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        return _simple(args[0])
+    if origin in (tuple, list) and args:
+        inner = args[0]
+        return (inner, True) if inner in (int, float, str) else None
+    if annotation in (int, float, str, bool):
+        return annotation, False
+    return None
+
+
+def dataclass_options(group, cls, *, skip: Iterable[str] = (), aliases: Mapping[str, str] | None = None,
+                      choices: Mapping[str, Iterable[str]] | None = None,
+                      helps: Mapping[str, str] | None = None, prefix: str = "") -> list[str]:
+    """One option per simple field of dataclass ``cls``, default from the class itself.
+
+    Returns the dests added. Sequences are comma-separated; booleans get ``--x/--no-x``.
+    """
+    aliases, choices, helps = aliases or {}, choices or {}, helps or {}
+    defaults = cls()
+    added = []
+    for field in dataclasses.fields(cls):
+        if field.name in skip or not field.init:
+            continue
+        simple = _simple(_field_type(cls, field))
+        if simple is None:
+            continue
+        kind, sequence = simple
+        dest = prefix + field.name
+        default = getattr(defaults, field.name)
+        names = [flag(field.name)] + ([aliases[field.name]] if field.name in aliases else [])
+        text = helps.get(field.name, "")
+        if kind is bool and not sequence:
+            group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction,
+                               default=default, help=f"{text} (default: %(default)s)".strip())
+        elif sequence:
+            shown = ",".join(str(v) for v in default)
+            group.add_argument(*names, dest=dest, default=default, metavar="A,B,...",
+                               type=lambda text, kind=kind: tuple(kind(v) for v in text.split(",") if v),
+                               help=f"{text} (default: {shown})".strip())
+        else:
+            group.add_argument(*names, dest=dest, type=kind, default=default,
+                               choices=tuple(choices[field.name]) if field.name in choices else None,
+                               help=f"{text} (default: %(default)s)".strip())
+        added.append(dest)
+    return added
+
+
+def dataclass_from_args(cls, args, *, prefix: str = "", **fixed):
+    """``cls`` built from the options ``dataclass_options`` added (plus ``fixed`` values)."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        dest = prefix + field.name
+        if field.name in fixed:
+            values[field.name] = fixed[field.name]
+        elif hasattr(args, dest):
+            values[field.name] = getattr(args, dest)
+    return cls(**values)
+
+
+def path_or_none(value) -> str | None:
+    return None if value is None else str(Path(value))

@@ -1,0 +1,405 @@
+"""The poster's method as a detector: FaceNet embeddings -> a Dense head trained with
+semi-hard triplet loss -> KNN / SGD / random forest on the head's outputs; a video's score
+aggregates its frames' probabilities (the mean, by default).
+
+Its model folder (``tfdeepfake.detectors.base`` has the common part)::
+
+    <folder>/
+      model.json              + facenet (identity), head, classifiers, default_classifier,
+                                thresholds (one per classifier)
+      head.weights.h5         the triplet head, best epoch
+      classifiers/<kind>/     classifier.npz + classifier.json (arrays, no pickle)
+
+Training reads an embedding cache (``tfdeepfake embed``): its face settings and FaceNet
+identity become the model's, and the model refuses a cache of another FaceNet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from tfdeepfake.cache.embeddings import EmbeddingTable, embedding_store, load_embedding_table
+from tfdeepfake.classifiers import CLASSIFIERS, FrameClassifier, load_classifier, make_classifier
+from tfdeepfake.classifiers import save_classifier
+from tfdeepfake.datasets.records import identity_group
+from tfdeepfake.detectors.base import (
+    Detector,
+    ModelFolder,
+    ModelFolderError,
+    Scores,
+    TrainOptions,
+    VideoRow,
+    carve_validation,
+    common_meta,
+    counts_of,
+    require,
+    require_both_classes,
+)
+from tfdeepfake.detectors.triplet_training import TripletTrainingConfig, train_triplet_head
+from tfdeepfake.faces.settings import FaceSettings
+from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
+
+logger = logging.getLogger(__name__)
+
+HEAD_WEIGHTS = "head.weights.h5"
+CLASSIFIERS_DIR = "classifiers"
+DEFAULT_CLASSIFIERS = ("knn", "sgd", "rf")
+DEFAULT_CLASSIFIER = "rf"
+# The reference code's choices: KNN k=10, SGD with logistic loss, 100 trees.
+CLASSIFIER_PARAMS = {"knn": {"k": 10}, "sgd": {}, "rf": {"n_trees": 100}}
+THRESHOLD_MODES = ("fixed", "validation")
+
+
+# -- the embedding cache -------------------------------------------------------------------
+
+
+def cache_settings(source: str | os.PathLike) -> tuple[FaceSettings, dict[str, Any]]:
+    """``(face settings, FaceNet identity dict)`` an embedding cache was made with."""
+    from tfdeepfake.models.facenet import FaceNetIdentity
+
+    if not Path(source).is_file():
+        raise FileNotFoundError(f"{source}: no embedding cache there; make one with "
+                                "`tfdeepfake embed`")
+    settings = embedding_store(source).stored_settings()
+    for key in ("face_settings", "facenet"):
+        if not isinstance(settings.get(key), dict):
+            raise ValueError(f"{source}: the embedding cache's settings have no {key!r} "
+                             "(made by tfdeepfake < 0.2?); re-run `tfdeepfake embed` into a new "
+                             "path")
+    try:
+        FaceNetIdentity.from_dict(settings["facenet"])
+    except ValueError as error:
+        raise ValueError(f"{source}: settings key 'facenet': {error}") from error
+    return FaceSettings.from_dict(settings["face_settings"]), dict(settings["facenet"])
+
+
+def _video_rows(source, table: EmbeddingTable, splits: Sequence[str]) -> list[VideoRow]:
+    """One row per embedded video, with its identity group (from the stored attributes)."""
+    attrs: list[dict] = []
+    # ``where`` sees a video's attributes before its arrays are read: collect, read nothing.
+    for _ in embedding_store(source).iter_videos(
+            where=lambda a: attrs.append(a) if str(a.get("split")) in splits else False):
+        pass
+    ids, counts = np.unique(table.video_ids, return_counts=True)
+    frames = dict(zip(ids.tolist(), counts.tolist()))
+    return [VideoRow(str(a["video_id"]), int(a["label"]), str(a["split"]),
+                     int(frames.get(a["video_id"], 0)),
+                     identity_group(str(a["video_id"]), source=a.get("source") or None))
+            for a in attrs]
+
+
+# -- the model folder ------------------------------------------------------------------------
+
+
+def head_config(head) -> dict[str, Any]:
+    """What rebuilds ``head`` (``build_triplet_head``), read off the model itself."""
+    from tensorflow import keras
+
+    dense = [layer for layer in head.layers if layer.name.startswith("head_dense_")]
+    dropout = [layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)]
+    return {"input_dim": int(head.input_shape[-1]), "hidden_units": [int(d.units) for d in dense],
+            "embedding_dim": int(head.output_shape[-1]),
+            "dropout": float(dropout[0]) if dropout else 0.0, "weights": HEAD_WEIGHTS}
+
+
+def save_triplet_model(out_dir: str | os.PathLike, *, face_settings: FaceSettings,
+                       facenet: Mapping[str, Any], head, classifiers: Mapping[str, FrameClassifier],
+                       default_classifier: str = DEFAULT_CLASSIFIER,
+                       thresholds: Mapping[str, float] | None = None, aggregation: str = "mean",
+                       seed: int = 0, training: Mapping[str, Any] | None = None,
+                       data: Mapping[str, Any] | None = None) -> Path:
+    """Write a triplet model folder (``model.json`` last) from a head and fitted
+    classifiers; ``facenet`` is ``FaceNetIdentity.to_dict()``. Returns the folder."""
+    if not classifiers:
+        raise ValueError("a triplet model needs at least one classifier")
+    unknown = sorted(set(classifiers) - set(CLASSIFIERS))
+    if unknown:
+        raise ValueError(f"unknown classifier(s) {unknown}; valid: {', '.join(CLASSIFIERS)}")
+    if default_classifier not in classifiers:
+        raise ValueError(f"default classifier {default_classifier!r} is not among "
+                         f"{sorted(classifiers)}")
+    folder = ModelFolder(out_dir).start()
+    head.save_weights(str(folder.root / HEAD_WEIGHTS))
+    for name, clf in classifiers.items():
+        save_classifier(folder.root / CLASSIFIERS_DIR / name, clf)
+    thresholds = {name: float((thresholds or {}).get(name, 0.5)) for name in sorted(classifiers)}
+    meta = common_meta("triplet", face_settings, threshold=thresholds[default_classifier],
+                       aggregation=aggregation, seed=seed, training=training or {},
+                       data=data or {}, facenet=facenet, head=head_config(head),
+                       classifiers=sorted(classifiers), default_classifier=default_classifier,
+                       thresholds=thresholds)
+    folder.write_meta(meta)
+    return folder.root
+
+
+def _require_in(section: Mapping[str, Any], name: str, key: str, kind, where) -> Any:
+    return require(section, key, kind, f"{where} [{name}]")
+
+
+# -- the detector ----------------------------------------------------------------------------
+
+
+class TripletDetector(Detector):
+    """FaceNet + triplet head + frame classifiers (the variants: ``knn``, ``sgd``, ``rf``)."""
+
+    name = "triplet"
+    source_kind = "embeddings"
+    description = "FaceNet embeddings -> triplet-loss head -> KNN / SGD / RF (the poster's method)"
+    config_class = TripletTrainingConfig
+    option_choices = {"default_classifier": DEFAULT_CLASSIFIERS, "threshold_mode": THRESHOLD_MODES}
+
+    def __init__(self, folder: ModelFolder, meta: dict[str, Any], head,
+                 classifiers: dict[str, FrameClassifier], identity,
+                 facenet_weights: str | os.PathLike | None = None, embedder=None):
+        super().__init__(folder, meta)
+        self.head = head
+        self.classifiers = classifiers
+        self.identity = identity  # FaceNetIdentity
+        self._facenet_weights = facenet_weights
+        self._embedder = embedder
+
+    # -- loading -----------------------------------------------------------------------
+
+    @classmethod
+    def from_folder(cls, folder: ModelFolder, meta: dict[str, Any], *,
+                    facenet_weights: str | os.PathLike | None = None,
+                    embedder=None) -> "TripletDetector":
+        """``facenet_weights``: the FaceNet weights file, when not in its default place;
+        ``embedder``: an already built ``FaceNetEmbedder`` of the same identity."""
+        from tfdeepfake.models.facenet import FaceNetIdentity
+        from tfdeepfake.models.triplet_head import build_triplet_head
+
+        where = folder.meta_path
+        try:
+            identity = FaceNetIdentity.from_dict(require(meta, "facenet", dict, where))
+        except (TypeError, ValueError) as error:
+            raise ModelFolderError(f"{where}: key 'facenet': {error}") from error
+        head_meta = require(meta, "head", dict, where)
+        input_dim = _require_in(head_meta, "head", "input_dim", int, where)
+        hidden = _require_in(head_meta, "head", "hidden_units", list, where)
+        embedding_dim = _require_in(head_meta, "head", "embedding_dim", int, where)
+        dropout = _require_in(head_meta, "head", "dropout", (int, float), where)
+        if not all(isinstance(u, int) and not isinstance(u, bool) for u in hidden):
+            raise ModelFolderError(f"{where} [head]: key 'hidden_units' should be a list of int, "
+                                   f"found {hidden!r}")
+        if input_dim != identity.embedding_dim:
+            raise ModelFolderError(f"{where} [head]: key 'input_dim' is {input_dim}, but "
+                                   f"{identity.label()} gives {identity.embedding_dim}-d embeddings")
+        weights = folder.path(_require_in(head_meta, "head", "weights", str, where))
+        names = require(meta, "classifiers", list, where)
+        if not names or any(n not in CLASSIFIERS for n in names) or len(set(names)) != len(names):
+            raise ModelFolderError(f"{where}: key 'classifiers' should be distinct names among "
+                                   f"{', '.join(CLASSIFIERS)}, found {names!r}")
+        default = require(meta, "default_classifier", str, where)
+        if default not in names:
+            raise ModelFolderError(f"{where}: key 'default_classifier' is {default!r}, not one "
+                                   f"of the model's classifiers {names}")
+        thresholds = require(meta, "thresholds", dict, where)
+        for name in names:
+            value = _require_in(thresholds, "thresholds", name, (int, float), where)
+            if not 0.0 <= value <= 1.0:
+                raise ModelFolderError(f"{where} [thresholds]: key {name!r} should be in [0, 1], "
+                                       f"found {value}")
+        head = build_triplet_head(input_dim=input_dim, hidden_units=tuple(hidden),
+                                  embedding_dim=embedding_dim, dropout=float(dropout))
+        try:
+            head.load_weights(str(weights))
+        except (OSError, ValueError) as error:
+            raise ModelFolderError(f"{weights}: not the weights of the head model.json "
+                                   f"describes ({error})") from error
+        classifiers = {}
+        for name in names:
+            path = folder.path(f"{CLASSIFIERS_DIR}/{name}")
+            try:
+                clf = load_classifier(path)
+            except (OSError, ValueError, KeyError) as error:
+                raise ModelFolderError(f"{path}: not a usable {name} classifier ({error})") from error
+            if clf.kind != name or clf.n_features_in_ != embedding_dim:
+                raise ModelFolderError(f"{path}: holds a {clf.kind} classifier on "
+                                       f"{clf.n_features_in_} features; model.json expects {name} "
+                                       f"on the head's {embedding_dim}")
+            classifiers[name] = clf
+        problem = identity.matches(embedder.identity) if embedder is not None else None
+        if problem:
+            raise ValueError(f"the embedder given is {embedder.identity.label()}, but "
+                             f"{folder.root} was trained on {identity.label()}: {problem}")
+        return cls(folder, meta, head, classifiers, identity, facenet_weights, embedder)
+
+    # -- attributes --------------------------------------------------------------------
+
+    @property
+    def embedder(self):
+        """The FaceNet the model was trained with, built on first use and probe-checked."""
+        if self._embedder is None:
+            logger.info("building %s for %s", self.identity.label(), self.path)
+            self._embedder = self.identity.build(self._facenet_weights)
+        return self._embedder
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.meta["classifiers"])
+
+    @property
+    def default_variant(self) -> str:
+        return self.meta["default_classifier"]
+
+    def threshold(self, variant: str | None = None) -> float:
+        return float(self.meta["thresholds"][self._variant(variant)])
+
+    def _variant(self, variant: str | None) -> str:
+        if variant is None:
+            return self.default_variant
+        if variant not in self.classifiers:
+            raise ValueError(f"{self.path}: no classifier {variant!r}; this model has "
+                             f"{', '.join(self.variants)}")
+        return variant
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "facenet_label": self.identity.label(),
+                "variants": list(self.variants), "default_variant": self.default_variant,
+                "thresholds": dict(self.meta["thresholds"])}
+
+    # -- scoring -----------------------------------------------------------------------
+
+    def head_outputs(self, embeddings: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """The head's L2-normalised outputs ``[N, E]`` for FaceNet embeddings ``[N, D]``."""
+        embeddings = np.asarray(embeddings, np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.identity.embedding_dim:
+            raise ValueError(f"embeddings should be [N, {self.identity.embedding_dim}], got "
+                             f"{embeddings.shape}")
+        if not len(embeddings):
+            return np.zeros((0, int(self.head.output_shape[-1])), np.float32)
+        return np.asarray(self.head.predict(embeddings, batch_size=batch_size, verbose=0),
+                          np.float32)
+
+    def score_embeddings(self, embeddings: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Fake probability ``[N]`` of each FaceNet embedding."""
+        clf = self.classifiers[self._variant(variant)]
+        return clf.predict_proba_fake(self.head_outputs(embeddings))
+
+    def score_faces(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        faces = np.asarray(faces)
+        if not len(faces):
+            self._variant(variant)
+            return np.zeros(0, np.float64)
+        return self.score_embeddings(self.embedder.embed(faces), variant)
+
+    def split_scores(self, source: str | os.PathLike, split: str) -> dict[str, Scores]:
+        """Frame scores of every classifier on ``split`` of an embedding cache."""
+        from tfdeepfake.models.facenet import FaceNetIdentity
+
+        _, facenet = cache_settings(source)
+        cached = FaceNetIdentity.from_dict(facenet)
+        problem = self.identity.matches(cached)
+        if problem:
+            raise ValueError(f"{source}: embeddings of {cached.label()}, but {self.path} was "
+                             f"trained on {self.identity.label()} ({problem}); embed the faces "
+                             "again with the model's FaceNet")
+        table = load_embedding_table(source, splits=(split,))
+        outputs = self.head_outputs(table.embeddings)
+        return {name: Scores(level="frame", labels=table.labels,
+                             probabilities=clf.predict_proba_fake(outputs),
+                             video_ids=table.video_ids, threshold=self.threshold(name),
+                             aggregation=self.aggregation)
+                for name, clf in self.classifiers.items()}
+
+    # -- training ----------------------------------------------------------------------
+
+    @classmethod
+    def train(cls, source: str | os.PathLike, out_dir: str | os.PathLike,
+              config: TripletTrainingConfig | None = None,
+              options: TrainOptions = TrainOptions(), *,
+              classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
+              default_classifier: str = DEFAULT_CLASSIFIER,
+              threshold_mode: str = "fixed") -> "TripletDetector":
+        """Train the head and the classifiers on the ``train`` (and ``val``) videos of an
+        embedding cache; write the model folder ``out_dir``; return the loaded detector.
+
+        ``threshold_mode``: ``fixed`` (0.5, the poster) or ``validation`` (Youden's J on
+        the validation videos' scores, per classifier).
+        """
+        config = config or TripletTrainingConfig()
+        if threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"unknown threshold mode {threshold_mode!r}; valid: "
+                             f"{', '.join(THRESHOLD_MODES)}")
+        classifiers = tuple(dict.fromkeys(classifiers))
+        unknown = [c for c in classifiers if c not in CLASSIFIERS]
+        if unknown or not classifiers:
+            raise ValueError(f"unknown classifier(s) {unknown or 'none given'}; valid: "
+                             f"{', '.join(CLASSIFIERS)}")
+        if default_classifier not in classifiers:
+            raise ValueError(f"default classifier {default_classifier!r} is not among "
+                             f"{', '.join(classifiers)}")
+        if options.strategy != "default":
+            logger.warning("the triplet head is small and trains on one device; strategy %r "
+                           "is not used", options.strategy)
+        face_settings, facenet = cache_settings(source)
+        if facenet.get("random_init"):
+            logger.warning("%s: embeddings from a RANDOMLY INITIALISED FaceNet (seed %s)", source,
+                           facenet.get("seed"))
+        table = load_embedding_table(source, splits=("train", "val"))
+        rows = _video_rows(source, table, ("train", "val"))
+        train_ids, val_ids, how = carve_validation(rows, options.val_fraction, options.seed)
+        counts = {"train": counts_of(rows, train_ids), "val": counts_of(rows, val_ids),
+                  "validation": how}
+        require_both_classes(counts["train"], source)
+        train = table.select(np.isin(table.video_ids, sorted(train_ids)))
+        val = table.select(np.isin(table.video_ids, sorted(val_ids))) if val_ids else None
+        if val is not None and len(np.unique(val.labels)) < 2:
+            logger.warning("the validation videos hold one class only; keep-best watches the "
+                           "training loss and thresholds stay at 0.5")
+            val = None
+        logger.info("triplet detector: %d train videos, %d validation videos (%s)",
+                    len(train_ids), len(val_ids), how)
+
+        out = Path(out_dir)
+        ModelFolder(out).start()  # an old model.json goes first: the folder is unfinished
+        run_dir = Path(options.run_dir) if options.run_dir else out / "run"
+        trained = train_triplet_head(train, val, config, seed=options.seed, run_dir=run_dir)
+        head = trained.model
+        train_out = _outputs(head, train.embeddings)
+        val_out = _outputs(head, val.embeddings) if val is not None else None
+        fitted, thresholds, validation = {}, {}, {}
+        for name in classifiers:
+            clf = make_classifier(name, **CLASSIFIER_PARAMS.get(name, {}))
+            if "seed" in clf.get_params():
+                clf.set_params(seed=options.seed)
+            fitted[name] = clf.fit(train_out, train.labels)
+            thresholds[name] = 0.5
+            if val is not None:
+                thresholds[name], validation[name] = _validate(
+                    clf, val_out, val, threshold_mode, options.aggregation)
+        training = {"config": config.to_dict(), "threshold_mode": threshold_mode,
+                    "embedding_cache": str(source), "run_dir": str(run_dir),
+                    "validation_metrics": validation, **trained.record()}
+        save_triplet_model(out, face_settings=face_settings, facenet=facenet, head=head,
+                           classifiers=fitted, default_classifier=default_classifier,
+                           thresholds=thresholds, aggregation=options.aggregation,
+                           seed=options.seed, training=training, data=counts)
+        folder = ModelFolder(out)
+        return cls.from_folder(folder, folder.read_meta())
+
+
+def _outputs(head, embeddings: np.ndarray) -> np.ndarray:
+    return np.asarray(head.predict(np.asarray(embeddings, np.float32), batch_size=1024,
+                                   verbose=0), np.float32)
+
+
+def _validate(clf: FrameClassifier, outputs: np.ndarray, val: EmbeddingTable, mode: str,
+              aggregation: str) -> tuple[float, dict]:
+    """``(threshold, metrics)`` of a fitted classifier on the validation videos."""
+    from tfdeepfake.evaluation.metrics import choose_threshold, frame_and_video_metrics
+
+    probs = clf.predict_proba_fake(outputs)
+    threshold = 0.5
+    if mode == "validation":
+        _, video_probs = aggregate_video_scores(probs, val.video_ids, how=aggregation)
+        _, video_labels = aggregate_video_labels(val.labels, val.video_ids)
+        threshold = float(choose_threshold(video_labels, video_probs))
+    return threshold, frame_and_video_metrics(val.labels, probs, val.video_ids,
+                                              threshold=threshold, how=aggregation)

@@ -1,0 +1,380 @@
+"""The ``xception`` detector: XceptionNet on single face crops (the poster's frame baseline).
+
+A face's score is the classifier's fake probability; a video's is the aggregation (mean by
+default, the poster's rule) of its faces' scores; the decision threshold is 0.5. Trained from
+a face cache (``tfdeepfake extract``; ``--size 299`` for the poster's input size; smaller
+crops are upscaled, with a warning).
+
+The model folder (``tfdeepfake.detectors.base``)::
+
+    model.json          the common keys, plus
+                          input_size      int, the classifier's square input
+                          dropout         float, the head's dropout (rebuilds the network)
+                          weights         "model.weights.h5"
+                          weights_source  {"init": random|imagenet|imagenet-file, "path", "md5"}
+    model.weights.h5    the classifier, best epoch by the monitored loss
+    run/                config.json, history.csv, tensorboard/ (``TrainOptions.run_dir``)
+
+Validation comes from the training data only (``base.carve_validation``: the cache's ``val``
+split, else whole identity groups of ``train`` videos); the test split is never read for
+training or selection.
+
+The face-cache helpers here (``require_cache``, ``scan_face_cache``, ``face_source``) serve
+the ``lstm`` detector too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfdeepfake.cache.faces import face_store, iter_face_videos
+from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL
+from tfdeepfake.datasets.records import identity_group
+from tfdeepfake.detectors.base import (
+    Detector,
+    KeepBest,
+    ModelFolder,
+    Scores,
+    TrainOptions,
+    VideoRow,
+    carve_validation,
+    common_meta,
+    counts_of,
+    require,
+    require_both_classes,
+)
+from tfdeepfake.faces.settings import FaceSettings
+from tfdeepfake.models.train_baselines import BALANCE_MODES, OPTIMIZERS, XceptionTrainingConfig
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.weights.h5"
+DECISION_THRESHOLD = 0.5
+SCORE_BATCH_SIZE = 64
+
+# Training videos are kept in memory when their faces fit in this many bytes (better
+# shuffling, no second read); larger sets are streamed from the cache in every epoch.
+IN_MEMORY_LIMIT_BYTES = 1 << 30
+
+_CACHE_MAKERS = {"faces": ("a face cache", "tfdeepfake extract"),
+                 "embeddings": ("an embedding cache", "tfdeepfake embed")}
+
+
+# -- the caches ---------------------------------------------------------------------------
+
+
+def _stored_kind(path: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("kind")
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable HDF5 cache ({error})") from error
+    return kind.decode() if isinstance(kind, bytes) else (None if kind is None else str(kind))
+
+
+def require_cache(path: str | os.PathLike, kind: str, who: str) -> Path:
+    """``path`` as a cache of ``kind`` (``faces`` / ``embeddings``), or an error naming the
+    file, what ``who`` needs and the command that makes it."""
+    path = Path(path)
+    what, command = _CACHE_MAKERS[kind]
+    if not path.is_file() and not path.with_name(path.name + ".parts").is_dir():
+        raise FileNotFoundError(f"{path}: not found; {who} needs {what}, made by `{command}`")
+    if path.is_file():
+        found = _stored_kind(path)
+        if found != kind:
+            held = _CACHE_MAKERS.get(found, (f"{found or 'no tfdeepfake'} data",))[0]
+            raise ValueError(f"{path}: holds {held}; {who} needs {what}, made by `{command}`")
+    return path
+
+
+def face_cache_settings(path: str | os.PathLike) -> FaceSettings:
+    """The face settings a face cache was made with."""
+    stored = face_store(path).stored_settings()
+    try:
+        return FaceSettings.from_dict(stored)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: face settings unreadable ({error}); re-extract with this "
+                         "tfdeepfake") from error
+
+
+def video_row(video_id: str, label: int, split: str, frames: int, attrs: dict) -> VideoRow:
+    source = attrs.get("source") or None  # the cache stores "" for "no source video"
+    return VideoRow(str(video_id), int(label), str(split), int(frames),
+                    identity_group(str(video_id), source=source))
+
+
+def scan_face_cache(path, keep_splits=("train", "val")) -> tuple[list[VideoRow], list | None]:
+    """One pass over a face cache: a row per video, and the ``FaceVideo``s of
+    ``keep_splits`` when their faces fit in memory (else ``None``: stream them)."""
+    rows: list[VideoRow] = []
+    kept: list | None = []
+    kept_bytes = 0
+    for video in iter_face_videos(path):
+        rows.append(video_row(video.video_id, video.label, video.split, len(video.faces), video.attrs))
+        if kept is not None and video.split in keep_splits and len(video.faces):
+            kept_bytes += video.faces.nbytes
+            if kept_bytes > IN_MEMORY_LIMIT_BYTES:
+                logger.info("%s: training faces exceed %d MB; streaming from the cache", path,
+                            IN_MEMORY_LIMIT_BYTES >> 20)
+                kept = None
+            else:
+                kept.append(video)
+    if not rows:
+        raise ValueError(f"{path}: the face cache holds no videos")
+    return rows, kept
+
+
+def face_source(path, ids: set[str], loaded: list | None):
+    """A video source for the pipelines: a list when in memory, else a fresh stream per pass."""
+    if loaded is not None:
+        return [v for v in loaded if v.video_id in ids]
+    path = str(path)
+    return lambda: iter_face_videos(path, video_ids=ids)
+
+
+def cap_frames(rows: list[VideoRow], train_ids: set[str], max_frames: int, seed: int) -> set[str]:
+    """Whole training videos, drawn at random per class, up to ``max_frames / 2`` frames
+    each: the poster's "30k frames", balanced real/fake."""
+    if max_frames < 2:
+        raise ValueError(f"max_train_frames must be >= 2, got {max_frames}")
+    rng = np.random.default_rng(seed)
+    chosen: set[str] = set()
+    for label in (REAL, FAKE):
+        videos = sorted((r for r in rows if r.video_id in train_ids and r.label == label),
+                        key=lambda r: r.video_id)
+        total = 0
+        for i in rng.permutation(len(videos)):
+            if total >= max_frames // 2:
+                break
+            chosen.add(videos[i].video_id)
+            total += videos[i].frames
+        logger.info("max_train_frames=%d: %d %s frames from %d videos", max_frames, total,
+                    LABEL_NAMES[label], sum(1 for r in videos if r.video_id in chosen))
+    return chosen
+
+
+def weights_source(weights) -> dict[str, Any]:
+    """Where the initial Xception weights came from; checks a file before any data is read."""
+    from tfdeepfake.models.xception import XCEPTION_NOTOP_WEIGHTS, resolve_xception_weights
+
+    resolved = resolve_xception_weights(weights)
+    if resolved is None:
+        return {"init": "random", "path": None, "md5": None}
+    if resolved == "imagenet":
+        return {"init": "imagenet", "path": None, "md5": XCEPTION_NOTOP_WEIGHTS["md5"]}
+    return {"init": "imagenet-file", "path": resolved, "md5": XCEPTION_NOTOP_WEIGHTS["md5"]}
+
+
+def training_record(result, keep_best, config, options: TrainOptions, strategy, run_dir,
+                    started: float) -> dict[str, Any]:
+    """``model.json``'s ``training``: settings, strategy, epochs, the best one, history."""
+    from tfdeepfake.models.train_baselines import strategy_record
+
+    history = result.history
+    return {"config": config.to_dict(), "strategy": strategy_record(strategy, options.strategy),
+            "epochs_run": len(next(iter(history.values()), [])), "best_epoch": keep_best.best_epoch,
+            "monitor": result.monitor, "history": history, "run_dir": str(run_dir),
+            "val_fraction": options.val_fraction,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def run_dir_of(folder: ModelFolder, options: TrainOptions) -> Path:
+    return Path(options.run_dir) if options.run_dir else folder.root / "run"
+
+
+# -- the detector -------------------------------------------------------------------------
+
+
+class XceptionDetector(Detector):
+    name = "xception"
+    source_kind = "faces"
+    description = "XceptionNet on face crops; a video scores the aggregate of its faces (poster's baseline)"
+    config_class = XceptionTrainingConfig
+    option_choices = {"optimizer": OPTIMIZERS, "balance": BALANCE_MODES}
+
+    def __init__(self, folder: ModelFolder, meta: dict[str, Any], model):
+        super().__init__(folder, meta)
+        self.model = model
+        self.input_size = int(meta["input_size"])
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @classmethod
+    def train(cls, source, out_dir, config: XceptionTrainingConfig | None = None,
+              options: TrainOptions = TrainOptions(), *, weights: str | os.PathLike | None = None,
+              max_train_frames: int | None = None) -> "XceptionDetector":
+        """Train on the ``train`` videos of face cache ``source`` into ``out_dir``.
+
+        ``config`` defaults to the poster's (lr 0.05, 30 epochs, batch 64, 299 px).
+        ``weights``: the trunk's initial weights, ``"imagenet"`` or the path of Keras' no-top
+        file (default: random init). ``max_train_frames`` keeps whole
+        training videos, drawn at random per class, up to that many frames, balanced (the
+        poster's "30k frames").
+        """
+        from tfdeepfake.models.strategy import shared_strategy
+        from tfdeepfake.models.train_baselines import monitor_for, save_weights, train_xception
+
+        started = time.perf_counter()
+        config = config or XceptionTrainingConfig()
+        init = weights_source(weights)  # fails before any data is read
+        require_cache(source, "faces", "the xception detector")
+        face_settings = face_cache_settings(source)
+        strategy = shared_strategy(options.strategy)
+        folder = ModelFolder(out_dir).start()
+        run_dir = run_dir_of(folder, options)
+
+        rows, loaded = scan_face_cache(source)
+        train_ids, val_ids, how = carve_validation(rows, options.val_fraction, options.seed)
+        available = counts_of(rows, train_ids)
+        if max_train_frames is not None:
+            max_train_frames = int(max_train_frames)  # the CLI passes text
+            train_ids = cap_frames(rows, train_ids, max_train_frames, options.seed)
+        train_counts = counts_of(rows, train_ids)
+        require_both_classes(train_counts, source)
+        if face_settings.size < config.input_size:
+            logger.warning("%s holds %d px crops; they are upscaled to the model's %d px",
+                           source, face_settings.size, config.input_size)
+        logger.info("xception: %d train videos (%d frames), %d validation videos (%s)",
+                    sum(train_counts["videos"].values()), sum(train_counts["frames"].values()),
+                    len(val_ids), how)
+
+        keep_best = KeepBest(monitor_for(bool(val_ids)))
+        result = train_xception(
+            face_source(source, train_ids, loaded),
+            face_source(source, val_ids, loaded) if val_ids else None,
+            config, run_dir, strategy, weights=weights, seed=options.seed,
+            class_counts={REAL: train_counts["frames"]["real"], FAKE: train_counts["frames"]["fake"]},
+            callbacks=[keep_best])
+        save_weights(result.model, folder.root / WEIGHTS_FILE)
+        meta = common_meta(
+            cls.name, face_settings, threshold=DECISION_THRESHOLD, aggregation=options.aggregation,
+            seed=options.seed,
+            training=training_record(result, keep_best, config, options, strategy, run_dir, started),
+            data={"source": str(source), "train": train_counts, "val": counts_of(rows, val_ids),
+                  "train_available": available, "validation": how,
+                  "max_train_frames": max_train_frames},
+            input_size=int(config.input_size), dropout=float(config.dropout), weights=WEIGHTS_FILE,
+            weights_source=init)
+        folder.write_meta(meta)
+        logger.info("xception detector saved to %s (%d epochs, best %s)", folder.root,
+                    meta["training"]["epochs_run"], keep_best.best_epoch)
+        return cls(folder, folder.read_meta(), result.model)
+
+    @classmethod
+    def from_folder(cls, folder: ModelFolder, meta: dict[str, Any], **kwargs) -> "XceptionDetector":
+        from tfdeepfake.models import xception as xception_models
+
+        where = folder.meta_path
+        input_size = require(meta, "input_size", int, where)
+        dropout = require(meta, "dropout", (float, int), where)
+        weights = folder.path(require(meta, "weights", str, where))
+        model = xception_models.build_xception_classifier(input_size, weights=None,
+                                                          dropout=float(dropout))
+        model.load_weights(str(weights))
+        return cls(folder, meta, model)
+
+    # -- scoring ------------------------------------------------------------------
+
+    def score_faces(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Fake probability ``[N]`` of face crops ``[N, S, S, 3]`` (resized to the input size
+        the way training resized them)."""
+        from tfdeepfake.pipelines.frames import resize_faces
+
+        faces = np.asarray(faces)
+        if faces.ndim != 4 or faces.shape[-1] != 3:
+            raise ValueError(f"faces must be [N, S, S, 3], got shape {faces.shape}")
+        probs = [np.asarray(self.model.predict_on_batch(
+                     resize_faces(faces[start:start + SCORE_BATCH_SIZE], self.input_size)))
+                 for start in range(0, len(faces), SCORE_BATCH_SIZE)]
+        return np.concatenate(probs).reshape(-1).astype(np.float64) if probs else np.zeros(0)
+
+    def split_scores(self, source, split: str) -> dict[str, Scores]:
+        require_cache(source, "faces", "the xception detector")
+        probs, labels, ids, faceless = [], [], [], []
+        for video in iter_face_videos(source, splits=(split,)):
+            if not len(video.faces):
+                faceless.append(video.video_id)
+                continue
+            probs.append(self.score_faces(video.faces))
+            labels.append(np.full(len(video.faces), int(video.label), np.int64))
+            ids.extend([video.video_id] * len(video.faces))
+        if faceless:  # they get no score, so the report's counts leave them out
+            logger.warning("%s: %d %s videos without faces left out: %s", source, len(faceless),
+                           split, ", ".join(faceless[:10]) + (" ..." if len(faceless) > 10 else ""))
+        if not ids:
+            raise ValueError(f"{source}: no face frames in split {split!r}")
+        return {self.name: Scores("frame", np.concatenate(labels), np.concatenate(probs),
+                                  np.asarray(ids), self.threshold(), self.aggregation)}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "input_size": self.input_size,
+                "weights_source": self.meta.get("weights_source")}
+
+    # -- explanation --------------------------------------------------------------
+
+    def explain(self, video_path, out_dir, num_frames: int = 8, *, target_class: int = FAKE,
+                alpha: float = 0.4, layer_name: str | None = None, face_detector=None) -> dict:
+        """Grad-CAM heat maps on the faces of one video.
+
+        Samples ``num_frames`` frames, crops the face at the model's input size with the face
+        settings the model was trained on, and writes one PNG overlay per face
+        (``<video>_frame<index>.png``), a grid of them (``<video>_gradcam_grid.png``) and
+        ``<video>_explain.json``. Returns the paths, per-frame fake probabilities, the video's
+        score and verdict. Raises ``NoFaceError`` / ``VideoReadError`` naming the file.
+        ``face_detector`` replaces MTCNN (anything with ``detect(frames)``).
+        """
+        from tfdeepfake.faces.detector import get_detector
+        from tfdeepfake.faces.pipeline import faces_of_video
+        from tfdeepfake.models.gradcam import grad_cam, save_grid, save_overlays
+        from tfdeepfake.scoring import aggregate_video_scores
+
+        sampling = "uniform" if self.face_settings.sampling == "stride" else self.face_settings.sampling
+        settings = dataclasses.replace(self.face_settings, num_frames=int(num_frames),
+                                       size=self.input_size, sampling=sampling, stride=None)
+        arrays, _ = faces_of_video(video_path, settings,
+                                   face_detector or get_detector(settings.detector))
+        faces = arrays["faces"]
+        probs = self.score_faces(faces)
+        heatmaps = grad_cam(self.model, faces.astype(np.float32), layer_name=layer_name,
+                            target_class=target_class, output_size=(self.input_size,) * 2)
+        out_dir = Path(out_dir)
+        stem = Path(video_path).stem
+        names = [f"{stem}_frame{int(i):05d}" for i in arrays["frame_indices"]]
+        overlays = save_overlays(out_dir, faces, heatmaps, names=names, alpha=alpha)
+        grid = save_grid(out_dir / f"{stem}_gradcam_grid.png", overlays)
+        _, video = aggregate_video_scores(probs, np.zeros(len(probs), int), how=self.aggregation)
+        video_prob = float(video[0])
+        summary = {
+            "video": str(video_path),
+            "model": str(self.path),
+            "target_class": LABEL_NAMES[target_class],
+            "fake_probability": video_prob,
+            "aggregation": self.aggregation,
+            "verdict": LABEL_NAMES[FAKE] if video_prob >= self.threshold() else LABEL_NAMES[REAL],
+            "frames_sampled": int(len(arrays["sampled_indices"])),
+            "faces_found": int(len(faces)),
+            "frames": [{"frame_index": int(i), "fake_probability": float(p), "overlay": str(path)}
+                       for i, p, path in zip(arrays["frame_indices"], probs, overlays)],
+            "overlays": [str(p) for p in overlays],
+            "grid": str(grid),
+        }
+        json_path = out_dir / f"{stem}_explain.json"
+        summary["json"] = str(json_path)
+        json_path.write_text(json.dumps(summary, indent=2), "utf-8")
+        logger.info("Grad-CAM of %s: %d faces, fake probability %.3f -> %s", video_path,
+                    len(faces), video_prob, out_dir)
+        return summary
+
+
+__all__ = ["DECISION_THRESHOLD", "WEIGHTS_FILE", "XceptionDetector", "cap_frames",
+           "face_cache_settings", "face_source", "require_cache", "scan_face_cache"]
