@@ -57,7 +57,7 @@ def test_extract_defaults_come_from_face_settings():
     args = build_parser().parse_args(["extract", "m.jsonl", "-o", "f.h5"])
     assert face_settings_from_args(args) == FaceSettings()
     args = build_parser().parse_args(["extract", "m.jsonl", "-o", "f.h5", "--face", "consistent",
-                                      "--no-square", "--detector-detect-short-side", "360"])
+                                      "--no-square", "--detect-short-side", "360"])
     settings = face_settings_from_args(args)
     assert settings.face_policy == "consistent" and settings.square is False
     assert settings.detector.detect_short_side == 360
