@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-all bench clean browser-deps
 
 venv: $(STAMP)
 
@@ -27,6 +27,12 @@ test: venv
 
 test-all: venv
 	$(BIN)/python -m pytest -q --run-slow
+
+# Headless Chromium and its driver for tests/web/test_browser.py (Debian's packages; the
+# tests skip without them). selenium itself comes with requirements.txt.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps: venv
+	$(SUDO) apt-get install -y chromium chromium-driver
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py

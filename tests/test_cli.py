@@ -112,3 +112,57 @@ def test_demo_json_prints_only_json_on_stdout(tmp_path, capsys, monkeypatch):
     captured = capsys.readouterr()
     assert json.loads(captured.out) == {"output": str(tmp_path / "d"), "verdicts": []}
     assert "FaceNet" in captured.err
+
+
+# --- issue 14 ---------------------------------------------------------------------------------
+
+
+def test_extract_refuses_a_manifest_row_outside_its_root(tmp_path, capsys):
+    """Item 2: a hand-edited row `path: "../../../etc/passwd"` was opened."""
+    row = {"video_id": "d/../../../etc/passwd", "root": str(tmp_path), "label": 0,
+           "path": "../../../etc/passwd", "split": "train", "dataset": "d"}
+    (tmp_path / "m.jsonl").write_text(json.dumps(row) + "\n")
+    assert main(["extract", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "f.h5")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "m.jsonl line 1: path '../../../etc/passwd' is not inside the dataset root" in line
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_embed_given_a_manifest_says_what_it_is(tmp_path, capsys, monkeypatch):
+    """Item 12: it said "move it away or choose another output path" about its input."""
+    import tfdeepfake.cli.data as data_commands
+    from tests.export.export_helpers import tiny_facenet
+
+    monkeypatch.setattr(data_commands, "build_embedder", lambda args: tiny_facenet())
+    row = {"video_id": "d/a", "root": str(tmp_path), "path": "a.mp4", "label": 0,
+           "split": "train", "dataset": "d", "method": None, "source": None}
+    (tmp_path / "m.jsonl").write_text(json.dumps(row) + "\n")
+    assert main(["embed", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "e.h5")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"tfdeepfake embed: {tmp_path / 'm.jsonl'}: a manifest (JSON Lines from "
+                    "`tfdeepfake index`); expected a faces cache (HDF5 from `tfdeepfake extract`)")
+
+
+def test_quiet_silences_ffmpeg_opencv_and_the_progress_bar(tmp_path):
+    """Item 12: with -q, `moov atom not found`, cap.cpp's `[ WARN:...]` and the progress bar
+    still reached the terminal (OpenCV was imported, reading its log level, before -q was
+    applied)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import write_index_video
+    from tfdeepfake.datasets import make_record, write_manifest
+
+    write_index_video(tmp_path / "whole.mp4", 40, codec="h264")
+    data = (tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # moov atom not found
+    (tmp_path / "text.mp4").write_text("not a video\n")
+    manifest = write_manifest(tmp_path / "m.jsonl", [
+        make_record(tmp_path, name, 0, "train", "d") for name in ("cut.mp4", "text.mp4")])
+    result = subprocess.run([sys.executable, "-m", "tfdeepfake.cli", "-q", "extract",
+                             str(manifest), "-o", str(tmp_path / "f.h5"), "--num-frames", "2"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for noise in ("moov atom", "WARN:", "cap.cpp", "[mov,", "video/s", "%|"):
+        assert noise not in result.stderr, result.stderr
+    assert "cut.mp4: not a readable video" in result.stderr  # our own warnings stay

@@ -1,5 +1,6 @@
 """detect: one verdict per video with any detector; a bad video never stops the others."""
 
+import json
 import logging
 import shutil
 
@@ -99,6 +100,9 @@ def test_frame_level_and_video_level_detectors_alike(world, tmp_path):
     verdict = VideoDetector(lstm).detect(world["video"])
     assert verdict.fake_probability == pytest.approx(lstm.score_video(world["faces"]), abs=1e-6)
     assert (verdict.detector, verdict.classifier, verdict.faces_found) == ("lstm", "lstm", 5)
+    # A video-level model: every face has its box, no frame has a score of its own.
+    assert not verdict.frame_level and len(verdict.frames) == 5
+    assert all(f.box is not None and f.fake_probability is None for f in verdict.frames)
 
 
 def test_expand_video_paths_finds_videos_in_folders(tmp_path):
@@ -107,3 +111,25 @@ def test_expand_video_paths_finds_videos_in_folders(tmp_path):
         (tmp_path / name).write_bytes(b"")
     found = [p.name for p in expand_video_paths([tmp_path / "d", tmp_path / "z.mp4"])]
     assert found == ["y.AVI", "x.mp4", "z.mp4"]
+
+
+def test_each_sampled_frame_has_its_box_time_and_probability(world, detector):
+    verdict, faces = detector.inspect(world["video"])
+    assert [f.index for f in verdict.frames] == [0, 1, 2, 3, 4]
+    assert verdict.fps == pytest.approx(10.0) and verdict.frames[3].time == pytest.approx(0.3)
+    # KNN k=1 fitted on these faces: the red-blue swapped frames 0 and 1 are the fakes.
+    assert [f.fake_probability for f in verdict.frames] == pytest.approx([1, 1, 0, 0, 0])
+    assert verdict.aggregation == "mean" and verdict.frame_level
+    for frame in verdict.frames:  # the face is pasted at x = 40 + 4 i, y = 40, 120 px wide
+        x1, y1, x2, y2 = frame.box
+        assert abs((x1 + x2) / 2 - (100 + 4 * frame.index)) < 15 and abs((y1 + y2) / 2 - 100) < 15
+    assert faces.shape == (5, 160, 160, 3) and faces.dtype == np.uint8
+    np.testing.assert_array_equal(faces, world["faces"])
+    assert json.loads(json.dumps(verdict.to_dict()))["frames"][0]["box"] == verdict.frames[0].box
+
+
+def test_frames_without_faces_have_no_box_and_no_score(detector, tmp_path):
+    blank = detector.detect(write_blank_video(tmp_path / "blank.mp4"))
+    assert len(blank.frames) == 5
+    assert all(f.box is None and f.fake_probability is None for f in blank.frames)
+    assert detector.detect(tmp_path / "nowhere.mp4").frames == []

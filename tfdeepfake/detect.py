@@ -7,10 +7,11 @@ scores aggregated by the model's rule, or a video-level model's own score) -> ve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -20,9 +21,24 @@ from tfdeepfake.datasets.scan import is_video_name
 from tfdeepfake.detectors import Detector, load_detector
 from tfdeepfake.faces.detector import get_detector
 from tfdeepfake.faces.pipeline import faces_from_frames
+from tfdeepfake.scoring import aggregate_video_scores
+from tfdeepfake.video.prefetch import prefetch
 from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameScore:
+    """One sampled frame: where its face is and how fake it looks."""
+
+    index: int  # 0-based frame number, display order
+    time: float | None  # seconds (index / fps); None when the container gives no frame rate
+    # [x1, y1, x2, y2] of the chosen face in full-resolution pixels of the upright frame;
+    # None when no face was found in this frame.
+    box: list[float] | None
+    # None without a face, and for video-level detectors (lstm), which score no single frame.
+    fake_probability: float | None
 
 
 @dataclass
@@ -39,6 +55,10 @@ class Verdict:
     random_init_facenet: bool = False
     detector: str = ""
     facenet: str | None = None  # the FaceNet identity's label; None for models without FaceNet
+    aggregation: str = ""  # frame scores -> video score (mean / median / max)
+    frame_level: bool = True  # False: the detector scores whole videos (no frame scores)
+    fps: float | None = None
+    frames: list[FrameScore] = field(default_factory=list)  # every sampled frame, in order
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +88,10 @@ class VideoDetector:
     def warm_up(self) -> None:
         """Run each network once so the first video is not charged for graph tracing."""
         size = self.settings.size
-        self.face_detector.detect([np.zeros((size * 2, size * 2, 3), np.uint8)])
+        blank = np.zeros((size * 2, size * 2, 3), np.uint8)
+        self.face_detector.detect([blank])
+        if self.face_detector.can_refine:  # RNet and ONet on carried boxes
+            self.face_detector.refine_rows([blank], np.array([[0, 10, 10, size, size]], float))
         self.detector.score_video(np.zeros((1, size, size, 3), np.uint8), self.variant)
 
     def score_video(self, faces: np.ndarray) -> float:
@@ -76,36 +99,125 @@ class VideoDetector:
         return float(self.detector.score_video(faces, self.variant))
 
     def detect(self, path: str | os.PathLike) -> Verdict:
+        """The verdict on one video, with each sampled frame's face box and probability."""
+        return self.inspect(path)[0]
+
+    def detect_many(self, paths: Iterable[str | os.PathLike], depth: int = 1) -> Iterator[Verdict]:
+        """Verdicts on ``paths`` in order, each video decoded while the one before is scored."""
+        paths = list(paths)
+        with self.prefetching(paths, depth):
+            for path in paths:
+                yield self.detect(path)
+
+    @contextlib.contextmanager
+    def prefetching(self, paths: Iterable[str | os.PathLike], depth: int = 1):
+        """Within the block, ``detect``/``inspect`` of ``paths`` (in that order) find their
+        frames decoded ahead by a reader thread, at most ``depth`` videos ahead (memory stays
+        bounded). ``Verdict.seconds`` then leaves out decoding done in the background."""
+        self._ahead = prefetch(list(paths), self._read_frames, depth)
+        try:
+            yield self
+        finally:
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                ahead.close()
+
+    def _read_frames(self, path: str | os.PathLike):
+        settings = self.settings
+        frames, indices, info = read_sampled_frames(path, settings.num_frames, settings.sampling,
+                                                    settings.stride)
+        if len(frames) == 0:
+            raise VideoReadError(path, "no frame could be decoded")
+        return frames, indices, info
+
+    def _frames(self, path: str | os.PathLike):
+        """This video's sampled frames: the reader thread's when prefetching, else read now."""
+        ahead = getattr(self, "_ahead", None)
+        if ahead is not None:
+            item = next(ahead, None)
+            if item is not None and str(item.path) == str(path):
+                if item.error is not None:
+                    raise item.error
+                return item.value
+            # Asked out of order: stop reading ahead rather than guess.
+            logger.debug("%s: not the next prefetched video; prefetching stopped", path)
+            ahead.close()
+            self._ahead = None
+        return self._read_frames(path)
+
+    def inspect(self, path: str | os.PathLike) -> tuple[Verdict, np.ndarray]:
+        """``(verdict, faces)``: ``detect`` plus the face crops ``[F, S, S, 3]`` uint8, one per
+        frame of ``verdict.frames`` that has a box, in that order (for reports and heat maps)."""
         started = time.perf_counter()
         base = dict(path=str(path), classifier=self.variant, threshold=self.threshold,
                     random_init_facenet=self.detector.random_init_facenet,
-                    detector=self.detector.name, facenet=self.facenet)
+                    detector=self.detector.name, facenet=self.facenet,
+                    aggregation=self.aggregation, frame_level=self.detector.frame_level)
         settings = self.settings
+        no_faces = np.zeros((0, settings.size, settings.size, 3), np.uint8)
         try:
-            frames, indices, _ = read_sampled_frames(path, settings.num_frames, settings.sampling,
-                                                     settings.stride)
-            if len(frames) == 0:
-                raise VideoReadError(path, "no frame could be decoded")
+            frames, indices, info = self._frames(path)
         except (VideoReadError, OSError, ValueError) as error:
             return Verdict(verdict="unknown", fake_probability=None, frames_sampled=0,
                            faces_found=0, seconds=time.perf_counter() - started,
-                           reason=str(error), **base)
-        faces = faces_from_frames(frames, indices, settings, self.face_detector)["faces"]
+                           reason=str(error), **base), no_faces
+        found = faces_from_frames(frames, indices, settings, self.face_detector)
+        faces = found["faces"]
+        base["fps"] = info.fps or None
         if len(faces) == 0:
+            base["frames"] = _frame_scores(indices, info.fps, found, None)
             return Verdict(verdict="unknown", fake_probability=None, frames_sampled=len(indices),
                            faces_found=0, seconds=time.perf_counter() - started,
-                           reason=f"no face found in any of {len(indices)} sampled frames", **base)
-        probability = self.score_video(faces)
+                           reason=_with_note(f"no face found in any of {len(indices)} sampled "
+                                             "frames", info.unreadable_note), **base), faces
+        face_probs, probability = self._scores(faces)
+        base["frames"] = _frame_scores(indices, info.fps, found, face_probs)
+        # A damaged video still gets its verdict, with the frames it could not read named.
         return Verdict(verdict="fake" if probability >= self.threshold else "real",
                        fake_probability=probability, frames_sampled=len(indices),
-                       faces_found=len(faces), seconds=time.perf_counter() - started, **base)
+                       faces_found=len(faces), seconds=time.perf_counter() - started,
+                       reason=info.unreadable_note, **base), faces
+
+    def _scores(self, faces: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """``(per-face probabilities or None, video probability)``, scoring each face once."""
+        if not self.detector.frame_level:
+            return None, self.score_video(faces)
+        probs = np.asarray(self.detector.score_faces(faces, self.variant), np.float64)
+        if type(self.detector).score_video is not Detector.score_video:
+            return probs, self.score_video(faces)  # a detector with its own video rule
+        _, video = aggregate_video_scores(probs, np.zeros(len(probs), int), how=self.aggregation)
+        return probs, float(video[0])
+
+
+def _frame_scores(indices, fps: float, found: dict, face_probs) -> list[FrameScore]:
+    """One ``FrameScore`` per sampled frame; frames without a face get no box and no score."""
+    row_of = {int(i): row for row, i in enumerate(found["frame_indices"].tolist())}
+    scores = []
+    for index in np.asarray(indices).tolist():
+        row = row_of.get(int(index))
+        box = None if row is None else [round(float(v), 1) for v in found["boxes"][row]]
+        prob = None if row is None or face_probs is None else float(face_probs[row])
+        scores.append(FrameScore(index=int(index), time=round(index / fps, 4) if fps else None,
+                                 box=box, fake_probability=prob))
+    return scores
+
+
+def _with_note(reason: str, note: str) -> str:
+    return f"{reason}; {note}" if note else reason
 
 
 def expand_video_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
-    """Files as given; folders searched recursively for video files (sorted)."""
+    """Files as given; folders searched recursively for video files (sorted). A folder given
+    with no video file in it, and a folder named like a video (``clip.mp4/``) with none, are
+    yielded themselves, so that ``detect`` reports them as unknown with the reason rather
+    than dropping them unsaid."""
     for item in paths:
         item = Path(item)
         if item.is_dir():
-            yield from sorted(p for p in item.rglob("*") if p.is_file() and is_video_name(p.name))
+            entries = sorted(item.rglob("*"))
+            found = [p for p in entries if p.is_file() and is_video_name(p.name)]
+            named_like_videos = [p for p in entries if p.is_dir() and is_video_name(p.name)
+                                 and not any(p in f.parents for f in found)]
+            yield from sorted(found + named_like_videos) or [item]
         else:
             yield item

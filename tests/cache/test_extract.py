@@ -153,3 +153,187 @@ def test_a_killed_cli_run_leaves_a_readable_cache_and_resumes(tmp_path):
     assert done_before < face_store(cache).done_ids()
     assert len(face_store(cache).done_ids()) == 6
     assert not parts.exists()
+
+
+# --- issue 14 ---------------------------------------------------------------------------------
+
+
+def test_staged_faces_made_with_other_settings_never_reach_the_cache(tmp_path, caplog):
+    """Item 3: a killed `--size 64` run's staged part, its main file deleted, then a rerun with
+    `--size 96` exited 0 with a cache that said 96 and held 64-px faces."""
+    from tfdeepfake.cache.extract import process_record
+
+    for name in "ab":
+        write_face_video(tmp_path / f"{name}.mp4", num_frames=6)
+    records = records_for(tmp_path, [("a.mp4", 0), ("b.mp4", 1)])
+    process_record(records[0], str(tmp_path / "f.h5"), FaceSettings(num_frames=3, size=64))
+    assert not (tmp_path / "f.h5").exists() and face_store(tmp_path / "f.h5").done_ids() == {"t/a"}
+    with caplog.at_level("WARNING"):
+        summary = run_extract(records, tmp_path / "f.h5", FaceSettings(num_frames=3, size=96))
+    assert (summary.done, summary.skipped) == (2, 0)
+    assert {v.video_id: v.faces.shape[1:3] for v in iter_face_videos(tmp_path / "f.h5")} == {
+        "t/a": (96, 96), "t/b": (96, 96)}
+    assert "discarded 1 staged result(s)" in caplog.text and "size differ" in caplog.text
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_keeps_what_was_saved(tmp_path, monkeypatch,
+                                                                          capsys):
+    """Item 4: the first ENOSPC was hidden by a later failure in the merge (a segfault, exit
+    139, no JSON) and a half-written temp file stayed."""
+    import errno
+    import re
+
+    from tfdeepfake.cache import store as store_module
+    from tfdeepfake.cache.files import DiskFullError
+    from tfdeepfake.cli import main
+    from tfdeepfake.datasets import write_manifest
+
+    for name in "abc":
+        write_face_video(tmp_path / f"{name}.mp4", num_frames=5)
+    records = records_for(tmp_path, [("a.mp4", 0), ("b.mp4", 1), ("c.mp4", 1)])
+    real_write = store_module._write_video_group
+    writes = []
+
+    def disk_fills_after_one_video(*args, **kwargs):
+        writes.append(1)
+        if len(writes) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_write_video_group", disk_fills_after_one_video)
+    cache = tmp_path / "f.h5"
+    with pytest.raises(DiskFullError) as err:
+        run_extract(records, cache, CONFIG)
+    assert re.fullmatch(r"disk full writing \S+\.parts/\w+\.h5; 1 videos saved in \S+f\.h5; "
+                        r"free space and rerun", str(err.value)), str(err.value)
+    assert len(writes) == 2  # stopped at the first full write: video c was never tried
+    assert face_store(cache).done_ids() == {"t/a"}
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+    writes.clear()  # the command: one line on stderr, exit status non-zero
+    manifest = write_manifest(tmp_path / "m.jsonl", records)
+    status = main(["-q", "extract", str(manifest), "-o", str(tmp_path / "g.h5"), "--num-frames",
+                   "5", "--size", "64", "--no-progress"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("tfdeepfake extract: disk full"), lines
+
+    monkeypatch.undo()  # space freed: the rerun finishes the rest
+    resumed = run_extract(records, cache, CONFIG)
+    assert (resumed.done, resumed.skipped) == (2, 1) and len(face_store(cache).done_ids()) == 3
+
+
+def test_permission_denied_is_said_and_not_remembered_as_a_failure(tmp_path, monkeypatch):
+    """Item 10: "not a readable video", recorded, and only `--retry-failed` would try again."""
+    import os
+
+    write_face_video(tmp_path / "a.mp4", num_frames=5)
+    locked = write_face_video(tmp_path / "locked.mp4", num_frames=5)
+    records = records_for(tmp_path, [("a.mp4", 0), ("locked.mp4", 1)])
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: refuse the way the kernel refuses a user
+        real_open = os.open
+
+        def refusing_open(name, flags, *args, **kwargs):
+            if os.fspath(name) == str(locked):
+                raise PermissionError(13, "Permission denied", str(name))
+            return real_open(name, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refusing_open)
+    summary = run_extract(records, tmp_path / "f.h5", CONFIG)
+    (failure,) = summary.failures
+    assert failure["video_id"] == "t/locked" and failure["retried_next_run"]
+    assert failure["reason"].endswith("locked.mp4: permission denied")
+    assert face_store(tmp_path / "f.h5").failures() == {}
+    monkeypatch.undo()
+    locked.chmod(0o644)
+    again = run_extract(records, tmp_path / "f.h5", CONFIG)  # no retry_failed needed
+    assert (again.done, again.skipped, again.failed) == (1, 1, 0)
+
+
+def test_a_damaged_middle_is_recorded_in_the_cache_and_the_summary(tmp_path):
+    """Item 7: the cache stored the reader's 196 as the frame count and no flag."""
+    from tests.test_bad_inputs import write_damaged_face_video
+
+    write_damaged_face_video(tmp_path / "damaged.mp4")
+    summary = run_extract(records_for(tmp_path, [("damaged.mp4", 1)]), tmp_path / "f.h5",
+                          FaceSettings(num_frames=5, size=64))
+    (video,) = iter_face_videos(tmp_path / "f.h5")
+    assert video.attrs["frame_count"] == 60
+    assert str(video.attrs.get("unreadable", "")).startswith("partly unreadable: frames ")
+    assert summary.partly_unreadable == [{"video_id": "t/damaged",
+                                          "frames": video.attrs["unreadable"]}]
+
+
+def _worker_pids(parent: int) -> set[int]:
+    """The pool's worker processes of ``parent`` (spawned interpreters, not its resource
+    tracker), from /proc."""
+    pids = set()
+    for task in Path(f"/proc/{parent}/task").glob("*"):
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    workers = set()
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            workers.add(pid)
+    return workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_run_and_the_next_run_says_so(tmp_path):
+    """Item 5: `kill -9` of `extract --workers 2` left both workers running (1.4-1.6 GB each)
+    until killed by hand."""
+    import os
+
+    from tfdeepfake.datasets import write_manifest
+
+    (tmp_path / "data" / "real").mkdir(parents=True)
+    for i in range(6):
+        write_face_video(tmp_path / "data" / "real" / f"v{i}.mp4", num_frames=6)
+    manifest = write_manifest(tmp_path / "m.jsonl", records_for(
+        tmp_path / "data", [(f"real/v{i}.mp4", 0) for i in range(6)]))
+    cache = tmp_path / "faces.h5"
+    process = subprocess.Popen([sys.executable, "-m", "tfdeepfake.cli", "-q", "extract",
+                                str(manifest), "-o", str(cache), "--num-frames", "3",
+                                "--workers", "2", "--no-progress"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    parts = Path(str(cache) + ".parts")
+    workers: set[int] = set()
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not (parts.is_dir() and any(parts.glob("*.h5"))):
+            if process.poll() is not None:
+                pytest.fail(f"extract ended ({process.returncode}) before staging a video: "
+                            f"{process.stderr.read().decode()[-2000:]}")
+            workers |= _worker_pids(process.pid)
+            time.sleep(0.05)
+        workers |= _worker_pids(process.pid)
+        assert len(workers) == 2, workers
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        deadline = time.time() + 15
+        while time.time() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived their run"
+    finally:
+        for pid in workers:  # only this test's own processes, by their ids
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    summary = run_extract([], cache, FaceSettings(num_frames=3))
+    (note,) = summary.interrupted_runs
+    assert f"pid {process.pid}" in note and "was killed" in note
+    assert "2 of its 2 worker processes stopped with it" in note
+    assert run_extract([], cache, FaceSettings(num_frames=3)).interrupted_runs == []  # said once

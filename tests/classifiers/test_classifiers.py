@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -158,3 +159,84 @@ def test_errors():
 def test_load_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="classifier.json"):
         load_classifier(tmp_path)
+
+
+# --- issue 14 item 8: a malformed saved classifier is one line naming file and key ---------
+
+
+def _saved(tmp_path, name):
+    x, y = data()
+    return save_classifier(tmp_path / name, small(name).fit(x, y))
+
+
+def _edit_json(change):
+    def edit(folder):
+        path = folder / "classifier.json"
+        meta = json.loads(path.read_text())
+        change(meta)
+        path.write_text(json.dumps(meta))
+    return edit
+
+
+def _edit_arrays(change):
+    def edit(folder):
+        path = folder / "classifier.npz"
+        with np.load(path) as stored:
+            arrays = dict(stored)
+        change(arrays)
+        np.savez(path, **arrays)
+    return edit
+
+
+MALFORMED = [  # (kind, edit, file, what the one line says)
+    ("sgd", _edit_json(lambda m: m["params"].update(evil=1)), "classifier.json",
+     r"key 'params' has unknown key\(s\) 'evil'; sgd takes alpha, max_iter, seed, tol"),
+    ("sgd", _edit_json(lambda m: m["params"].update(alpha="abc")), "classifier.json",
+     r"key 'params.alpha' should be int or float, found 'abc'"),
+    ("sgd", _edit_json(lambda m: m.update(n_features="abc")), "classifier.json",
+     r"key 'n_features' should be int, found 'abc'"),
+    ("sgd", _edit_json(lambda m: m.update(kind=["sgd"])), "classifier.json",
+     r"key 'kind' should be one of knn, rf, sgd, found \['sgd'\]"),
+    ("sgd", _edit_json(lambda m: m.update(params=[1])), "classifier.json",
+     r"key 'params' should be dict, found \[1\]"),
+    ("sgd", _edit_json(lambda m: m.pop("label_fake")), "classifier.json",
+     r"key 'label_fake' is missing"),
+    ("sgd", _edit_json(lambda m: m.update(extra=True)), "classifier.json",
+     r"unknown key\(s\) 'extra'"),
+    ("knn", _edit_json(lambda m: m.update(k="abc")), "classifier.json",
+     r"key 'k' should be int, found 'abc'"),
+    ("rf", _edit_json(lambda m: m.update(max_tree_depth=True)), "classifier.json",
+     r"key 'max_tree_depth' should be int, found True"),
+    ("sgd", lambda f: (f / "classifier.json").write_text("[1]"), "classifier.json",
+     r"expected a JSON object, found list"),
+    ("sgd", lambda f: (f / "classifier.json").write_text("{bad"), "classifier.json",
+     r"invalid JSON"),
+    ("sgd", _edit_arrays(lambda a: a.update(coef=np.array([object()] * 6, dtype=object))),
+     "classifier.npz", r"array 'coef' holds Python objects \(pickled data\)"),
+    ("sgd", lambda f: (f / "classifier.npz").write_bytes(b"garbage"), "classifier.npz",
+     r"not a .npz archive of arrays"),
+    ("knn", _edit_arrays(lambda a: a.update(train_labels=a["train_labels"] * 3)),
+     "classifier.npz", r"labels other than 0 \(real\) and 1 \(fake\)"),
+    ("rf", _edit_arrays(lambda a: a.update(children_left=a["children_left"] + 10**6)),
+     "classifier.npz", r"'children_left' holds node ids outside"),
+    ("rf", _edit_arrays(lambda a: a.update(feature=a["feature"] - 1)), "classifier.npz",
+     r"'feature' holds feature ids outside \[0, 6\)"),
+]
+
+
+@pytest.mark.parametrize("kind, edit, file, message", MALFORMED)
+def test_malformed_saved_classifiers_are_refused_by_file_and_key(tmp_path, kind, edit, file,
+                                                                message):
+    """These gave TypeError ('unexpected keyword argument evil'), AttributeError, messages
+    naming no file ('Object arrays cannot be loaded when allow_pickle=False'), or loaded and
+    failed later (an out-of-range node id)."""
+    from tfdeepfake.classifiers.base import ClassifierFileError
+
+    folder = _saved(tmp_path, kind)
+    edit(folder)
+    with pytest.raises(ClassifierFileError) as err:
+        load_classifier(folder)
+    line = str(err.value)
+    assert line.startswith(f"{folder / file}: ") and "\n" not in line, line
+    assert re.search(message, line), line
+    assert isinstance(err.value, ValueError)  # callers catching ValueError keep working

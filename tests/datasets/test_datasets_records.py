@@ -76,13 +76,12 @@ def test_write_refuses_bad_records(tmp_path, records):
 
 def test_validate_skips_problems_and_keeps_order(tmp_path, records, make_files):
     root = tmp_path / "data"
-    make_files(root, "real/a.webm")
     bad = [
         make_record(root, "../outside.mp4", 0, "train", "demo"),
         make_record(root, "/etc/hosts", 0, "train", "demo"),
         make_record(root, "real/missing.mp4", 0, "train", "demo"),
         make_record(root, "real", 0, "train", "demo"),
-        make_record(root, "real/a.webm", 0, "train", "demo"),  # same video_id as real/a.mp4
+        make_record(root, "real/a.mp4", 1, "train", "demo"),  # the same file again
     ]
     result = validate_records(list(reversed(records)) + bad)
     assert [r.path for r in result.records] == ["fake/b.mp4", "real/a.mp4"]
@@ -92,6 +91,41 @@ def test_validate_skips_problems_and_keeps_order(tmp_path, records, make_files):
     assert "file is missing" in reasons
     assert "not a regular file (or a broken link)" in reasons
     assert any(r.startswith("duplicate video_id 'demo/real/a'") for r in reasons)
+
+
+def test_videos_differing_only_in_extension_are_both_kept(tmp_path, make_files):
+    """Issue 14 item 11: a.mkv and a.webm were one id (the stem) and one was dropped."""
+    root = tmp_path / "data"
+    make_files(root, "real/a.mkv", "real/a.webm", "real/b.mp4")
+    found = [make_record(root, p, 0, "train", "demo")
+             for p in ("real/a.mkv", "real/a.webm", "real/b.mp4", "real/gone.mkv")]
+    missing_twin = make_record(root, "real/b.avi", 0, "train", "demo")  # not on disk
+    result = validate_records(found + [missing_twin])
+    assert [r.video_id for r in result.records] == [
+        "demo/real/a.mkv", "demo/real/a.webm", "demo/real/b"]  # only real collisions keep it
+    assert [s.reason for s in result.skipped] == ["file is missing"] * 2
+    # and the manifest reads back: the longer id is the contract's other form
+    manifest = write_manifest(tmp_path / "m.jsonl", result.records)
+    assert read_manifest(manifest) == result.records
+
+
+def test_index_folders_keeps_both_extensions(tmp_path, make_files):
+    make_files(tmp_path / "data", "real/a.mkv", "real/a.webm", "fake/a.mp4")
+    ids = sorted(r.video_id for r in build_index("folders", tmp_path / "data").records)
+    assert ids == ["data/fake/a", "data/real/a.mkv", "data/real/a.webm"]
+
+
+@pytest.mark.parametrize("path", ["../../../etc/passwd", "/etc/passwd", "sub/../../x.mp4"])
+def test_manifest_rows_outside_their_root_are_refused(tmp_path, path):
+    """Issue 14 item 2: a hand-edited row was opened wherever it pointed."""
+    from tfdeepfake.datasets.records import video_id_for
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(good_row() + "\n"
+                        + good_row(path=path, video_id=video_id_for("d", path)) + "\n")
+    with pytest.raises(DatasetError, match=r"m.jsonl line 2: path .* is not inside the dataset "
+                                           r"root /r"):
+        read_manifest(manifest)
 
 
 def test_validate_unknown_label_or_split_raises(tmp_path, records):

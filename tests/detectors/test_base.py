@@ -2,6 +2,7 @@
 model folder's checks."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -126,3 +127,118 @@ def test_model_folder_refuses_escapes_and_names_legacy_folders(tmp_path):
     with pytest.raises(ModelFolderError, match="'format_version' is 1"):
         folder.read_meta()
     assert json.loads(folder.meta_path.read_text())["format_version"] == 1
+
+
+# --- issue 14: a model folder reaches nothing outside itself; malformed ones are one line ----
+
+
+@pytest.fixture(scope="module")
+def triplet_folder(tmp_path_factory):
+    """A real triplet model folder (tiny stand-in FaceNet) and the embedder it loads with."""
+    from tests.export.export_helpers import make_faces, tiny_facenet, write_triplet_model
+    from tfdeepfake.faces.settings import FaceSettings
+
+    embedder = tiny_facenet()
+    folder = write_triplet_model(tmp_path_factory.mktemp("triplet") / "model", embedder,
+                                 make_faces(6), np.array([0, 1] * 3), settings=FaceSettings(),
+                                 classifiers=("knn", "sgd"))
+    return folder, embedder
+
+
+def _load_edited(folder, embedder, tmp_path, edit):
+    import shutil
+
+    from tfdeepfake.detectors import load_detector
+
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    edit(copy)
+    return lambda: load_detector(copy, embedder=embedder)
+
+
+def _edit_meta(change):
+    def edit(folder):
+        meta = json.loads((folder / "model.json").read_text())
+        change(meta)
+        (folder / "model.json").write_text(json.dumps(meta))
+    return edit
+
+
+def _link_classifier_outside(folder):
+    import shutil
+
+    outside = folder.parent / "elsewhere"
+    shutil.move(folder / "classifiers" / "knn", outside)
+    (folder / "classifiers" / "knn").symlink_to(outside)
+
+
+ESCAPES = [  # item 1: already refused by the redesign (ModelFolder.path); kept refused
+    (_edit_meta(lambda m: m.update(classifiers=["../../elsewhere/x"])),
+     r"model.json: key 'classifiers' should be distinct names among knn, sgd, rf, found "
+     r"\['../../elsewhere/x'\]"),
+    (_edit_meta(lambda m: m.update(classifiers=["knn", "svm"])), r"key 'classifiers' should be"),
+    (_edit_meta(lambda m: m["head"].update(weights="../../elsewhere/head.weights.h5")),
+     r"model.json: '../../elsewhere/head.weights.h5' points outside the model folder"),
+    (_edit_meta(lambda m: m["head"].update(weights="/etc/passwd")),
+     r"model.json: '/etc/passwd' is not a relative path inside the model folder"),
+    (_link_classifier_outside, r"model.json: 'classifiers/knn' points outside the model folder"),
+]
+
+
+@pytest.mark.parametrize("edit, message", ESCAPES)
+def test_a_model_folder_cannot_load_files_from_outside_itself(triplet_folder, tmp_path, edit,
+                                                              message):
+    load = _load_edited(*triplet_folder, tmp_path, edit)
+    with pytest.raises(ModelFolderError, match=message):
+        load()
+
+
+MALFORMED = [  # item 8: these were TypeError/KeyError tracebacks or lines naming no file
+    (_edit_meta(lambda m: m["face_settings"].update(size="abc")), "model.json",
+     r"model.json \[face_settings\]: key 'size' should be int, found 'abc'"),
+    (_edit_meta(lambda m: m["face_settings"].update(evil=1)), "model.json",
+     r"model.json \[face_settings\]: unknown key\(s\) 'evil'; valid: num_frames"),
+    (_edit_meta(lambda m: m["face_settings"]["detector"].update(min_confidence="high")),
+     "model.json", r"\[face_settings\] \[detector\]: key 'min_confidence' should be float or int"),
+    (_edit_meta(lambda m: m.update(threshold="abc")), "model.json",
+     r"model.json: key 'threshold' should be int or float, found 'abc'"),
+    (_edit_meta(lambda m: m.pop("head")), "model.json", r"model.json: key 'head' is missing"),
+    (_edit_meta(lambda m: m["thresholds"].update(knn="abc")), "model.json",
+     r"\[thresholds\]: key 'knn' should be int or float, found 'abc'"),
+    (lambda f: (f / "head.weights.h5").write_bytes(b"garbage"), "head.weights.h5",
+     r"head.weights.h5: not the weights"),
+    (lambda f: _edit_json(f / "classifiers/sgd/classifier.json", lambda m: m["params"].update(evil=1)),
+     "classifier.json", r"classifier.json: key 'params' has unknown key\(s\) 'evil'"),
+    (lambda f: np.savez(f / "classifiers/sgd/classifier.npz", coef=np.array([object()]),
+                        intercept=np.float32(0)),
+     "classifier.npz", r"classifier.npz: array 'coef' holds Python objects"),
+]
+
+
+def _edit_json(path, change):
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("edit, file, message", MALFORMED)
+def test_a_malformed_model_folder_is_one_line_naming_file_and_key(triplet_folder, tmp_path,
+                                                                  edit, file, message):
+    load = _load_edited(*triplet_folder, tmp_path, edit)
+    with pytest.raises(ModelFolderError) as err:
+        load()
+    line = str(err.value)
+    assert file in line and "\n" not in line and re.search(message, line), line
+
+
+def test_weights_that_do_not_fit_are_one_line_naming_the_file(tmp_path):
+    """xception/lstm loaded weights with a bare `model.load_weights`: h5py's "file signature
+    not found" with no file name."""
+    folder = ModelFolder(tmp_path / "m").start()
+    small = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5), keras.layers.Dense(1)])
+    other.save_weights(str(folder.root / "other.weights.h5"))
+    (folder.root / "garbage.weights.h5").write_bytes(b"garbage")
+    for name in ("garbage.weights.h5", "other.weights.h5"):
+        with pytest.raises(ModelFolderError, match=f"{name}: not the Keras weights of the network"):
+            folder.load_weights(small, folder.path(name))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfdeepfake.synthetic.videos import ffmpeg_exe, write_video
-from tfdeepfake.video import reader
+from tfdeepfake.video import capture, reader
 from tfdeepfake.video.reader import (
     VideoInfo,
     VideoReadError,
@@ -98,13 +98,13 @@ def test_bad_mode_fails_before_opening_the_file(tmp_path):
 
 
 def _lie_about_frame_count(monkeypatch, count):
-    real = reader._read_info
+    real = capture._read_info
 
     def fake(cap, path):
         info, manual = real(cap, path)
         return dataclasses.replace(info, frame_count=count), manual
 
-    monkeypatch.setattr(reader, "_read_info", fake)
+    monkeypatch.setattr(capture, "_read_info", fake)
 
 
 @pytest.mark.parametrize("reported", [80, 41, 20, 39, 0])
@@ -171,13 +171,13 @@ def test_grayscale_video_gives_three_channel_rgb(index_video, frame_index, codec
 def test_to_rgb_handles_every_layout():
     bgr = np.zeros((2, 3, 3), np.uint8)
     bgr[..., 0] = 255  # blue in OpenCV order
-    assert reader._to_rgb(bgr)[0, 0].tolist() == [0, 0, 255]
+    assert capture._to_rgb(bgr)[0, 0].tolist() == [0, 0, 255]
     bgra = np.dstack([bgr, np.full((2, 3), 7, np.uint8)])
-    assert reader._to_rgb(bgra)[0, 0].tolist() == [0, 0, 255]
+    assert capture._to_rgb(bgra)[0, 0].tolist() == [0, 0, 255]
     gray = np.full((2, 3), 9, np.uint8)
-    assert reader._to_rgb(gray).shape == (2, 3, 3)
-    assert reader._to_rgb(gray[..., None])[1, 2].tolist() == [9, 9, 9]
-    assert reader._to_rgb(np.full((2, 3, 3), 0x1234, np.uint16))[0, 0].tolist() == [0x12] * 3
+    assert capture._to_rgb(gray).shape == (2, 3, 3)
+    assert capture._to_rgb(gray[..., None])[1, 2].tolist() == [9, 9, 9]
+    assert capture._to_rgb(np.full((2, 3, 3), 0x1234, np.uint16))[0, 0].tolist() == [0x12] * 3
 
 
 def _marker_frames(n=6, size=(64, 48)):
@@ -242,6 +242,37 @@ def test_directory(tmp_path):
     _expect_error(tmp_path, "directory")
 
 
+def test_a_file_we_may_not_read_says_permission_denied(tmp_path, monkeypatch):
+    """Issue 14 item 10: it was "not a readable video (FFmpeg could not open it)"."""
+    import os
+
+    path = tmp_path / "locked.mp4"
+    path.write_bytes(b"\x00" * 64)
+    path.chmod(0)
+    real_open = os.open
+
+    def refusing_open(name, flags, *args, **kwargs):  # root may read anything: act as a user
+        if os.fspath(name) == str(path):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    _expect_error(path, "permission denied")
+    with pytest.raises(VideoReadError) as err:
+        read_sampled_frames(path)
+    assert err.value.transient  # the file may read later: not a property of the video
+    back = pickle.loads(pickle.dumps(err.value))  # crosses from extract's workers intact
+    assert back.transient and back.reason == "permission denied"
+
+
+def test_a_pipe_is_refused_without_waiting(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    _expect_error(fifo, "not a regular file")
+
+
 def test_truncated_mp4_without_index_cannot_open(index_video, tmp_path):
     data = index_video(40, codec="h264").read_bytes()  # index (moov) written last
     path = tmp_path / "cut.mp4"
@@ -300,3 +331,39 @@ def test_seeking_matches_sequential_decoding_on_real_footage(shared_data_dir, mo
         cap.release()
     for i, f in zip(wanted, fast):
         np.testing.assert_array_equal(f, reference[i])
+
+
+# --- a damaged middle (issue 14 item 7) ------------------------------------------------------
+
+
+def damage_middle(path, out, size=2000, where=0.5, seed=0):
+    """``path`` with ``size`` random bytes written over the middle of its data."""
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * where)
+    data[start:start + size] = np.random.RandomState(seed).randint(0, 256, size).astype(np.uint8).tobytes()
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_a_damaged_middle_is_stepped_over_and_named(index_video, frame_index, tmp_path, caplog):
+    """The reader took the first undecodable frame for the end: "container says 300 frames,
+    stream has 196; resampling", no flag, and the frames after the damage never read."""
+    path = damage_middle(index_video(300, codec="h264", keyint=25), tmp_path / "damaged.mp4")
+    with caplog.at_level(logging.WARNING, logger="tfdeepfake.video.reader"):
+        frames, idx, info = read_sampled_frames(path, 25)
+    assert info.frame_count == 300
+    ((first, last),) = info.unreadable
+    assert 0 < first <= last < 299
+    assert info.unreadable_note == f"partly unreadable: frames {first}–{last}"
+    assert decoded(frames, frame_index) == idx.tolist()  # every frame is the one it says
+    assert idx.max() > last  # frames after the damage are read
+    assert not set(idx.tolist()) & set(range(first, last + 1))
+    np.testing.assert_array_equal(idx, [i for i in sample_indices(300, 25) if not first <= i <= last])
+    assert "resampling" not in caplog.text and f"frames {first}-{last} cannot be decoded" in caplog.text
+    got, read = read_frames(path, [0, first, last + 1, 299])
+    assert read.tolist() == [0, last + 1, 299] and decoded(got, frame_index) == [0, last + 1, 299]
+
+
+def test_an_intact_video_reads_as_before(index_video):
+    _, _, info = read_sampled_frames(index_video(60, codec="h264", keyint=25), 10)
+    assert info.unreadable == () and info.unreadable_note == "" and info.frame_count == 60

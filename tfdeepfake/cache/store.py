@@ -5,6 +5,12 @@ main file while work is in flight: each finished video is first written to its o
 "part" file (temp file + atomic rename), and parts are merged into a copy of the main file
 that atomically replaces it. A run that is killed loses only the videos in flight; its parts
 are merged by the next run (or read directly until then).
+
+Every part records the settings it was made with; parts made with other settings than the
+cache's are left out of reads and discarded (with a warning) by the next merge, so a cache
+never mixes, say, 160-px and 299-px faces. A full disk stops the writer with one
+``DiskFullError`` and removes its temp file; the next merge also removes temp files whose
+writer process is dead.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from urllib.parse import quote
 import h5py
 import numpy as np
 
+from tfdeepfake.cache.files import (
+    CacheError,
+    cleaned_on_error,
+    describe_file,
+    remove_stale_temps,
+)
 from tfdeepfake.provenance import package_versions
 
 logger = logging.getLogger(__name__)
@@ -30,10 +42,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _VIDEOS = "videos"
 _FAILURES = "failures"
-
-
-class CacheError(RuntimeError):
-    """A cache file that cannot be used; the message names the file and what to do."""
+_MADE_BY = {"faces": " from `tfdeepfake extract`", "embeddings": " from `tfdeepfake embed`"}
 
 
 @dataclass
@@ -115,6 +124,8 @@ class VideoStore:
         self.path = Path(path)
         self.kind = kind
         self.settings = settings
+        # With settings the store is opened to write into; without, to read.
+        self.writing = settings is not None
         self.parts_dir = self.path.with_name(self.path.name + ".parts")
         self._check_main_file()
 
@@ -123,15 +134,23 @@ class VideoStore:
     def _check_main_file(self) -> None:
         if not self.path.exists():
             return
+        # Say what the file is and what was expected; only an output can be moved aside.
+        article = "an" if self.kind[0] in "aeiou" else "a"
+        expected = f"expected {article} {self.kind} cache (HDF5{_MADE_BY.get(self.kind, '')})"
+        fix = "; move it away or choose another output path" if self.writing else ""
+        if self.path.is_dir():
+            raise CacheError(f"{self.path}: a folder; {expected}{fix}")
         try:
             with h5py.File(self.path, "r") as f:
                 attrs = _from_attrs(f.attrs)
         except OSError as error:
-            raise CacheError(f"{self.path}: not a readable HDF5 cache ({error}); "
-                             f"move it away or choose another output path") from error
+            what = describe_file(self.path)
+            if what == "an HDF5 file":
+                what = f"a damaged HDF5 file ({error})"
+            raise CacheError(f"{self.path}: {what}; {expected}{fix}") from error
         if attrs.get("kind") != self.kind:
-            raise CacheError(f"{self.path}: holds {attrs.get('kind') or 'no tfdeepfake'} data, "
-                             f"not {self.kind}; choose another output path")
+            found = f"a {attrs['kind']} cache" if attrs.get("kind") else "an HDF5 file tfdeepfake did not make"
+            raise CacheError(f"{self.path}: {found}; {expected}{fix}")
         version = attrs.get("format_version")
         if version != FORMAT_VERSION:
             raise CacheError(f"{self.path}: cache format {version} from an older tfdeepfake "
@@ -146,10 +165,19 @@ class VideoStore:
 
     def stored_settings(self) -> dict:
         """Settings recorded in the main file (or in staged parts when there is none yet)."""
+        known = self._cache_settings()
+        if known is not None:
+            return known
+        found = [settings for _, _, settings in self._scan_parts()[0] if settings is not None]
+        return found[0] if found and all(s == found[0] for s in found) else {}
+
+    def _cache_settings(self) -> dict | None:
+        """What every staged part must have been made with: the main file's settings, else the
+        writer's; None for a reader of a cache not merged yet."""
         if self.path.exists():
             with h5py.File(self.path, "r") as f:
                 return json.loads(f.attrs.get("settings", "{}"))
-        return dict(self.settings or {})
+        return _normalised(self.settings) if self.settings is not None else None
 
     def file_attrs(self) -> dict:
         if not self.path.exists():
@@ -161,10 +189,61 @@ class VideoStore:
                 attrs[key] = json.loads(attrs[key])
         return attrs
 
-    def _staged_parts(self) -> list[Path]:
+    def _part_header(self, part: Path) -> tuple[str, dict | None]:
+        """``(video_id, settings)`` of a staged part, without reading its arrays; settings
+        is None for parts of tfdeepfake < 0.2, which recorded none."""
+        if part.suffix == ".json":
+            payload = json.loads(part.read_text("utf-8"))
+            return payload["video_id"], payload.get("settings")
+        with h5py.File(part, "r") as f:
+            settings = f.attrs.get("settings")
+            video_id = _from_attrs(f[_VIDEOS][next(iter(f[_VIDEOS]))].attrs)["video_id"]
+        return video_id, None if settings is None else json.loads(settings)
+
+    def _scan_parts(self) -> tuple[list[tuple[Path, str, dict | None]], list[tuple[Path, str]]]:
+        """``(usable, foreign)``: staged parts made with the cache's settings, with their video
+        ids and settings, and the others with why they cannot be used."""
         if not self.parts_dir.is_dir():
-            return []
-        return sorted(p for p in self.parts_dir.iterdir() if p.suffix in (".h5", ".json"))
+            return [], []
+        wanted = self._cache_settings()
+        usable, foreign = [], []
+        for part in sorted(self.parts_dir.iterdir()):
+            if part.suffix not in (".h5", ".json") or part.name.startswith("."):
+                continue
+            try:
+                video_id, settings = self._part_header(part)
+            except (OSError, ValueError, KeyError, StopIteration) as error:
+                foreign.append((part, f"unreadable ({error})"))
+                continue
+            if wanted is None or settings == wanted:
+                usable.append((part, video_id, settings))
+            elif settings is None:
+                foreign.append((part, "no settings recorded (an older tfdeepfake)"))
+            else:
+                changed = sorted(k for k in set(settings) | set(wanted)
+                                 if settings.get(k) != wanted.get(k))
+                foreign.append((part, f"made with other settings ({', '.join(changed)} differ)"))
+        return usable, foreign
+
+    def _staged_parts(self) -> list[Path]:
+        return [part for part, _, _ in self._scan_parts()[0]]
+
+    def _discard(self, foreign: list[tuple[Path, str]]) -> None:
+        if not foreign:
+            return
+        for part, _ in foreign:
+            part.unlink(missing_ok=True)
+        reasons = sorted({why for _, why in foreign})
+        logger.warning("%s: discarded %d staged result(s) that do not belong in %s: %s; those "
+                       "videos will be done again", self.parts_dir, len(foreign), self.path.name,
+                       "; ".join(reasons))
+
+    def _remove_stale_temps(self) -> None:
+        removed, size = remove_stale_temps(self.path, self.parts_dir)
+        if removed:
+            logger.warning("%s: removed %d temp file(s) (%.1f MB) left by a run that was killed "
+                           "or ran out of disk: %s", self.path, len(removed), size / 1e6,
+                           ", ".join(removed[:5]) + (", ..." if len(removed) > 5 else ""))
 
     def _read_part(self, part: Path):
         if part.suffix == ".json":
@@ -173,17 +252,12 @@ class VideoStore:
         with h5py.File(part, "r") as f:
             return _read_video_group(f[_VIDEOS][next(iter(f[_VIDEOS]))])
 
-    def _part_video_id(self, part: Path) -> str:
-        """The video a staged .h5 part holds, without reading its arrays."""
-        with h5py.File(part, "r") as f:
-            return _from_attrs(f[_VIDEOS][next(iter(f[_VIDEOS]))].attrs)["video_id"]
-
     def done_ids(self) -> set[str]:
         ids = set()
         if self.path.exists():
             with h5py.File(self.path, "r") as f:
                 ids.update(g.attrs["video_id"] for g in f.get(_VIDEOS, {}).values())
-        ids.update(self._part_video_id(p) for p in self._staged_parts() if p.suffix == ".h5")
+        ids.update(video_id for part, video_id, _ in self._scan_parts()[0] if part.suffix == ".h5")
         return {i.decode() if isinstance(i, bytes) else i for i in ids}
 
     def failures(self) -> dict[str, Failure]:
@@ -193,12 +267,11 @@ class VideoStore:
                 for group in f.get(_FAILURES, {}).values():
                     attrs = _from_attrs(group.attrs)
                     found[attrs["video_id"]] = Failure(attrs["video_id"], attrs["reason"], attrs)
-        for part in self._staged_parts():
+        for part, video_id, _ in self._scan_parts()[0]:
             if part.suffix == ".json":
-                item = self._read_part(part)
-                found[item.video_id] = item
+                found[video_id] = self._read_part(part)
             else:
-                found.pop(self._part_video_id(part), None)
+                found.pop(video_id, None)
         return found
 
     def iter_videos(self, video_ids: Iterable[str] | None = None,
@@ -237,18 +310,23 @@ class VideoStore:
     # -- writing --------------------------------------------------------------------
 
     def _atomic_part(self, video_id: str, suffix: str) -> tuple[Path, Path]:
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        with cleaned_on_error(None, self.parts_dir):
+            self.parts_dir.mkdir(parents=True, exist_ok=True)
         final = self.parts_dir / f"{_part_stem(video_id)}{suffix}"
         temp = self.parts_dir / f".{final.name}.{os.getpid()}.tmp"
         return temp, final
 
     def stage_video(self, video_id: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
-        """Write one finished video where a kill cannot damage it (safe from any process)."""
+        """Write one finished video where a kill cannot damage it (safe from any process),
+        with the settings it was made with."""
         temp, final = self._atomic_part(video_id, ".h5")
-        with h5py.File(temp, "w") as f:
-            group = f.create_group(_VIDEOS).create_group(_group_name(video_id))
-            _write_video_group(group, arrays, {**attrs, "video_id": video_id})
-        os.replace(temp, final)
+        with cleaned_on_error(temp, final):
+            with h5py.File(temp, "w") as f:
+                if self.settings is not None:
+                    f.attrs["settings"] = json.dumps(self.settings, sort_keys=True)
+                group = f.create_group(_VIDEOS).create_group(_group_name(video_id))
+                _write_video_group(group, arrays, {**attrs, "video_id": video_id})
+            os.replace(temp, final)
         stale = final.with_suffix(".json")
         if stale.exists():
             stale.unlink()
@@ -257,52 +335,71 @@ class VideoStore:
         temp, final = self._atomic_part(video_id, ".json")
         payload = {"video_id": video_id, "reason": reason,
                    "attrs": {k: _to_attr(v) for k, v in (attrs or {}).items()}}
-        temp.write_text(json.dumps(payload), "utf-8")
-        os.replace(temp, final)
+        if self.settings is not None:
+            payload["settings"] = _normalised(self.settings)
+        with cleaned_on_error(temp, final):
+            temp.write_text(json.dumps(payload), "utf-8")
+            os.replace(temp, final)
 
     def commit(self) -> int:
-        """Merge staged parts into the main file; returns how many parts were merged."""
-        parts = self._staged_parts()
+        """Merge staged parts into the main file; returns how many parts were merged.
+
+        Parts made with other settings are discarded with a warning, temp files of dead
+        writers removed. On a full disk the main file is left as it was (the parts stay
+        staged, still read directly) and ``DiskFullError`` is raised."""
+        self._remove_stale_temps()
+        usable, foreign = self._scan_parts()
+        self._discard(foreign)
+        parts = [part for part, _, _ in usable]
         if not parts and self.path.exists():
+            self._remove_empty_parts_dir()
             return 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        settings = self.settings if self.settings is not None else self.stored_settings()
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        if self.path.exists():
-            shutil.copyfile(self.path, temp)
-        with h5py.File(temp, "a") as f:
-            if not self.path.exists():
-                f.attrs["kind"] = self.kind
-                f.attrs["format_version"] = FORMAT_VERSION
-                f.attrs["settings"] = json.dumps(self.settings or {}, sort_keys=True)
-                f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            f.attrs["versions"] = json.dumps(package_versions(), sort_keys=True)
-            f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            videos = f.require_group(_VIDEOS)
-            failures = f.require_group(_FAILURES)
-            for part in parts:
-                item = self._read_part(part)
-                name = _group_name(item.video_id)
-                if isinstance(item, Failure):
-                    if name in failures:
-                        del failures[name]
-                    group = failures.create_group(name)
-                    for key, value in item.attrs.items():
-                        group.attrs[key] = _to_attr(value)
-                    group.attrs["video_id"] = item.video_id
-                    group.attrs["reason"] = item.reason
-                else:
-                    if name in videos:
-                        del videos[name]
-                    if name in failures:
-                        del failures[name]
-                    _write_video_group(videos.create_group(name), item.arrays, item.attrs)
-        os.replace(temp, self.path)
+        with cleaned_on_error(temp, self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                shutil.copyfile(self.path, temp)
+            with h5py.File(temp, "a") as f:
+                if not self.path.exists():
+                    f.attrs["kind"] = self.kind
+                    f.attrs["format_version"] = FORMAT_VERSION
+                    f.attrs["settings"] = json.dumps(settings or {}, sort_keys=True)
+                    f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                f.attrs["versions"] = json.dumps(package_versions(), sort_keys=True)
+                f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                videos = f.require_group(_VIDEOS)
+                failures = f.require_group(_FAILURES)
+                for part in parts:
+                    item = self._read_part(part)
+                    name = _group_name(item.video_id)
+                    if isinstance(item, Failure):
+                        if name in failures:
+                            del failures[name]
+                        group = failures.create_group(name)
+                        for key, value in item.attrs.items():
+                            group.attrs[key] = _to_attr(value)
+                        group.attrs["video_id"] = item.video_id
+                        group.attrs["reason"] = item.reason
+                    else:
+                        if name in videos:
+                            del videos[name]
+                        if name in failures:
+                            del failures[name]
+                        _write_video_group(videos.create_group(name), item.arrays, item.attrs)
+            os.replace(temp, self.path)
         for part in parts:
             part.unlink()
-        # Temp files of writers killed mid-write; every writer has finished by now.
-        for leftover in self.parts_dir.glob(".*.tmp") if self.parts_dir.is_dir() else ():
-            leftover.unlink()
-        if self.parts_dir.is_dir() and not any(self.parts_dir.iterdir()):
-            self.parts_dir.rmdir()
+        self._remove_stale_temps()  # writers killed mid-part; every writer has finished now
+        self._remove_empty_parts_dir()
         logger.debug("committed %d staged parts into %s", len(parts), self.path)
         return len(parts)
+
+    def _remove_empty_parts_dir(self) -> None:
+        if self.parts_dir.is_dir() and not any(self.parts_dir.iterdir()):
+            self.parts_dir.rmdir()
+
+
+def _normalised(settings: dict) -> dict:
+    """Settings as they read back from JSON (tuples become lists), for comparison."""
+    return json.loads(json.dumps(settings, sort_keys=True))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +38,10 @@ class FrameClassifier(BaseEstimator):
     """
 
     kind: ClassVar[str] = ""
+    # classifier.json's schema: types of ``params`` (the constructor's arguments) and of the
+    # keys a kind adds beside them; ``load_classifier`` refuses anything else.
+    param_types: ClassVar[dict[str, type | tuple[type, ...]]] = {}
+    json_types: ClassVar[dict[str, type | tuple[type, ...]]] = {}
 
     # -- subclass hooks ---------------------------------------------------------
     def _fit_arrays(self, x: np.ndarray, y: np.ndarray):
@@ -150,17 +155,110 @@ def save_classifier(directory: str | os.PathLike, clf: FrameClassifier) -> Path:
     return directory
 
 
-def load_classifier(directory: str | os.PathLike) -> FrameClassifier:
-    """Read a classifier written by ``save_classifier`` (arrays only, no pickle)."""
-    from tfdeepfake.classifiers import get_classifier_class
+class ClassifierFileError(ValueError):
+    """A saved classifier that cannot be used; one line naming the file, key and expectation."""
 
+
+def load_classifier(directory: str | os.PathLike) -> FrameClassifier:
+    """Read a classifier written by ``save_classifier`` (arrays only, no pickle).
+
+    ``classifier.json`` is checked against the kind's schema and the arrays against their
+    contract before anything is built; errors are ``ClassifierFileError`` naming the file
+    and the key."""
     directory = Path(directory)
     meta_path = directory / METADATA_FILE
     arrays_path = directory / ARRAYS_FILE
     for path in (meta_path, arrays_path):
         if not path.is_file():
-            raise FileNotFoundError(f"no {path.name} in {directory}")
-    meta = json.loads(meta_path.read_text())
-    with np.load(arrays_path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    return get_classifier_class(meta.get("kind", "")).from_arrays(arrays, meta)
+            raise FileNotFoundError(f"{path}: missing (a saved classifier is {ARRAYS_FILE} + "
+                                    f"{METADATA_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ClassifierFileError(f"{meta_path}: invalid JSON ({error})") from None
+    cls = check_classifier_json(meta, meta_path)
+    arrays = _load_arrays(arrays_path)
+    try:
+        return cls.from_arrays(arrays, meta)
+    except (ValueError, TypeError, IndexError) as error:
+        raise ClassifierFileError(f"{arrays_path}: {error}") from None
+
+
+_COMMON_JSON = {"kind": str, "format_version": int, "n_features": int, "label_fake": int,
+                "params": dict}
+
+
+def _type_name(kind) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+
+
+def _check_type(value, kind, where: str, key: str) -> None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int to Python, never to a schema
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ClassifierFileError(f"{where}: key {key!r} should be {_type_name(kind)}, "
+                                  f"found {value!r}")
+
+
+def check_classifier_json(meta, where: str | os.PathLike) -> type[FrameClassifier]:
+    """The classifier class ``classifier.json``'s contents describe, after checking every key
+    against the kind's schema (types, allowed keys, format version)."""
+    from tfdeepfake.classifiers import CLASSIFIERS
+
+    if not isinstance(meta, dict):
+        raise ClassifierFileError(f"{where}: expected a JSON object, found {type(meta).__name__}")
+    kind = meta.get("kind")
+    if not isinstance(kind, str) or kind not in CLASSIFIERS:
+        raise ClassifierFileError(f"{where}: key 'kind' should be one of "
+                                  f"{', '.join(sorted(CLASSIFIERS))}, found {kind!r}")
+    cls = CLASSIFIERS[kind]
+    schema = {**_COMMON_JSON, **cls.json_types}
+    for key, expected in schema.items():
+        if key not in meta:
+            raise ClassifierFileError(f"{where}: key {key!r} is missing")
+        _check_type(meta[key], expected, where, key)
+    unknown = sorted(set(meta) - set(schema))
+    if unknown:
+        raise ClassifierFileError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                                  f"a {kind} classifier has {', '.join(sorted(schema))}")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ClassifierFileError(f"{where}: key 'format_version' is {meta['format_version']}; "
+                                  f"this tfdeepfake reads {FORMAT_VERSION}")
+    if meta["label_fake"] != FAKE:
+        raise ClassifierFileError(f"{where}: key 'label_fake' should be {FAKE}, found "
+                                  f"{meta['label_fake']}")
+    if meta["n_features"] < 1:
+        raise ClassifierFileError(f"{where}: key 'n_features' should be >= 1, found "
+                                  f"{meta['n_features']}")
+    params = meta["params"]
+    unknown = sorted(set(params) - set(cls.param_types))
+    if unknown:
+        raise ClassifierFileError(f"{where}: key 'params' has unknown key(s) "
+                                  f"{', '.join(map(repr, unknown))}; {kind} takes "
+                                  f"{', '.join(sorted(cls.param_types))}")
+    for key, value in params.items():
+        _check_type(value, cls.param_types[key], where, f"params.{key}")
+    return cls
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz``; refuses anything else (pickled objects included) by name."""
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise ClassifierFileError(f"{path}: not a .npz archive of arrays (numpy.savez)")
+    arrays = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for name in data.files:
+                try:
+                    arrays[name] = data[name]
+                except ValueError:
+                    raise ClassifierFileError(f"{path}: array {name!r} holds Python objects "
+                                              "(pickled data), which are never loaded; expected "
+                                              "numeric arrays") from None
+    except ClassifierFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ClassifierFileError(f"{path}: not a readable .npz archive ({error})") from None
+    return arrays

@@ -44,6 +44,8 @@ class RandomForestFrameClassifier(FrameClassifier):
     """``RandomForestClassifier(n_estimators=100)`` with a numpy tree walk."""
 
     kind = "rf"
+    param_types = {"n_trees": int, "max_depth": (int, type(None)), "seed": int, "n_jobs": (int, type(None))}
+    json_types = {"n_trees": int, "max_nodes": int, "max_tree_depth": int}
 
     def __init__(
         self,
@@ -103,6 +105,15 @@ class RandomForestFrameClassifier(FrameClassifier):
             raise ValueError("rf arrays must all be [T, max_nodes]")
         if int(meta.get("max_tree_depth", -1)) < 0:
             raise ValueError("rf JSON lacks max_tree_depth")
+        # The tree walk indexes with these: out of range would fail (or read junk) mid-predict.
+        nodes = shape[1]
+        for name in ("children_left", "children_right"):
+            if arrays[name].size and not (-1 <= arrays[name].min() and arrays[name].max() < nodes):
+                raise ValueError(f"rf array {name!r} holds node ids outside [-1, {nodes})")
+        features = int(meta["n_features"])
+        if arrays["feature"].size and not (0 <= arrays["feature"].min()
+                                           and arrays["feature"].max() < features):
+            raise ValueError(f"rf array 'feature' holds feature ids outside [0, {features})")
 
     def leaf_indices(self, x) -> np.ndarray:
         """The leaf each row reaches in each tree, ``[N, T]`` (like sklearn's ``apply``)."""

@@ -26,6 +26,8 @@ class KnnFrameClassifier(FrameClassifier):
     """``KNeighborsClassifier(n_neighbors=k)`` with a numpy prediction path."""
 
     kind = "knn"
+    param_types = {"k": int}
+    json_types = {"k": int}
 
     def __init__(self, k: int = 10):
         self.k = k
@@ -50,6 +52,11 @@ class KnnFrameClassifier(FrameClassifier):
         m = len(arrays["train_embeddings"])
         if arrays["train_embeddings"].ndim != 2 or arrays["train_labels"].shape != (m,):
             raise ValueError("knn arrays: train_embeddings must be [M, D], train_labels [M]")
+        if arrays["train_embeddings"].shape[1] != int(meta["n_features"]):
+            raise ValueError(f"knn array 'train_embeddings' has {arrays['train_embeddings'].shape[1]} "
+                             f"features, JSON n_features says {meta['n_features']}")
+        if not np.isin(arrays["train_labels"], (0, 1)).all():
+            raise ValueError("knn array 'train_labels' holds labels other than 0 (real) and 1 (fake)")
         if not 1 <= int(meta.get("k", 0)) <= m:
             raise ValueError(f"knn JSON k={meta.get('k')} must be in [1, {m}]")
 

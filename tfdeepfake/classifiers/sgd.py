@@ -18,6 +18,8 @@ class SgdFrameClassifier(FrameClassifier):
     """Linear logistic model fitted with stochastic gradient descent."""
 
     kind = "sgd"
+    param_types = {"alpha": (int, float), "max_iter": int, "tol": (int, float, type(None)), "seed": int}
+    json_types = {}
 
     def __init__(self, alpha: float = 1e-4, max_iter: int = 1000, tol: float = 1e-3, seed: int = 0):
         self.alpha = alpha

@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from tfdeepfake import __version__
-from tfdeepfake.cli import data, models, runs
+from tfdeepfake.cli import data, models, runs, serve
 from tfdeepfake.cli.common import CommandError, verbosity_parent
 
 logger = logging.getLogger("tfdeepfake")
@@ -19,7 +19,7 @@ logger = logging.getLogger("tfdeepfake")
 # The order of `--help`: the pipeline's own order.
 _COMMANDS = (data.add_index, data.add_extract, data.add_weights, data.add_embed, models.add_train,
              models.add_evaluate, models.add_detect, models.add_export, models.add_explain,
-             models.add_convert_model, runs.add_reproduce, runs.add_demo)
+             serve.add_serve, models.add_convert_model, runs.add_reproduce, runs.add_demo)
 
 
 def configure_logging(verbosity: int) -> None:
@@ -34,8 +34,16 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if verbosity < 0:
         # -q: FFmpeg's and OpenCV's own warnings too (they print from C, past Python logging).
+        # Worker processes inherit the environment; FFmpeg's level is read when the first
+        # video opens.
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        # OpenCV reads its own level once, at import, and building the options may have
+        # imported it already (cap.cpp's "[ WARN:0@...]" lines).
+        cv2 = sys.modules.get("cv2")
+        if cv2 is not None and hasattr(cv2, "setLogLevel") and \
+                os.environ["OPENCV_LOG_LEVEL"].upper() == "ERROR":
+            cv2.setLogLevel(2)  # ERROR
 
 
 def build_parser(*, detailed_train: bool = True) -> argparse.ArgumentParser:

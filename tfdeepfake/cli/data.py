@@ -161,10 +161,15 @@ def cmd_extract(args) -> int:
                   f"run the same command again to resume", file=sys.stderr)
             return 130
     payload = {**summary.to_dict(), "cache": str(args.output)}
-    emit(args, payload,
-         f"extract: {summary.videos} videos, {summary.done} done, {summary.skipped} skipped, "
-         f"{summary.failed} failed, {summary.frames} frames, {summary.faces} faces, "
-         f"{summary.seconds:.1f} s -> {args.output}")
+    line = (f"extract: {summary.videos} videos, {summary.done} done, {summary.skipped} skipped, "
+            f"{summary.failed} failed, {summary.frames} frames, {summary.faces} faces, "
+            f"{summary.seconds:.1f} s -> {args.output}")
+    line += "".join(f"\n  {item['video_id']}: {item['frames']}" for item in summary.partly_unreadable)
+    retried = [f["video_id"] for f in summary.failures if f.get("retried_next_run")]
+    if retried:
+        line += (f"\n  {len(retried)} not recorded as failed (permission denied): the next run "
+                 "tries them again")
+    emit(args, payload, line)
     return 0
 
 

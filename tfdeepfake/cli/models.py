@@ -159,6 +159,12 @@ def cmd_detect(args) -> int:
     paths = list(expand_video_paths(args.videos))
     if not paths:
         raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
+    from tfdeepfake.cli.visuals import annotate_targets, outputs_line, report_targets
+
+    annotate, report = annotate_targets(args.annotate, paths), report_targets(args.report, paths)
+    if (annotate or report) and args.tflite:
+        raise CommandError("--annotate and --report need --model: the TFLite path keeps no "
+                           "per-frame detail")
     if args.tflite:
         from tfdeepfake.lite.detector import detect_video, open_export
 
@@ -172,6 +178,10 @@ def cmd_detect(args) -> int:
         detector = VideoDetector(args.model, variant=args.classifier, threshold=args.threshold,
                                  facenet_weights=args.facenet_weights)
         score = lambda path: detector.detect(path).to_dict()  # noqa: E731
+        if annotate or report:
+            from tfdeepfake.cli.visuals import visual_scorer
+
+            score = visual_scorer(detector, annotate, report)
     results = []
     with progress(len(paths), "video", not args.json and not args.quiet and len(paths) > 1) as bar:
         for path in paths:
@@ -179,7 +189,7 @@ def cmd_detect(args) -> int:
             results.append(verdict)
             bar.update(1)
             if not args.json:
-                bar.write(_verdict_line(verdict, path))
+                bar.write(_verdict_line(verdict, path) + outputs_line(verdict))
     if args.json:
         print(json.dumps(results, default=str))
     if not any(r["verdict"] in ("real", "fake") for r in results):
@@ -204,6 +214,14 @@ def add_detect(sub, parents) -> None:
     p.add_argument("--classifier", help="the model's variant (triplet: knn, sgd or rf; default: the model's)")
     p.add_argument("--threshold", type=float, help="default: the model's")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
+    p.add_argument("--annotate", type=Path, metavar="OUT",
+                   help="write the video with each sampled frame's face box coloured by its fake "
+                        "probability, the running video score and the verdict (H.264, same fps "
+                        "and length): OUT.mp4 for one video, else a folder")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="per video a folder DIR/<name>/ with frames.png (frame probability over "
+                        "time), faces.png (the scored faces), heatmap.png (Grad-CAM for "
+                        "xception, occlusion for triplet) and verdict.json")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_detect)
 

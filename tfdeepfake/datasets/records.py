@@ -98,8 +98,10 @@ def normalise_relpath(path: str | os.PathLike) -> str:
     return posixpath.normpath(text) if text else text
 
 
-def video_id_for(dataset: str, path: str) -> str:
-    return f"{dataset}/{posixpath.splitext(path)[0]}"
+def video_id_for(dataset: str, path: str, keep_extension: bool = False) -> str:
+    """``<dataset>/<path without extension>``; with ``keep_extension`` (two videos whose
+    paths differ only in it, like ``a.mkv`` and ``a.webm``) the extension stays."""
+    return f"{dataset}/{path if keep_extension else posixpath.splitext(path)[0]}"
 
 
 # Video-id shapes that name a person (see the readers in celebdf.py, faceforensics.py, dfdc.py).
@@ -229,6 +231,7 @@ def validate_records(
     skips = list(skipped)
     by_id: dict[str, VideoRecord] = {}
     by_file: dict[str, VideoRecord] = {}
+    checked = []
     for record in sorted(records, key=_sort_key):
         _check_label_and_split(record)
         where = str(record.full_path)
@@ -238,6 +241,9 @@ def validate_records(
                 problem = "file is missing", SKIP_MISSING
             elif not os.path.isfile(where):
                 problem = SKIP_NOT_FILE, SKIP_NOT_FILE
+        checked.append((record, problem))
+    for record, problem in _keep_extensions_where_stems_collide(checked):
+        where = str(record.full_path)
         if problem is None and record.video_id in by_id:
             first = by_id[record.video_id]
             reason = f"duplicate video_id {record.video_id!r} (kept {first.full_path})"
@@ -257,6 +263,20 @@ def validate_records(
         kept.append(record)
     skips.sort(key=lambda s: (s.path, s.reason))
     return IndexResult(records=kept, skipped=skips)
+
+
+def _keep_extensions_where_stems_collide(checked):
+    """Videos whose paths differ only in the extension (``a.mkv``, ``a.webm``) are two
+    videos: their ids keep the extension, so neither is dropped as a duplicate."""
+    paths: dict[tuple[str, str], set[str]] = {}
+    for record, problem in checked:
+        if problem is None:
+            paths.setdefault((record.root, record.video_id), set()).add(record.path)
+    for record, problem in checked:
+        if problem is None and len(paths[(record.root, record.video_id)]) > 1:
+            record = dataclasses.replace(
+                record, video_id=video_id_for(record.dataset, record.path, keep_extension=True))
+        yield record, problem
 
 
 def log_result(name: str, result: IndexResult) -> None:
@@ -333,12 +353,17 @@ def _row_to_record(row: object, where: str) -> VideoRecord:
             f"{where}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}"
         )
     expected_id = video_id_for(row["dataset"], row["path"])
-    if row["video_id"] != expected_id:
+    if row["video_id"] not in (expected_id, video_id_for(row["dataset"], row["path"], True)):
         raise DatasetError(
             f"{where}: video_id {row['video_id']!r} does not match dataset and path "
             f"(expected {expected_id!r})"
         )
-    return VideoRecord(**{name: row.get(name) for name in _REQUIRED_FIELDS + _OPTIONAL_FIELDS})
+    record = VideoRecord(**{name: row.get(name) for name in _REQUIRED_FIELDS + _OPTIONAL_FIELDS})
+    # The index's own containment, again: a hand-edited row must not reach outside its root.
+    problem = _escape_reason(record, check_files=False, follow_links=True)
+    if problem is not None:
+        raise DatasetError(f"{where}: {problem[0]}; a manifest row names a file inside its root")
+    return record
 
 
 def read_manifest(path: str | os.PathLike) -> list[VideoRecord]:

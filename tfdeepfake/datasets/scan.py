@@ -12,6 +12,7 @@ from tfdeepfake.datasets.records import DatasetError, Skip
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 SKIP_HIDDEN = "hidden file (for example a macOS '._' copy)"
 SKIP_FOLDER_AGAIN = "folder reached twice through links (indexed once)"
+SKIP_FOLDER_NAMED_VIDEO = "a folder named like a video, with no video in it"
 
 _LABEL_WORDS = {"0": REAL, "1": FAKE, "real": REAL, "fake": FAKE}
 
@@ -30,7 +31,8 @@ def find_videos(
     time (a link loop, or two links to one folder) is entered once and reported as a skip.
     Hidden files with a video extension are returned as skips: copies made on macOS carry
     ``._name.mp4`` resource forks that look like videos but are not. Hidden folders are
-    not entered.
+    not entered. A folder named like a video (``clip.mp4/``) with no video in it is a skip,
+    so that it is reported rather than silently absent.
     """
     root = Path(root)
     top = root / folder if folder else root
@@ -48,10 +50,13 @@ def find_videos(
             else:
                 found.append(rel)
 
+    named_like_videos: list[str] = []
     if recursive:
         seen = {os.path.realpath(top)}
         for directory, dirnames, filenames in os.walk(top, followlinks=True):
             entered = []
+            named_like_videos += [os.path.join(directory, d) for d in dirnames
+                                  if is_video_name(d) and not d.startswith(".")]
             for name in sorted(d for d in dirnames if not d.startswith(".")):
                 path = os.path.join(directory, name)
                 real = os.path.realpath(path)
@@ -65,8 +70,14 @@ def find_videos(
             visit(directory, filenames)
     elif top.is_dir():
         with os.scandir(top) as entries:
-            names = [e.name for e in entries if not e.is_dir()]
-        visit(str(top), names)
+            entries = list(entries)
+        named_like_videos += [e.path for e in entries if e.is_dir() and is_video_name(e.name)]
+        visit(str(top), [e.name for e in entries if not e.is_dir()])
+    for folder in named_like_videos:
+        inside = Path(folder).relative_to(root).as_posix() + "/"
+        if recursive and any(path.startswith(inside) for path in found):
+            continue
+        skips.append(Skip(folder, SKIP_FOLDER_NAMED_VIDEO, SKIP_FOLDER_NAMED_VIDEO))
     return sorted(found), skips
 
 

@@ -34,6 +34,14 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL
+# The checks are this module's public names too (detectors import them from here).
+from tfdeepfake.detectors.checks import (  # noqa: F401
+    ModelFolderError,
+    face_settings_from,
+    require,
+    require_fields,
+    require_unit_interval,
+)
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.provenance import json_ready, package_versions
 from tfdeepfake.scoring import AGGREGATIONS, aggregate_video_labels, aggregate_video_scores
@@ -43,10 +51,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 MODEL_FILE = "model.json"
 SOURCE_KINDS = ("faces", "embeddings")
-
-
-class ModelFolderError(RuntimeError):
-    """A folder that is not a usable model; the message names the file, key and fix."""
 
 
 # -- the model folder -------------------------------------------------------------------
@@ -75,6 +79,15 @@ class ModelFolder:
         if must_exist and not target.exists():
             raise ModelFolderError(f"{self.root / relative}: missing from the model folder")
         return target
+
+    def load_weights(self, model, path: Path) -> None:
+        """Keras weights at ``path`` (from ``self.path``) into ``model``; a damaged file or
+        weights of another network is one error naming the file, not h5py's traceback."""
+        try:
+            model.load_weights(str(path))
+        except (OSError, ValueError, KeyError) as error:
+            raise ModelFolderError(f"{path}: not the Keras weights of the network "
+                                   f"{self.meta_path} describes ({error})") from None
 
     def start(self) -> "ModelFolder":
         """Create the folder; an old ``model.json`` is removed first, so a retraining that
@@ -110,21 +123,6 @@ class ModelFolder:
                                    f"{meta.get('format_version')!r}; this tfdeepfake reads "
                                    f"{FORMAT_VERSION}")
         return meta
-
-
-def require(meta: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: Path | str):
-    """``meta[key]`` checked for presence and type; a one-line error naming file and key."""
-    if key not in meta:
-        raise ModelFolderError(f"{where}: key {key!r} is missing")
-    value = meta[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        names = " or ".join(t.__name__ for t in _as_tuple(kind))
-        raise ModelFolderError(f"{where}: key {key!r} should be {names}, found {value!r}")
-    return value
-
-
-def _as_tuple(kind) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def common_meta(name: str, face_settings: FaceSettings, *, threshold: float, aggregation: str,
@@ -330,7 +328,9 @@ class Detector(abc.ABC):
     def __init__(self, folder: ModelFolder, meta: dict[str, Any]):
         self.folder = folder
         self.meta = meta
-        self.face_settings = FaceSettings.from_dict(require(meta, "face_settings", dict, folder.meta_path))
+        self.face_settings = face_settings_from(meta, folder.meta_path)
+        if "threshold" in meta:
+            require_unit_interval(meta, "threshold", folder.meta_path)
         self.aggregation = meta.get("aggregation", "mean")
         if self.aggregation not in AGGREGATIONS:
             raise ModelFolderError(f"{folder.meta_path}: key 'aggregation' should be one of "
@@ -383,6 +383,14 @@ class Detector(abc.ABC):
         probs = self.score_faces(faces, variant)
         _, video = aggregate_video_scores(probs, np.zeros(len(probs), int), how=self.aggregation)
         return float(video[0])
+
+    # What ``heat_map`` computes ("Grad-CAM", "occlusion"); None: the detector offers none.
+    heat_map_kind: ClassVar[str | None] = None
+
+    def heat_map(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Maps ``[N, S, S]`` in [0, 1] over face crops ``[N, S, S, 3]`` uint8: where each
+        face drives the detector's output (``detect --report``'s heat maps)."""
+        raise NotImplementedError(f"{self.name} offers no heat maps")
 
     @abc.abstractmethod
     def split_scores(self, source: str | os.PathLike, split: str) -> dict[str, Scores]:

@@ -245,7 +245,7 @@ class LSTMDetector(Detector):
             record = require(meta, "extractor", dict, where)
             inner = f"{where} (key 'extractor')"
             extractor = xception_models.build_xception_features(require(record, "input_size", int, inner))
-            extractor.load_weights(str(folder.path(require(record, "weights", str, inner))))
+            folder.load_weights(extractor, folder.path(require(record, "weights", str, inner)))
             dim = int(extractor.output_shape[-1])
         else:
             from tfdeepfake.models.facenet import FaceNetIdentity
@@ -258,7 +258,7 @@ class LSTMDetector(Detector):
             raise ModelFolderError(f"{where}: key 'feature_dim' is {feature_dim}, but the {features} "
                                    f"features have {dim} dimensions")
         model = build_lstm_classifier(num_frames, feature_dim, units=units, dropout=dropout)
-        model.load_weights(str(weights))
+        folder.load_weights(model, weights)
         return cls(folder, meta, model, extractor, facenet_weights)
 
     # -- scoring ------------------------------------------------------------------

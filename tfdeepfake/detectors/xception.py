@@ -280,7 +280,7 @@ class XceptionDetector(Detector):
         weights = folder.path(require(meta, "weights", str, where))
         model = xception_models.build_xception_classifier(input_size, weights=None,
                                                           dropout=float(dropout))
-        model.load_weights(str(weights))
+        folder.load_weights(model, weights)
         return cls(folder, meta, model)
 
     # -- scoring ------------------------------------------------------------------
@@ -297,6 +297,22 @@ class XceptionDetector(Detector):
                      resize_faces(faces[start:start + SCORE_BATCH_SIZE], self.input_size)))
                  for start in range(0, len(faces), SCORE_BATCH_SIZE)]
         return np.concatenate(probs).reshape(-1).astype(np.float64) if probs else np.zeros(0)
+
+    heat_map_kind = "Grad-CAM"
+
+    def heat_map(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Grad-CAM maps (toward "fake") at the faces' own size, from the faces resized to the
+        network's input as ``score_faces`` resizes them."""
+        from tfdeepfake.models.gradcam import grad_cam
+        from tfdeepfake.pipelines.frames import resize_faces
+
+        faces = np.asarray(faces)
+        if faces.ndim != 4 or faces.shape[-1] != 3:
+            raise ValueError(f"faces must be [N, S, S, 3], got shape {faces.shape}")
+        if not len(faces):
+            return np.zeros(faces.shape[:3], np.float32)
+        images = np.asarray(resize_faces(faces, self.input_size), np.float32)
+        return grad_cam(self.model, images, target_class=FAKE, output_size=faces.shape[1:3])
 
     def split_scores(self, source, split: str) -> dict[str, Scores]:
         require_cache(source, "faces", "the xception detector")

@@ -16,8 +16,9 @@ Design, from measurements on 2 cores:
   ~0.9-1.2 s wall with FFmpeg's two decoder threads on 2 cores).
 - Container frame counts can be wrong (estimated from duration, truncated files). The
   sampled reader checks the count while reading and resamples when it was wrong.
-- Rotation metadata (phone videos): OpenCV >= 4.5 turns frames upright itself
-  (``CAP_PROP_ORIENTATION_AUTO``); when a backend does not, we rotate here.
+- A damaged stretch in the middle (FFmpeg gives up on a run of packets) is stepped over
+  by seeking past it, and named (``VideoInfo.unreadable``), instead of ending the read.
+- Opening files, the container's figures and rotation: ``tfdeepfake.video.capture``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ import cv2
 import numpy as np
 
 from tfdeepfake.constants import DEFAULT_NUM_FRAMES
+# VideoInfo, VideoReadError and probe_video are this module's public names too.
+from tfdeepfake.video.capture import (  # noqa: F401
+    VideoInfo,
+    VideoReadError,
+    _Capture,
+    _count_frames,
+    _open_capture,
+    _probe_at,
+    _reopen,
+    probe_video,
+)
 from tfdeepfake.video.sampling import sample_indices
 
 logger = logging.getLogger(__name__)
@@ -45,137 +57,9 @@ MIN_FRAMES_SAVED_BY_SEEK = 24
 # Gaps between wanted frames shorter than this cannot contain a useful keyframe, so
 # the demux-only keyframe scan is skipped for dense sampling.
 _MIN_GAP_FOR_KEYFRAME_SCAN = _OPENCV_SEEK_BACKOFF + MIN_FRAMES_SAVED_BY_SEEK
-
-_ROTATE_CODES = {
-    90: cv2.ROTATE_90_CLOCKWISE,
-    180: cv2.ROTATE_180,
-    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
-}
-
-
-class VideoReadError(OSError):
-    """A video file could not be opened or decoded. The message names the file."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read video {self.path}: {reason}")
-
-    def __reduce__(self):
-        # Workers raise this across process boundaries; the default reduce would call
-        # the constructor with the message alone.
-        return (type(self), (self.path, self.reason))
-
-
-@dataclasses.dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a video stream.
-
-    ``width`` and ``height`` are the displayed size (after rotation). ``rotation`` is the
-    clockwise angle, in degrees, that the metadata asks a player to apply (0, 90, 180,
-    270); frames returned by this module already have it applied. ``frame_count`` is the
-    container's figure (0 when it gives none) and may be wrong; ``read_sampled_frames``
-    checks it.
-    """
-
-    frame_count: int
-    fps: float
-    width: int
-    height: int
-    rotation: int
-
-
-class _Capture:
-    """An open ``cv2.VideoCapture`` plus what we need to turn its frames upright RGB."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.cap = _open_capture(path)
-        try:
-            self.info, self.manual_rotation = _read_info(self.cap, path)
-        except BaseException:
-            self.cap.release()
-            raise
-
-    def release(self) -> None:
-        self.cap.release()
-
-    def to_rgb(self, frame: np.ndarray) -> np.ndarray:
-        rgb = _to_rgb(frame)
-        if self.manual_rotation:
-            rgb = cv2.rotate(rgb, _ROTATE_CODES[self.manual_rotation])
-        return rgb
-
-
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise VideoReadError(path, "file not found")
-    if os.path.isdir(path):
-        raise VideoReadError(path, "is a directory, not a video file")
-    if os.path.getsize(path) == 0:
-        raise VideoReadError(path, "file is empty (0 bytes)")
-
-
-def _open_capture(path: str, params: Sequence[int] = ()) -> cv2.VideoCapture:
-    _check_file(path)
-    # Ask for FFmpeg explicitly: with CAP_ANY, OpenCV may hand a name containing '%' to
-    # its image-sequence backend and "open" something that is not this file.
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, list(params))
-    if not cap.isOpened():
-        cap.release()
-        raise VideoReadError(path, "not a readable video (FFmpeg could not open it)")
-    return cap
-
-
-def _read_info(cap: cv2.VideoCapture, path: str) -> tuple[VideoInfo, int]:
-    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-    auto_rotates = bool(cap.get(cv2.CAP_PROP_ORIENTATION_AUTO))
-    rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
-    if rotation not in (0, 90, 180, 270):
-        logger.warning("%s: rotation %d is not a multiple of 90 degrees; ignored", path, rotation)
-        rotation = 0
-    width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-    height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    if width <= 0 or height <= 0:
-        raise VideoReadError(path, "no video stream")
-    manual_rotation = 0 if auto_rotates else rotation
-    if manual_rotation in (90, 270):
-        # Without auto-rotation the capture reports the stored size.
-        width, height = height, width
-    frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    fps = float(cap.get(cv2.CAP_PROP_FPS))
-    info = VideoInfo(
-        frame_count=max(frame_count, 0),
-        fps=fps if np.isfinite(fps) and fps > 0 else 0.0,
-        width=width,
-        height=height,
-        rotation=rotation,
-    )
-    return info, manual_rotation
-
-
-def _to_rgb(frame: np.ndarray) -> np.ndarray:
-    """BGR, BGRA or grayscale from OpenCV -> contiguous RGB uint8, HxWx3."""
-    if frame.dtype != np.uint8:
-        # 16-bit sources (only when conversion to 8-bit BGR is turned off): keep the
-        # high byte rather than clipping.
-        frame = (frame >> 8).astype(np.uint8) if frame.dtype == np.uint16 else frame.astype(np.uint8)
-    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-
-
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Open ``path`` and return what its container says; decodes nothing."""
-    path = os.fspath(path)
-    capture = _Capture(path)
-    try:
-        return capture.info
-    finally:
-        capture.release()
-
+# Seeks tried per read to step over damaged stretches (each reopens the file): enough to
+# find where decoding resumes and narrow the stretch to a few frames.
+_MAX_RESUME_PROBES = 32
 
 def _scan_packets(path: str) -> tuple[list[int], int]:
     """Keyframe positions (decode order) and packet count, demuxing without decoding."""
@@ -252,6 +136,74 @@ class _ReadResult:
     # Frames that exist: exact when the stream ended while reading, else a lower bound.
     frames_seen: int
     reached_end: bool
+    # Frame ranges (first, last) that could not be decoded, with readable frames after them.
+    unreadable: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+
+
+class _Cursor:
+    """Sequential ``grab()`` over a capture that steps over damaged stretches.
+
+    OpenCV's ``grab()`` returns False both at the end of the stream and when FFmpeg gives up
+    on a run of undecodable packets, so a corrupt middle looked like a short video. When a
+    grab fails before the frame count the container states, we seek past the failure (to
+    the frames still wanted, then the container's last frame): if frames decode there, the
+    stretch between is recorded as unreadable and reading goes on; if none do, the stream
+    really ends there.
+    """
+
+    def __init__(self, capture: _Capture, expected: int, wanted: Sequence[int] = ()):
+        self.capture = capture
+        self.expected = expected  # the container's frame count; 0 when it gives none
+        self.wanted = wanted  # frames the caller wants: where to try resuming first
+        self.position = 0  # the index of the frame the next grab() returns
+        self.unreadable: list[tuple[int, int]] = []
+        self.probes_left = _MAX_RESUME_PROBES
+
+    def grab(self) -> int | None:
+        """Grab the next decodable frame and return its index; None at the end of the stream."""
+        if self.capture.cap.grab():
+            self.position += 1
+            return self.position - 1
+        resumed = self._resume()
+        if resumed is None:
+            return None
+        self.unreadable.append((self.position, resumed - 1))
+        logger.warning("%s: frames %d-%d cannot be decoded; reading goes on at frame %d",
+                       self.capture.path, self.position, resumed - 1, resumed)
+        self.position = resumed + 1
+        return resumed
+
+    def _resume(self) -> int | None:
+        start = self.position
+        if self.expected <= start + 1 or self.probes_left <= 0:
+            return None
+        candidates = sorted({t for t in self.wanted if start < t < self.expected}
+                            | {self.expected - 1})
+        good = None
+        for target in candidates:
+            if self.probes_left <= 0:
+                break
+            self.probes_left -= 1
+            good = _probe_at(self.capture.path, target)
+            if good is not None:
+                found, bad = target, start
+                break
+        if good is None:
+            return None
+        # The damage ends somewhere in (bad, found]: narrow it down so the recorded range is
+        # close to what FFmpeg itself cannot decode.
+        while found - bad > 1 and self.probes_left > 0:
+            self.probes_left -= 1
+            middle = (bad + found) // 2
+            nearer = _probe_at(self.capture.path, middle)
+            if nearer is None:
+                bad = middle
+            else:
+                good.release()
+                good, found = nearer, middle
+        self.capture.release()
+        self.capture.cap = good.cap  # callers release the object they hold
+        return found
 
 
 def _read_wanted(
@@ -265,14 +217,20 @@ def _read_wanted(
 
     With ``check_beyond`` = n, keep grabbing until frame n-1 and try one more, so the
     caller learns whether the stream has more than n frames; if it does, grab to the end
-    to count them.
+    to count them. Damaged stretches are stepped over (see ``_Cursor``); wanted frames
+    inside them are missing from the result.
     """
     cap, path = capture.cap, capture.path
     frames: dict[int, np.ndarray] = {}
-    position = 0
+    targets = wanted.tolist()
+    cursor = _Cursor(capture, capture.info.frame_count, targets)
+    wanted_set = set(targets)
     reached_end = False
-    for target in wanted.tolist():
-        if target in seek_at and target > position:
+    for target in targets:
+        if target < cursor.position:
+            continue  # inside a stretch that could not be decoded
+        if target in seek_at and target > cursor.position:
+            cap = capture.cap
             cap.set(cv2.CAP_PROP_POS_FRAMES, target)
             landed = int(round(cap.get(cv2.CAP_PROP_POS_FRAMES)))
             if landed != target:
@@ -280,51 +238,42 @@ def _read_wanted(
                 # decode through, which is always right.
                 logger.warning("%s: seek to frame %d landed on %d; reading sequentially", path, target, landed)
                 return _read_wanted(_reopen(capture), wanted, check_beyond=check_beyond)
-            position = target
-        while position < target:
-            if not cap.grab():
+            cursor.position = target
+        while cursor.position <= target:
+            index = cursor.grab()
+            if index is None:
                 reached_end = True
                 break
-            position += 1
+            if index in wanted_set:
+                ok, frame = capture.cap.retrieve()
+                if ok and frame is not None:
+                    frames[index] = capture.to_rgb(frame)
+                else:
+                    logger.warning("%s: frame %d decoded but could not be converted; skipped", path, index)
         if reached_end:
             break
-        if not cap.grab():
-            reached_end = True
-            break
-        position += 1
-        ok, frame = cap.retrieve()
-        if ok and frame is not None:
-            frames[target] = capture.to_rgb(frame)
-        else:
-            logger.warning("%s: frame %d decoded but could not be converted; skipped", path, target)
     if not reached_end and check_beyond is not None:
-        while position < check_beyond + 1:
-            if not cap.grab():
+        while cursor.position < check_beyond + 1:
+            if cursor.grab() is None:
                 reached_end = True
                 break
-            position += 1
         if not reached_end:
             # More frames than the container said: count them all.
-            while cap.grab():
-                position += 1
+            while capture.cap.grab():
+                cursor.position += 1
             reached_end = True
-    return _ReadResult(frames=frames, frames_seen=position, reached_end=reached_end)
+    return _ReadResult(frames=frames, frames_seen=cursor.position, reached_end=reached_end,
+                       unreadable=cursor.unreadable)
 
 
-def _reopen(capture: _Capture) -> _Capture:
-    capture.release()
-    fresh = _Capture(capture.path)
-    # Callers hold the old object; move the new capture into it so their finally
-    # releases the right one.
-    capture.cap, capture.info, capture.manual_rotation = fresh.cap, fresh.info, fresh.manual_rotation
-    return capture
-
-
-def _count_frames(capture: _Capture) -> int:
-    count = 0
-    while capture.cap.grab():
-        count += 1
-    return count
+def _merge_ranges(ranges) -> tuple[tuple[int, int], ...]:
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return tuple((a, b) for a, b in merged)
 
 
 def read_frames(path: str | os.PathLike, indices) -> tuple[list[np.ndarray], np.ndarray]:
@@ -363,7 +312,9 @@ def read_sampled_frames(
     Returns ``(frames, indices, info)``. The container's frame count is checked: if the
     stream ends early or runs past it, the indices are recomputed from the true count
     (so ``uniform`` spans the real video) and the missing frames read again; ``info``
-    then carries the true count.
+    then carries the true count. A damaged stretch in the middle is stepped over, not
+    taken for the end: ``info.unreadable`` names it, and sampled frames inside it are
+    missing from ``indices``.
     """
     path = os.fspath(path)
     # Validate the mode and arguments before touching the file.
@@ -405,6 +356,9 @@ def read_sampled_frames(
                 _reopen(capture)
                 again = _read_wanted(capture, missing, seek_at=_seek_plan(path, missing, info))
                 result.frames.update(again.frames)
+                result.unreadable += again.unreadable
+        if result.unreadable:
+            info = dataclasses.replace(info, unreadable=_merge_ranges(result.unreadable))
     finally:
         capture.release()
 
@@ -414,3 +368,25 @@ def read_sampled_frames(
     if len(read) < len(wanted):
         logger.warning("%s: read %d of %d sampled frames", path, len(read), len(wanted))
     return [result.frames[i] for i in read.tolist()], read, info
+
+
+def iter_frames(path: str | os.PathLike):
+    """Every frame of ``path`` in display order, upright RGB uint8: frame ``i`` here is the
+    frame ``read_sampled_frames`` calls index ``i`` (for drawing on a whole video).
+
+    A frame that decodes but cannot be converted repeats the previous one, so the count
+    and timing stay those of the stream. Raises ``VideoReadError`` naming the file."""
+    capture = _Capture(os.fspath(path))
+    previous = None
+    try:
+        while capture.cap.grab():
+            ok, frame = capture.cap.retrieve()
+            if ok and frame is not None:
+                previous = capture.to_rgb(frame)
+            elif previous is None:
+                raise VideoReadError(path, "the first frame could not be converted")
+            else:
+                logger.warning("%s: a frame could not be converted; the previous one repeats", path)
+            yield previous
+    finally:
+        capture.release()

@@ -1,0 +1,173 @@
+"""Issue 14's bad-input matrix, end to end: one folder of generated files (zero bytes, text
+named .mp4, truncated, a damaged middle, no face, portrait, one frame, a folder named .mp4, a
+unicode name) beside good face videos, through `detect` and through `index` + `extract`.
+Every item gets a verdict or a recorded failure with the right reason; nothing crashes."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.media import FACE, write_blank_video, write_face_video
+
+NUM_FRAMES = 5
+
+
+def face_frames(num_frames: int, size=(320, 240), face_size: int = 120):
+    """A face moving right over a fixed textured background, RGB frames."""
+    width, height = size
+    background = np.random.RandomState(0).randint(0, 60, (height, width, 3)).astype(np.uint8)
+    face = cv2.resize(FACE, (face_size, face_size))
+    for i in range(num_frames):
+        frame = background.copy()
+        frame[20:20 + face_size, 10 + i:10 + i + face_size] = face
+        yield frame
+
+
+def write_damaged_face_video(path, num_frames: int = 60):
+    """An H.264 face video (a keyframe every 5 frames) with a tenth of its bytes overwritten
+    in the middle: FFmpeg cannot decode a stretch of frames, and decodes the frames after it."""
+    from tfdeepfake.synthetic.videos import write_video
+
+    write_video(path, face_frames(num_frames), 25, "h264", keyint=5)
+    data = bytearray(path.read_bytes())
+    start, size = len(data) // 2, 30000
+    data[start:start + size] = np.random.RandomState(1).randint(0, 256, size).astype(np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+# name under data/ -> (what detect says, what extract says); None: a verdict / faces stored
+MATRIX = {
+    "real/good.mp4": (None, None),
+    "fake/good.avi": (None, None),
+    "real/zero.mp4": ("file is empty (0 bytes)", "file is empty (0 bytes)"),
+    "fake/text.mp4": ("not a readable video", "not a readable video"),
+    "real/truncated.mp4": ("not a readable video", "not a readable video"),
+    "fake/damaged.mp4": ("partly unreadable: frames ", None),
+    "real/noface.mp4": ("no face found in any of 5 sampled frames",
+                        "no face found in any of 5 sampled frames"),
+    "fake/portrait.mp4": (None, None),
+    "real/one_frame.mp4": (None, None),
+    "fake/clip.mp4": ("is a directory, not a video file",
+                      "a folder named like a video, with no video in it"),
+    "real/vidéo 日本.mp4": (None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad inputs")
+    data = root / "data"
+    for folder in ("real", "fake"):
+        (data / folder).mkdir(parents=True)
+    write_face_video(data / "real/good.mp4")
+    writer = cv2.VideoWriter(str(data / "fake/good.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10,
+                             (320, 240))
+    for frame in face_frames(8):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    (data / "real/zero.mp4").write_bytes(b"")
+    (data / "fake/text.mp4").write_text("this is not a video\n" * 10)
+    whole = write_face_video(root / "whole.mp4", num_frames=20).read_bytes()
+    (data / "real/truncated.mp4").write_bytes(whole[: len(whole) // 3])  # its index is at the end
+    write_damaged_face_video(data / "fake/damaged.mp4")
+    write_blank_video(data / "real/noface.mp4")
+    write_face_video(data / "fake/portrait.mp4", size=(240, 320))
+    write_face_video(data / "real/one_frame.mp4", num_frames=1)
+    (data / "fake/clip.mp4").mkdir()
+    write_face_video(data / "real/vidéo 日本.mp4")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(matrix):
+    from tests.export.export_helpers import make_faces, tiny_facenet, write_triplet_model
+    from tfdeepfake.faces.settings import FaceSettings
+
+    embedder = tiny_facenet()
+    folder = write_triplet_model(matrix / "model", embedder, make_faces(6), np.array([0, 1] * 3),
+                                 settings=FaceSettings(num_frames=NUM_FRAMES))
+    return folder, embedder
+
+
+@pytest.fixture
+def tiny_facenet_models(model, monkeypatch):
+    """`detect --model` on the folder above with its stand-in FaceNet (a real FaceNet would
+    take minutes to build here; the folder alone refuses the stand-in, as it should)."""
+    import tfdeepfake.detect as detect_module
+    from tfdeepfake.detectors import load_detector
+
+    folder, embedder = model
+    monkeypatch.setattr(detect_module, "load_detector",
+                        lambda path, facenet_weights=None: load_detector(path, embedder=embedder))
+    return folder
+
+
+def test_detect_gives_every_item_a_verdict_or_a_reason(matrix, tiny_facenet_models, capsys):
+    from tfdeepfake.cli import main
+
+    status = main(["-q", "detect", str(matrix / "data"), "--model", str(tiny_facenet_models),
+                   "--json"])
+    captured = capsys.readouterr()
+    verdicts = {str(v["path"]).split("/data/", 1)[1]: v for v in json.loads(captured.out)}
+    assert status == 0 and "Traceback" not in captured.err
+    assert sorted(verdicts) == sorted(MATRIX)  # the folder named .mp4 is not dropped
+    for name, (reason, _) in MATRIX.items():
+        verdict = verdicts[name]
+        if reason is None or reason.startswith("partly unreadable"):
+            assert verdict["verdict"] in ("real", "fake"), (name, verdict)
+            assert verdict["faces_found"] > 0 and verdict["fake_probability"] is not None
+            assert verdict["reason"].startswith(reason or ""), (name, verdict["reason"])
+        else:
+            assert verdict["verdict"] == "unknown" and verdict["fake_probability"] is None
+            assert reason in verdict["reason"], (name, verdict["reason"])
+    damaged = verdicts["fake/damaged.mp4"]["reason"]
+    first, last = (int(n) for n in damaged.rsplit(" ", 1)[1].split("–"))
+    assert 0 < first <= last < 59  # named, and frames after it were read
+
+
+def test_detect_exits_non_zero_when_no_video_gets_a_verdict(matrix, tiny_facenet_models, capsys):
+    from tfdeepfake.cli import main
+
+    data = matrix / "data"
+    status = main(["detect", str(data / "fake/clip.mp4"), str(data / "real/zero.mp4"),
+                   str(matrix / "nowhere.mp4"), "--model", str(tiny_facenet_models), "--json"])
+    verdicts = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert [v["verdict"] for v in verdicts] == ["unknown"] * 3
+    assert ["directory" in verdicts[0]["reason"], "empty" in verdicts[1]["reason"],
+            "file not found" in verdicts[2]["reason"]] == [True] * 3
+
+
+def test_index_and_extract_record_every_item(matrix, capsys):
+    from tfdeepfake.cache.faces import face_store, iter_face_videos
+    from tfdeepfake.cli import main
+
+    manifest, cache = matrix / "m.jsonl", matrix / "faces.h5"
+    assert main(["-q", "index", "folders", str(matrix / "data"), "-o", str(manifest),
+                 "--json"]) == 0
+    index = json.loads(capsys.readouterr().out)
+    assert [s["path"].split("/data/", 1)[1] for s in index["skipped"]] == ["fake/clip.mp4"]
+    assert index["skipped"][0]["reason"] == MATRIX["fake/clip.mp4"][1]
+    assert main(["-q", "extract", str(manifest), "-o", str(cache), "--num-frames",
+                 str(NUM_FRAMES), "--size", "64", "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert "Traceback" not in captured.err
+    failures = face_store(cache).failures()
+    stored = {v.video_id: v for v in iter_face_videos(cache)}
+    for name, (_, reason) in MATRIX.items():
+        if name == "fake/clip.mp4":
+            continue  # not a video file: the index skipped it, with its reason
+        video_id = f"data/{name.rsplit('.', 1)[0]}"
+        if reason is None:
+            assert video_id in stored and len(stored[video_id].faces) > 0, (name, failures.get(video_id))
+        else:
+            assert reason in failures[video_id].reason, (name, failures[video_id].reason)
+            assert name.rsplit("/", 1)[1] in failures[video_id].reason  # names its file
+    assert (summary["done"], summary["failed"]) == (6, 4)
+    assert stored["data/fake/damaged"].attrs["frame_count"] == 60  # not the 29 it stopped at

@@ -1,0 +1,76 @@
+"""What an upload or a pick may touch: content checks, display names, the videos folder."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tfdeepfake.synthetic.videos import write_video
+from tfdeepfake.web.files import (
+    UploadRejected,
+    VideoFolder,
+    check_upload,
+    shown_name,
+    sniff_container,
+)
+
+
+def _frames(n=4):
+    return [np.full((48, 64, 3), 60 + 10 * i, np.uint8) for i in range(n)]
+
+
+def test_containers_are_told_by_their_first_bytes(tmp_path):
+    mp4 = write_video(tmp_path / "a.mp4", _frames(), 10, "h264")
+    avi = write_video(tmp_path / "a.avi", _frames(), 10, "mjpg")
+    mkv = write_video(tmp_path / "a.mkv", _frames(), 10, "ffv1")
+    found = [sniff_container(p.read_bytes()[:64]) for p in (mp4, avi, mkv)]
+    assert found == [".mp4", ".avi", ".mkv"]
+    assert sniff_container(b"hello, this is text and not a video") is None
+    assert sniff_container(b"") is None
+    # The name does not matter: an MP4 called .txt is an MP4.
+    renamed = tmp_path / "notes.txt"
+    renamed.write_bytes(mp4.read_bytes())
+    assert check_upload(renamed, "notes.txt") == ".mp4"
+
+
+def test_uploads_that_are_not_videos_are_refused_with_a_reason(tmp_path):
+    text = tmp_path / "upload"
+    text.write_text("I am a text file renamed to .mp4\n" * 10)
+    with pytest.raises(UploadRejected, match=r"clip\.mp4: not a video file"):
+        check_upload(text, "clip.mp4")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    with pytest.raises(UploadRejected, match=r"clip\.mp4: the file is empty \(0 bytes\)"):
+        check_upload(empty, "clip.mp4")
+    # The right first bytes and garbage after them: refused when no frame decodes.
+    fake = tmp_path / "fake"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    with pytest.raises(UploadRejected, match="looks like a video container but"):
+        check_upload(fake, "clip.mp4")
+
+
+def test_shown_names_are_for_display_only():
+    assert shown_name("../../etc/passwd") == "passwd"
+    assert shown_name("C:\\Users\\me\\clip.mp4") == "clip.mp4"
+    assert shown_name("") == "upload" and shown_name(None) == "upload"
+    assert shown_name("a\x00b\nc.mp4") == "abc.mp4"
+    assert len(shown_name("x" * 300)) == 80
+
+
+def test_the_videos_folder_lists_and_resolves_only_its_own_videos(tmp_path):
+    root = tmp_path / "videos"
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.mp4", "sub/b.MOV", "notes.txt", ".hidden.mp4"):
+        (root / name).write_bytes(b"x")
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(b"x")
+    (root / "link.mp4").symlink_to(outside)  # a link leading out of the folder
+    folder = VideoFolder(root)
+    assert folder.names() == ["a.mp4", "sub/b.MOV"]
+    assert folder.resolve("sub/b.MOV") == (root / "sub" / "b.MOV").resolve()
+    for bad in ("../secret.mp4", str(outside), "link.mp4", "notes.txt", "sub", "", "missing.mp4",
+                "sub/../../secret.mp4", "a.mp4\x00.txt"):
+        with pytest.raises(FileNotFoundError):
+            folder.resolve(bad)
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        VideoFolder(root / "a.mp4")

@@ -1,0 +1,60 @@
+"""``detect --annotate`` / ``--report``: where each video's pictures go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from tfdeepfake.cli.common import CommandError
+
+
+def annotate_targets(annotate: Path | None, paths: list[Path]) -> dict[Path, Path]:
+    """Output video per input: ``--annotate OUT.mp4`` with one video is that file; otherwise
+    ``--annotate`` is a folder receiving ``<name>.annotated.mp4`` per video."""
+    if annotate is None:
+        return {}
+    from tfdeepfake.visualize.run import unique_names
+
+    if annotate.suffix.lower() == ".mp4":
+        if len(paths) != 1:
+            raise CommandError(f"--annotate {annotate}: a .mp4 file takes one video, and "
+                               f"{len(paths)} were given; give a folder instead")
+        return {paths[0]: annotate}
+    return {path: annotate / f"{name}.annotated.mp4" for path, name in unique_names(paths).items()}
+
+
+def report_targets(report: Path | None, paths: list[Path]) -> dict[Path, Path]:
+    """``--report DIR``: one sub-folder per video, named after it."""
+    if report is None:
+        return {}
+    from tfdeepfake.visualize.run import unique_names
+
+    if report.exists() and not report.is_dir():
+        raise CommandError(f"--report {report}: exists and is not a folder")
+    return {path: report / name for path, name in unique_names(paths).items()}
+
+
+def visual_scorer(detector, annotate: dict[Path, Path], report: dict[Path, Path]) -> Callable:
+    """``path -> verdict dict`` that also writes the pictures, recording them under
+    ``outputs`` (``annotated``: the video; ``report``: the folder)."""
+    from tfdeepfake.visualize.run import visualize_video
+
+    def score(path: Path) -> dict:
+        verdict, written = visualize_video(detector, path, report_dir=report.get(path),
+                                           annotate_to=annotate.get(path))
+        outputs = {}
+        if "annotated" in written:
+            outputs["annotated"] = written["annotated"]
+        if path in report and "json" in written:
+            outputs["report"] = str(report[path])
+        return {**verdict, "outputs": outputs}
+
+    return score
+
+
+def outputs_line(verdict: dict) -> str:
+    outputs = verdict.get("outputs") or {}
+    return "  -> " + ", ".join(f"{k}: {v}" for k, v in outputs.items()) if outputs else ""
+
+
+__all__ = ["annotate_targets", "outputs_line", "report_targets", "visual_scorer"]
