@@ -10,6 +10,7 @@ from pathlib import Path
 from tfdeepfake.cli.common import (CommandError, dataclass_from_args, dataclass_options, emit,
                                    progress)
 from tfdeepfake.constants import DEFAULT_SEED, SPLITS
+from tfdeepfake.scale import RUNNERS
 
 logger = logging.getLogger("tfdeepfake")
 
@@ -124,7 +125,12 @@ def add_face_options(p: argparse.ArgumentParser) -> None:
                                                   "for detection only; crops come from the full "
                                                   "frame; 0 disables",
                              "min_face_size": "smallest face MTCNN looks for, in pixels of the "
-                                              "shrunk frame (mtcnn 1.0: 12..20)"})
+                                              "shrunk frame (mtcnn 1.0: 12..20)",
+                             "key_frame_interval": "full MTCNN cascade on every N-th sampled frame; the "
+                                                   "frames between get the key frames' boxes, confirmed "
+                                                   "by RNet/ONet; 1: cascade on every frame",
+                             "retry_short_sides": "a frame left without a face is detected again at these "
+                                                  "shorter sides in turn (0: full resolution); '' for none"})
 
 
 def _selected_records(args):
@@ -143,6 +149,10 @@ def cmd_extract(args) -> int:
 
     settings = face_settings_from_args(args)
     records = _selected_records(args)
+    if args.runner:
+        return _extract_on_beam(args, settings, records)
+    if args.beam_option:
+        raise CommandError("--beam-option needs --runner (direct, prism, flink, spark or dataflow)")
     show = not args.json and not args.no_progress and not args.quiet
     failed = 0
     with progress(len(records), "video", show) as bar:
@@ -160,7 +170,35 @@ def cmd_extract(args) -> int:
             print(f"interrupted: finished videos are saved in {args.output}; "
                   f"run the same command again to resume", file=sys.stderr)
             return 130
-    payload = {**summary.to_dict(), "cache": str(args.output)}
+    return _report_extract(args, summary)
+
+
+def _extract_on_beam(args, settings, records) -> int:
+    from tfdeepfake.scale.options import beam_arguments
+
+    try:
+        beam_arguments(args.runner, args.workers, args.beam_option or ())
+    except ValueError as error:  # a malformed --beam-option, before Beam is imported
+        raise CommandError(str(error)) from error
+    try:
+        from tfdeepfake.scale.extract import run_beam_extract
+        from tfdeepfake.scale.options import pipeline_options
+    except ImportError as error:
+        raise CommandError(f"--runner needs Apache Beam ({error}); install it with "
+                           "`pip install 'tfdeepfake[beam]'` or requirements.txt") from error
+    try:
+        pipeline_options(args.runner, args.workers, args.beam_option or ())
+    except ValueError as error:  # an unknown option, before any work
+        raise CommandError(str(error)) from error
+    summary, counters = run_beam_extract(
+        records, args.output, settings, runner=args.runner, workers=args.workers,
+        beam_options=args.beam_option or (), retry_failed=args.retry_failed)
+    extra = "".join(f"\n  beam counter {name}: {value}" for name, value in counters.items())
+    return _report_extract(args, summary, {"runner": args.runner, "beam_counters": counters}, extra)
+
+
+def _report_extract(args, summary, more: dict | None = None, extra: str = "") -> int:
+    payload = {**summary.to_dict(), "cache": str(args.output), **(more or {})}
     line = (f"extract: {summary.videos} videos, {summary.done} done, {summary.skipped} skipped, "
             f"{summary.failed} failed, {summary.frames} frames, {summary.faces} faces, "
             f"{summary.seconds:.1f} s -> {args.output}")
@@ -169,7 +207,7 @@ def cmd_extract(args) -> int:
     if retried:
         line += (f"\n  {len(retried)} not recorded as failed (permission denied): the next run "
                  "tries them again")
-    emit(args, payload, line)
+    emit(args, payload, line + extra)
     return 0
 
 
@@ -186,6 +224,12 @@ def add_extract(sub, parents) -> None:
     p.add_argument("--limit", type=int, help="only the first N videos")
     p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
     p.add_argument("--retry-failed", action="store_true", help="retry videos that failed before")
+    p.add_argument("--runner", choices=RUNNERS,
+                   help="run as an Apache Beam pipeline on this runner (the same cache; "
+                        "--workers sets the direct runner's processes; docs/scale-out.md)")
+    p.add_argument("--beam-option", action="append", metavar="KEY=VALUE",
+                   help="a Beam pipeline option for --runner, e.g. flink_master=host:8081 "
+                        "(repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_extract)

@@ -1,0 +1,52 @@
+"""``--runner NAME`` and ``--beam-option K=V`` -> Beam ``PipelineOptions``."""
+
+from __future__ import annotations
+
+import logging
+
+from tfdeepfake.scale import RUNNERS
+
+logger = logging.getLogger(__name__)
+
+_RUNNER_CLASSES = {"direct": "DirectRunner", "prism": "PrismRunner", "flink": "FlinkRunner",
+                   "spark": "SparkRunner", "dataflow": "DataflowRunner"}
+
+
+def beam_arguments(runner: str = "direct", workers: int = 1,
+                   options: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Command-line style Beam arguments. ``options`` are ``K=V`` (or ``K`` for a flag) and
+    win over what is derived here; ``workers`` sets the DirectRunner's worker processes."""
+    if runner not in _RUNNER_CLASSES:
+        raise ValueError(f"unknown runner {runner!r}; valid: {', '.join(RUNNERS)}")
+    given = {}
+    for option in options:
+        key, sep, value = option.lstrip("-").partition("=")
+        if not key or key == "runner":
+            raise ValueError(f"--beam-option {option!r}: expected KEY=VALUE (e.g. "
+                             "flink_master=localhost:8081); choose the runner with --runner")
+        given[key] = value if sep else None
+    derived = {"runner": _RUNNER_CLASSES[runner]}
+    if runner == "direct":
+        # Worker processes, each with its own MTCNN; in_memory keeps one process for 1 worker.
+        derived["direct_num_workers"] = str(max(1, workers))
+        derived["direct_running_mode"] = "multi_processing" if workers > 1 else "in_memory"
+    elif workers > 1 and not any(k in given for k in ("num_workers", "parallelism",
+                                                       "max_num_workers")):
+        logger.info("--workers applies to the direct runner; size a %s cluster with "
+                    "--beam-option (see docs/scale-out.md)", runner)
+    merged = {**derived, **given}
+    return [f"--{k}" if v is None else f"--{k}={v}" for k, v in merged.items()]
+
+
+def pipeline_options(runner: str = "direct", workers: int = 1, options=()):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    arguments = beam_arguments(runner, workers, options)
+    built = PipelineOptions(arguments)
+    # Beam drops an unknown option with only a warning; a typo would go unnoticed.
+    known = built.get_all_options(drop_default=False)
+    unknown = [a for a in arguments if a[2:].partition("=")[0] not in known]
+    if unknown:
+        raise ValueError(f"unknown Beam pipeline option(s) {', '.join(unknown)}; see "
+                         "`python -m apache_beam.examples.wordcount --help` for the list")
+    return built
