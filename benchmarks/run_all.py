@@ -1,17 +1,30 @@
-"""Run every benchmark with its defaults, one after another (`make bench`)."""
+"""Run every benchmark, one after another (`make bench`).
+
+bench_detect: detect against the straightforward pipeline (bench_baseline.py) run in the
+same process, interleaved (ratios), recall against full-resolution MTCNN, folder
+throughput. bench_recall: face recall of extract, detect and the TFLite path on real and
+generated hard videos. bench_parity: how far the fast face path moves probabilities.
+bench_extract, bench_export: extract speed per resolution; TFLite variants.
+"""
 
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_extract.py", "bench_detect.py", "bench_export.py"]
+BENCHMARKS = [
+    ("bench_detect.py", []),
+    ("bench_recall.py", ["--lite"]),
+    ("bench_parity.py", []),
+    ("bench_extract.py", ["--workers", "2"]),
+    ("bench_export.py", []),
+]
 
 if __name__ == "__main__":
     status = 0
-    for name in BENCHMARKS:
+    for name, arguments in BENCHMARKS:
         if not (HERE / name).exists():
             continue
-        print(f"\n=== {name} ===", flush=True)
-        status |= subprocess.call([sys.executable, str(HERE / name)])
+        print(f"\n=== {name} {' '.join(arguments)} ===", flush=True)
+        status |= subprocess.call([sys.executable, str(HERE / name), *arguments])
     sys.exit(status)

@@ -60,3 +60,31 @@ def test_batch_of_frames_and_empty_frames(astronaut):
 def test_grayscale_photo_as_rgb(astronaut):
     gray = cv2.cvtColor(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     assert get_detector().detect([gray])[0]
+
+
+def test_refine_moves_a_rough_box_onto_the_face(astronaut):
+    # RNet and ONet on a box off by a tenth of the face give the cascade's face back.
+    detector = get_detector()
+    (face,) = detector.detect([astronaut])[0][:1]
+    x1, y1, x2, y2 = face.box
+    shift = 0.1 * (x2 - x1)
+    rough = np.array([[0, x1 + shift, y1 - shift, x2 + shift, y2 - shift]])
+    rows = detector.refine_rows([astronaut], rough)
+    assert len(rows) == 1 and rows[0, 5] > 0.95
+    assert iou(rows[0, 1:5], face.box) > 0.85
+    assert rows.shape == (1, 16)
+    # A box on a face-free region is refused.
+    assert len(detector.refine_rows([astronaut], np.array([[0, 300, 400, 380, 480]]))) == 0
+    assert detector.refine_rows([astronaut], np.empty((0, 5))).shape == (0, 16)
+
+
+def test_video_frames_through_key_frames_find_the_face_everywhere(astronaut):
+    from tfdeepfake.faces.tracking import TrackStats, track_faces
+
+    frames = [np.roll(astronaut, shift=(4 * i, 6 * i), axis=(0, 1)) for i in range(9)]
+    cascade = get_detector(key_frame_interval=1, retry_short_sides=()).detect(frames)
+    stats = TrackStats()
+    tracked = track_faces(get_detector(key_frame_interval=4), frames, stats)
+    assert stats.key_frames == 3 and stats.confirmed == 6 and stats.redetected == 0
+    for full, ours in zip(cascade, tracked):
+        assert iou(full[0].box, ours[0].box) > 0.85

@@ -58,9 +58,10 @@ def test_video_matches_tensorflow_path(detector, face_video, face_model_dir):
     assert result.verdict == ("fake" if result.fake_probability >= 0.5 else "real")
     assert json.loads(json.dumps(result.to_dict()))["num_faces"] == 4
 
-    # The TensorFlow path: mtcnn package detector, same selection and crop, Keras scorer.
+    # The TensorFlow path: mtcnn package detector through the same key frames, carried
+    # boxes and retries (detect_video), same selection and crop, Keras scorer.
     frames, indices, _ = read_sampled_frames(face_video, CONFIG.num_frames)
-    reference = FaceDetector(CONFIG.detector).detect(frames)
+    reference = FaceDetector(CONFIG.detector).detect_video(frames)
     crops = []
     for faces, box in zip(reference, result.boxes):
         face = faces[select_face(np.stack([f.box for f in faces]), np.array([f.confidence for f in faces]))]

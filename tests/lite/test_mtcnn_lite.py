@@ -98,3 +98,23 @@ def test_no_face(lite):
 def test_bad_pyramid_resize(mtcnn_dir):
     with pytest.raises(ValueError, match="exact"):
         LiteMTCNN(mtcnn_dir, pyramid_resize="cubic")
+
+
+@pytest.mark.parametrize("name", ["astronaut", "pair"])
+def test_refine_matches_package(name, photos, lite):
+    # RNet + ONet on rough boxes (the faces moved by a tenth of their size): the TFLite
+    # cascade gives the package's boxes and scores, so carried boxes confirm alike.
+    from tfdeepfake.faces.detector import get_detector
+
+    image = photos[name]
+    package = get_detector()
+    faces = lite.detect(image)
+    rough = np.array([f.box + 0.1 * (f.box[2] - f.box[0]) * np.array([1, -1, 1, -1]) for f in faces])
+    ours = lite.refine_rows(image, rough)
+    ref = package.refine_rows([image], np.column_stack([np.zeros(len(rough)), rough]))
+    assert len(ours) == len(ref) == len(faces)
+    ours, ref = ours[np.argsort(-ours[:, 5])], ref[np.argsort(-ref[:, 5])]
+    for a, b in zip(ours, ref):
+        assert iou(a[1:5], b[1:5]) > 0.95 and abs(a[5] - b[5]) < 1e-3
+        assert np.abs(a[6:] - b[6:]).max() < 2.0
+    assert lite.refine_rows(image, np.empty((0, 4))).shape == (0, 16)

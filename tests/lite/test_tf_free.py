@@ -74,7 +74,9 @@ def test_lite_face_detector_shrinks_and_maps_back_like_extract():
         [],
         [row(10, 10, 40, 40, 0.95), row(200, 100, 300, 200, 0.97)],  # largest is the second
     ])
-    settings = FaceSettings(num_frames=3, margin=0.0, size=32)
+    # Every frame through the cascade, no retry: this test is about the rescale.
+    settings = FaceSettings(num_frames=3, margin=0.0, size=32,
+                            detector=DetectorConfig(key_frame_interval=1, retry_short_sides=()))
     detector = LiteFaceDetector(fake, settings.detector)
     arrays = faces_from_frames(frames, np.array([0, 5, 10]), settings, detector)
 
@@ -93,3 +95,30 @@ def test_lite_face_detector_refuses_other_min_face_size():
     fake.min_face_size = 12
     with pytest.raises(ValueError, match="min_face_size"):
         LiteFaceDetector(fake, DetectorConfig())
+
+
+class FakeRefiningMTCNN(FakeLiteMTCNN):
+    """Also confirms any box it is given, moved 2 px right, at confidence 0.95."""
+
+    def __init__(self, rows_by_call):
+        super().__init__(rows_by_call)
+        self.refined = []
+
+    def refine_rows(self, image, boxes):
+        self.refined.append((image.shape, np.asarray(boxes).copy()))
+        return np.array([row(x1 + 2, y1, x2 + 2, y2, 0.95) for x1, y1, x2, y2 in boxes]).reshape(-1, 16)
+
+
+def test_lite_face_detector_tracks_with_the_shared_code():
+    # Key frames 0 and 2 through the cascade at 270 px; frame 1 gets their interpolated
+    # box, squared, in the shrunk frame's pixels, confirmed by RNet/ONet.
+    frames = [np.zeros((1080, 1920, 3), np.uint8) for _ in range(3)]
+    fake = FakeRefiningMTCNN([[row(200, 100, 300, 220, 0.99)], [row(220, 100, 320, 220, 0.99)]])
+    settings = FaceSettings(num_frames=3, margin=0.0, size=32, detector=DetectorConfig(key_frame_interval=2))
+    arrays = faces_from_frames(frames, np.array([0, 5, 10]), settings, LiteFaceDetector(fake, settings.detector))
+    assert fake.shapes == [(270, 480, 3)] * 2
+    ((shape, boxes),) = fake.refined
+    assert shape == (270, 480, 3)
+    np.testing.assert_allclose(boxes, [[200, 100, 320, 220]], atol=1e-3)
+    assert arrays["frame_indices"].tolist() == [0, 5, 10]
+    np.testing.assert_allclose(arrays["boxes"][1], [808, 400, 1288, 880], atol=1e-2)

@@ -25,8 +25,11 @@ class NoFaceError(RuntimeError):
 
 def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, settings: FaceSettings,
                       detector: BatchFaceDetector) -> dict[str, np.ndarray]:
-    """Detect, choose and crop one face per frame; frames without a face are left out."""
-    detections = detector.detect(frames)
+    """Detect, choose and crop one face per frame; frames without a face are left out.
+
+    ``frames`` are the sampled frames of one video in order: faces are found with key
+    frames, carried boxes and retries (``detector.detect_video``)."""
+    detections = detector.detect_video(frames)
     picks = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
                          [np.array([f.confidence for f in faces]) for faces in detections],
                          settings.face_policy)
@@ -68,4 +71,6 @@ def faces_of_video(video_path: str | os.PathLike, settings: FaceSettings,
         raise NoFaceError(f"{video_path}: no face found in any of {len(indices)} sampled frames")
     video_attrs = {"frame_count": info.frame_count, "fps": info.fps, "width": info.width,
                    "height": info.height, "rotation": info.rotation}
+    if info.unreadable_note:  # "partly unreadable: frames a-b", kept with the faces
+        video_attrs["unreadable"] = info.unreadable_note
     return arrays, video_attrs

@@ -54,5 +54,5 @@ class FaceSettings:
         unknown = sorted(set(settings) - valid)
         if unknown:
             raise ValueError(f"unknown face settings {unknown}; valid: {sorted(valid)}")
-        detector = DetectorConfig(**settings.pop("detector", {}))
+        detector = DetectorConfig.from_dict(settings.pop("detector", {}))
         return cls(detector=detector, **settings)

@@ -201,6 +201,23 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
 # --------------------------------------------------------------------------- detector
 
 
+def _normalise(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3]; got shape {image.shape}")
+    return (image.astype(np.float32) - np.float32(127.5)) / np.float32(128)
+
+
+def _clipped(rows: np.ndarray, shape: tuple) -> np.ndarray:
+    """Final rows with boxes clipped to the image (``fit_to_image`` in the package)."""
+    if not len(rows):
+        return np.empty((0, 16))
+    h, w = shape[:2]
+    rows[:, [1, 3]] = np.clip(rows[:, [1, 3]], 0, w - 1)
+    rows[:, [2, 4]] = np.clip(rows[:, [2, 4]], 0, h - 1)
+    return rows
+
+
 class LiteMTCNN:
     """MTCNN over ``pnet.tflite``, ``rnet.tflite``, ``onet.tflite`` in ``model_dir``.
 
@@ -288,21 +305,25 @@ class LiteMTCNN:
 
     def detect_rows(self, image: np.ndarray) -> np.ndarray:
         """Raw rows ``[N, 16]``: ``0, x1, y1, x2, y2, score, x_1..x_5, y_1..y_5``."""
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an RGB image [H, W, 3]; got shape {image.shape}")
-        norm = (image.astype(np.float32) - np.float32(127.5)) / np.float32(128)
+        norm = _normalise(image)
         rows = self._stage_pnet(norm)
         if len(rows):
             rows = self._stage_rnet(norm, rows)
         if len(rows):
             rows = self._stage_onet(norm, rows)
-        if not len(rows):
-            return np.empty((0, 16))
-        h, w = image.shape[:2]
-        rows[:, [1, 3]] = np.clip(rows[:, [1, 3]], 0, w - 1)
-        rows[:, [2, 4]] = np.clip(rows[:, [2, 4]], 0, h - 1)
-        return rows
+        return _clipped(rows, image.shape)
+
+    def refine_rows(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """RNet and ONet on candidate ``boxes [N, 4]`` (pixels) instead of PNet's proposals;
+        rows as :meth:`detect_rows` gives them."""
+        norm = _normalise(image)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        rows = np.concatenate([np.zeros((len(boxes), 1)), boxes, np.zeros((len(boxes), 1))], axis=1)
+        if len(rows):
+            rows = self._stage_rnet(norm, rows)
+        if len(rows):
+            rows = self._stage_onet(norm, rows)
+        return _clipped(rows, image.shape)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in one RGB uint8 image, highest confidence first."""
@@ -320,9 +341,12 @@ class LiteMTCNN:
 
 class LiteFaceDetector(BatchFaceDetector):
     """:class:`LiteMTCNN` behind the project's detector interface
-    (``detect(frames) -> list[list[Face]]``): the same shrink to ``detect_short_side``,
+    (``detect(frames) -> list[list[Face]]``, ``detect_video``): the same shrink to
+    ``detect_short_side``, key frames, carried boxes confirmed by RNet and ONet, retries,
     confidence cut and mapping back to full resolution as the TensorFlow detector, so
     :func:`tfdeepfake.faces.pipeline.faces_from_frames` chooses faces the same way."""
+
+    can_refine = True
 
     def __init__(self, mtcnn: LiteMTCNN, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
@@ -337,4 +361,17 @@ class LiteFaceDetector(BatchFaceDetector):
             rows = self.mtcnn.detect_rows(image)
             rows[:, 0] = index
             parts.append(rows)
+        return np.concatenate(parts, axis=0) if parts else np.empty((0, 16))
+
+    def refine_rows(self, images: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim != 2:
+            return np.empty((0, 16))
+        parts = []
+        for index, image in enumerate(images):
+            mine = rows[rows[:, 0] == index]
+            if len(mine):
+                refined = self.mtcnn.refine_rows(image, mine[:, 1:5])
+                refined[:, 0] = index
+                parts.append(refined)
         return np.concatenate(parts, axis=0) if parts else np.empty((0, 16))
