@@ -26,6 +26,7 @@ _REGISTRY: dict[str, str] = {
     "triplet": "tfdeepfake.detectors.triplet:TripletDetector",
     "xception": "tfdeepfake.detectors.xception:XceptionDetector",
     "lstm": "tfdeepfake.detectors.lstm:LSTMDetector",
+    "sbi": "tfdeepfake.detectors.self_blended:SelfBlendedDetector",
 }
 DETECTOR_NAMES = tuple(_REGISTRY)
 

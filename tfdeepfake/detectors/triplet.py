@@ -16,6 +16,7 @@ identity become the model's, and the model refuses a cache of another FaceNet.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -53,6 +54,9 @@ DEFAULT_CLASSIFIER = "rf"
 # The reference code's choices: KNN k=10, SGD with logistic loss, 100 trees.
 CLASSIFIER_PARAMS = {"knn": {"k": 10}, "sgd": {}, "rf": {"n_trees": 100}}
 THRESHOLD_MODES = ("fixed", "validation")
+# Where the fake class comes from: the cache's fake videos, or self-blended pseudo-fakes of
+# its real videos (``tfdeepfake.detectors.sbi_training``; then ``source`` is a face cache).
+FAKES = ("cache", "sbi")
 
 
 # -- the embedding cache -------------------------------------------------------------------
@@ -151,7 +155,8 @@ class TripletDetector(Detector):
     source_kind = "embeddings"
     description = "FaceNet embeddings -> triplet-loss head -> KNN / SGD / RF (the poster's method)"
     config_class = TripletTrainingConfig
-    option_choices = {"default_classifier": DEFAULT_CLASSIFIERS, "threshold_mode": THRESHOLD_MODES}
+    option_choices = {"default_classifier": DEFAULT_CLASSIFIERS, "threshold_mode": THRESHOLD_MODES,
+                      "fakes": FAKES}
 
     def __init__(self, folder: ModelFolder, meta: dict[str, Any], head,
                  classifiers: dict[str, FrameClassifier], identity,
@@ -289,6 +294,18 @@ class TripletDetector(Detector):
             return np.zeros(0, np.float64)
         return self.score_embeddings(self.embedder.embed(faces), variant)
 
+    heat_map_kind = "occlusion"
+
+    def heat_map(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Occlusion maps (``tfdeepfake.models.occlusion``): how far a grey patch over each
+        region moves the head's output. The head's output rather than a classifier's
+        probability, because KNN and random-forest probabilities move in steps (1/k, 1/trees)
+        and would leave most maps blank; the same map therefore serves every ``variant``."""
+        from tfdeepfake.models.occlusion import occlusion_maps
+
+        self._variant(variant)
+        return occlusion_maps(faces, lambda images: self.head_outputs(self.embedder.embed(images)))
+
     def split_scores(self, source: str | os.PathLike, split: str) -> dict[str, Scores]:
         """Frame scores of every classifier on ``split`` of an embedding cache."""
         from tfdeepfake.models.facenet import FaceNetIdentity
@@ -316,12 +333,14 @@ class TripletDetector(Detector):
               options: TrainOptions = TrainOptions(), *,
               classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
               default_classifier: str = DEFAULT_CLASSIFIER,
-              threshold_mode: str = "fixed") -> "TripletDetector":
+              threshold_mode: str = "fixed", fakes: str = "cache") -> "TripletDetector":
         """Train the head and the classifiers on the ``train`` (and ``val``) videos of an
         embedding cache; write the model folder ``out_dir``; return the loaded detector.
 
         ``threshold_mode``: ``fixed`` (0.5, the poster) or ``validation`` (Youden's J on
-        the validation videos' scores, per classifier).
+        the validation videos' scores, per classifier). ``fakes="sbi"``: ``source`` is a
+        face cache; its real videos are embedded with the installed FaceNet, and
+        self-blended copies of their faces are the fake class (``sbi_training``).
         """
         config = config or TripletTrainingConfig()
         if threshold_mode not in THRESHOLD_MODES:
@@ -338,12 +357,19 @@ class TripletDetector(Detector):
         if options.strategy != "default":
             logger.warning("the triplet head is small and trains on one device; strategy %r "
                            "is not used", options.strategy)
-        face_settings, facenet = cache_settings(source)
+        if fakes not in FAKES:
+            raise ValueError(f"unknown fakes {fakes!r}; valid: {', '.join(FAKES)}")
+        if fakes == "sbi":
+            from tfdeepfake.detectors.sbi_training import sbi_triplet_data
+
+            table, rows, face_settings, facenet = sbi_triplet_data(source, seed=options.seed)
+        else:
+            face_settings, facenet = cache_settings(source)
+            table = load_embedding_table(source, splits=("train", "val"))
+            rows = _video_rows(source, table, ("train", "val"))
         if facenet.get("random_init"):
             logger.warning("%s: embeddings from a RANDOMLY INITIALISED FaceNet (seed %s)", source,
                            facenet.get("seed"))
-        table = load_embedding_table(source, splits=("train", "val"))
-        rows = _video_rows(source, table, ("train", "val"))
         train_ids, val_ids, how = carve_validation(rows, options.val_fraction, options.seed)
         counts = {"train": counts_of(rows, train_ids), "val": counts_of(rows, val_ids),
                   "validation": how}
@@ -360,29 +386,64 @@ class TripletDetector(Detector):
         out = Path(out_dir)
         ModelFolder(out).start()  # an old model.json goes first: the folder is unfinished
         run_dir = Path(options.run_dir) if options.run_dir else out / "run"
-        trained = train_triplet_head(train, val, config, seed=options.seed, run_dir=run_dir)
-        head = trained.model
-        train_out = _outputs(head, train.embeddings)
-        val_out = _outputs(head, val.embeddings) if val is not None else None
-        fitted, thresholds, validation = {}, {}, {}
-        for name in classifiers:
-            clf = make_classifier(name, **CLASSIFIER_PARAMS.get(name, {}))
-            if "seed" in clf.get_params():
-                clf.set_params(seed=options.seed)
-            fitted[name] = clf.fit(train_out, train.labels)
-            thresholds[name] = 0.5
-            if val is not None:
-                thresholds[name], validation[name] = _validate(
-                    clf, val_out, val, threshold_mode, options.aggregation)
+        fit = fit_triplet(train, val, config, seed=options.seed, run_dir=run_dir,
+                          classifiers=classifiers, threshold_mode=threshold_mode,
+                          aggregation=options.aggregation)
         training = {"config": config.to_dict(), "threshold_mode": threshold_mode,
-                    "embedding_cache": str(source), "run_dir": str(run_dir),
-                    "validation_metrics": validation, **trained.record()}
-        save_triplet_model(out, face_settings=face_settings, facenet=facenet, head=head,
-                           classifiers=fitted, default_classifier=default_classifier,
-                           thresholds=thresholds, aggregation=options.aggregation,
+                    "embedding_cache": str(source), "fakes": fakes, "run_dir": str(run_dir),
+                    "validation_metrics": fit.validation, **fit.training.record()}
+        save_triplet_model(out, face_settings=face_settings, facenet=facenet, head=fit.head,
+                           classifiers=fit.classifiers, default_classifier=default_classifier,
+                           thresholds=fit.thresholds, aggregation=options.aggregation,
                            seed=options.seed, training=training, data=counts)
         folder = ModelFolder(out)
         return cls.from_folder(folder, folder.read_meta())
+
+
+@dataclasses.dataclass
+class FittedTriplet:
+    """What ``fit_triplet`` returns: the head (best epoch), the classifiers fitted on its
+    outputs, their thresholds, validation metrics and the head's training record."""
+
+    head: Any
+    classifiers: dict[str, FrameClassifier]
+    thresholds: dict[str, float]
+    validation: dict[str, dict]
+    training: Any  # triplet_training.HeadTraining
+
+
+def fit_classifiers(features: np.ndarray, labels: np.ndarray,
+                    names: Sequence[str] = DEFAULT_CLASSIFIERS,
+                    seed: int = 0) -> dict[str, FrameClassifier]:
+    """The poster's frame classifiers (``CLASSIFIER_PARAMS``), fitted on ``features``."""
+    fitted = {}
+    for name in names:
+        clf = make_classifier(name, **CLASSIFIER_PARAMS.get(name, {}))
+        if "seed" in clf.get_params():
+            clf.set_params(seed=seed)
+        fitted[name] = clf.fit(features, labels)
+    return fitted
+
+
+def fit_triplet(train: EmbeddingTable, val: EmbeddingTable | None,
+                config: TripletTrainingConfig, *, seed: int, run_dir: str | os.PathLike,
+                classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, threshold_mode: str = "fixed",
+                aggregation: str = "mean") -> FittedTriplet:
+    """The method on in-memory tables (anything with ``embeddings``, ``labels`` and
+    ``video_ids``): the triplet head on ``train`` (``val`` watched for keep-best), then the
+    classifiers on the head's outputs of ``train``; thresholds 0.5, or chosen on ``val``.
+    ``train`` writes a model folder from this; experiments call it inside their folds."""
+    trained = train_triplet_head(train, val, config, seed=seed, run_dir=Path(run_dir))
+    head = trained.model
+    fitted = fit_classifiers(_outputs(head, train.embeddings), train.labels, classifiers, seed)
+    thresholds = {name: 0.5 for name in fitted}
+    validation: dict[str, dict] = {}
+    if val is not None:
+        val_out = _outputs(head, val.embeddings)
+        for name, clf in fitted.items():
+            thresholds[name], validation[name] = _validate(clf, val_out, val, threshold_mode,
+                                                           aggregation)
+    return FittedTriplet(head, fitted, thresholds, validation, trained)
 
 
 def _outputs(head, embeddings: np.ndarray) -> np.ndarray:

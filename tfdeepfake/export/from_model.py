@@ -50,9 +50,18 @@ def _xception_scorer(detector, variant: str):
     return KerasFaceScorer(detector.model, XCEPTION_EMBEDDING_LAYER, face_size=detector.face_settings.size)
 
 
+def _sbi_scorer(detector, variant: str):
+    """The self-blended-trained classifier (``sbi``) on the model folder's face crops."""
+    from tfdeepfake.export.graph import KerasFaceScorer
+
+    return KerasFaceScorer(detector.model, detector.feature_layer,
+                           face_size=detector.face_settings.size)
+
+
 FACE_SCORERS: dict[str, Callable[[Any, str], Any]] = {
     "triplet": _triplet_scorer,
     "xception": _xception_scorer,
+    "sbi": _sbi_scorer,
 }
 EXPORTABLE = tuple(FACE_SCORERS)
 
@@ -101,7 +110,8 @@ def model_card(detector: Detector, variant: str) -> dict[str, Any]:
     label = detector.facenet_label
     random_init = detector.random_init_facenet
     uses = {"triplet": f"{label} + semi-hard triplet head + {variant.upper()} classifier",
-            "xception": "Xception frame classifier"}
+            "xception": "Xception frame classifier",
+            "sbi": "face backbone + binary head trained on real and self-blended faces (SBI)"}
     return {
         "model": f"tfdeepfake {detector.name}: {uses.get(detector.name, detector.name)}",
         "detector": detector.name,

@@ -1,0 +1,258 @@
+"""The ``sbi`` detector: a backbone fine-tuned on real faces and their self-blended
+pseudo-fakes (SBI, Shiohara & Yamasaki, CVPR 2022), so it learns blending artefacts rather
+than identities. It needs real videos only.
+
+A face's score is the network's fake probability; a video's is the aggregation (the mean by
+default) of its faces' scores; the decision threshold is 0.5. Trained from a face cache
+(``tfdeepfake extract``) whose ``train`` (and ``val``) split holds real videos; fake videos
+there are ignored with a warning (``cache_fakes="ignore"``) or refused (``"refuse"``).
+Validation: the cache's ``val`` split, else whole identity groups of real ``train`` videos
+(``carve_validation``), with fixed pseudo-fakes of their faces. Training faces are held in
+memory. The network and its options: ``tfdeepfake.models.sbi_classifier`` and
+``SBITrainingConfig``; the pseudo-fakes: ``tfdeepfake.synthetic.self_blend``.
+
+The model folder (``tfdeepfake.detectors.base``)::
+
+    model.json          the common keys (``facenet``: the FaceNet the backbone started
+                        from, or null), plus
+                          input_size   int, the network's square input
+                          backbone     {"kind", "trainable_from", "dropout", "facenet_model"}
+                          weights      "model.weights.h5"
+                          self_blend   the pseudo-fake settings trained with
+    model.weights.h5    the whole network (fine-tuned backbone and head), best epoch
+    run/history.csv     per-epoch losses
+
+The folder holds every weight, so loading needs no FaceNet weights file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from tfdeepfake.cache.faces import iter_face_videos
+from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.detectors.base import (
+    Detector,
+    ModelFolder,
+    ModelFolderError,
+    Scores,
+    TrainOptions,
+    carve_validation,
+    common_meta,
+    counts_of,
+    require,
+)
+from tfdeepfake.detectors.sbi_training import MONITORS, OPTIMIZERS, SBITrainingConfig, fit_sbi
+from tfdeepfake.detectors.xception import (
+    face_cache_settings,
+    require_cache,
+    run_dir_of,
+    scan_face_cache,
+)
+from tfdeepfake.models.sbi_classifier import BACKBONES, FEATURE_LAYERS, TRAINABLE_FROM
+from tfdeepfake.pipelines.self_blend import real_faces
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.weights.h5"
+DECISION_THRESHOLD = 0.5
+SCORE_BATCH_SIZE = 64
+CACHE_FAKES = ("ignore", "refuse")
+
+
+def build_from_meta(backbone: dict, input_size: int, where) -> Any:
+    """The untrained network ``model.json``'s ``backbone`` describes (to load weights into)."""
+    from tfdeepfake.models.sbi_classifier import build_sbi_classifier
+
+    kind = _require_in(backbone, "kind", str, where)
+    trainable_from = _require_in(backbone, "trainable_from", str, where)
+    dropout = float(_require_in(backbone, "dropout", (int, float), where))
+    if kind not in BACKBONES or trainable_from not in TRAINABLE_FROM:
+        raise ModelFolderError(f"{where} [backbone]: kind {kind!r} / trainable_from "
+                               f"{trainable_from!r}; valid kinds: {', '.join(BACKBONES)}")
+    network = None
+    if kind == "facenet":
+        from tfdeepfake.models.facenet import build_facenet_network, facenet_spec
+
+        model_key = _require_in(backbone, "facenet_model", str, where)
+        try:
+            network = build_facenet_network(facenet_spec(model_key))
+        except (KeyError, ValueError) as error:
+            raise ModelFolderError(f"{where} [backbone]: key 'facenet_model': {error}") from None
+    try:
+        return build_sbi_classifier(kind, input_size=input_size, trainable_from=trainable_from,
+                                    dropout=dropout, facenet_network=network)
+    except ValueError as error:
+        raise ModelFolderError(f"{where} [backbone]: {error}") from None
+
+
+def _require_in(section: dict, key: str, kind, where):
+    return require(section, key, kind, f"{where} [backbone]")
+
+
+class SelfBlendedDetector(Detector):
+    name = "sbi"
+    source_kind = "faces"
+    description = ("a backbone (pretrained FaceNet, fine-tuned) trained on real videos only, "
+                   "with self-blended pseudo-fakes; a video scores the aggregate of its faces")
+    config_class = SBITrainingConfig
+    option_choices = {"backbone": BACKBONES, "trainable_from": TRAINABLE_FROM,
+                      "optimizer": OPTIMIZERS, "monitor": MONITORS, "cache_fakes": CACHE_FAKES}
+
+    def __init__(self, folder: ModelFolder, meta: dict[str, Any], model):
+        super().__init__(folder, meta)
+        self.model = model
+        self.input_size = int(meta["input_size"])
+        self.backbone = dict(meta["backbone"])
+        self._infer = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @classmethod
+    def train(cls, source, out_dir, config: SBITrainingConfig | None = None,
+              options: TrainOptions = TrainOptions(), *, cache_fakes: str = "ignore",
+              facenet_weights: str | None = None) -> "SelfBlendedDetector":
+        """Train on the real ``train`` videos of face cache ``source`` into ``out_dir``.
+
+        ``cache_fakes``: what to do with fake videos in the training splits, ``ignore``
+        them (with a warning) or ``refuse`` the cache. ``facenet_weights``: the pretrained
+        FaceNet file to start from (default: the installed weights).
+        """
+        from tfdeepfake.models.strategy import shared_strategy
+
+        config = config or SBITrainingConfig()
+        if cache_fakes not in CACHE_FAKES:
+            raise ValueError(f"unknown cache_fakes {cache_fakes!r}; valid: {', '.join(CACHE_FAKES)}")
+        require_cache(source, "faces", "the sbi detector")
+        face_settings = face_cache_settings(source)
+        rows, loaded = scan_face_cache(source)
+        usable = [r for r in rows if r.split in ("train", "val") and r.frames > 0]
+        fakes = sorted(r.video_id for r in usable if r.label == FAKE)
+        if fakes and cache_fakes == "refuse":
+            raise ValueError(f"{source}: {len(fakes)} fake training videos (e.g. {fakes[0]}); the "
+                             "sbi detector trains on real videos only, its fakes are self-blended "
+                             "(pass cache_fakes='ignore' / --cache-fakes ignore to skip them)")
+        if fakes:
+            logger.warning("%s: %d fake training videos ignored: the sbi detector trains on real "
+                           "videos and their self-blended pseudo-fakes", source, len(fakes))
+        reals = [r for r in rows if r.label == REAL]
+        train_ids, val_ids, how = carve_validation(reals, options.val_fraction, options.seed)
+        if not train_ids:
+            raise ValueError(f"{source}: no real training videos with faces (split 'train'); the "
+                             "sbi detector needs real videos, it makes its own fakes")
+        if loaded is None:
+            loaded = list(iter_face_videos(source, video_ids=train_ids | val_ids))
+        train = real_faces([v for v in loaded if v.video_id in train_ids], face_settings,
+                           config.max_faces_per_video)
+        val = real_faces([v for v in loaded if v.video_id in val_ids], face_settings,
+                         config.max_faces_per_video) if val_ids else None
+        if config.input_size != face_settings.size:
+            logger.warning("%s holds %d px crops; they are resized to the network's %d px",
+                           source, face_settings.size, config.input_size)
+        strategy = shared_strategy(options.strategy)
+        folder = ModelFolder(out_dir).start()
+        run_dir = run_dir_of(folder, options)
+        fit = fit_sbi(train, val, config, seed=options.seed, run_dir=run_dir, strategy=strategy,
+                      facenet_weights=facenet_weights)
+        from tfdeepfake.models.train_baselines import strategy_record
+
+        training = {"config": config.to_dict(), "strategy": strategy_record(strategy, options.strategy),
+                    "run_dir": str(run_dir), "val_fraction": options.val_fraction, **fit.record()}
+        data = {"source": str(source), "train": counts_of(rows, train_ids),
+                "val": counts_of(rows, val_ids), "validation": how, "fake_videos_ignored": fakes,
+                "pseudo_fakes": "one self-blended copy of every real training face per epoch"}
+        return save_sbi_model(folder.root, fit.model, config, face_settings=face_settings,
+                              facenet=fit.facenet, aggregation=options.aggregation,
+                              seed=options.seed, training=training, data=data)
+
+    @classmethod
+    def from_folder(cls, folder: ModelFolder, meta: dict[str, Any], **kwargs) -> "SelfBlendedDetector":
+        # ``facenet_weights`` (from load_detector) is not needed: the folder holds every weight.
+        where = folder.meta_path
+        input_size = require(meta, "input_size", int, where)
+        backbone = require(meta, "backbone", dict, where)
+        weights = folder.path(require(meta, "weights", str, where))
+        model = build_from_meta(backbone, input_size, where)
+        folder.load_weights(model, weights)
+        return cls(folder, meta, model)
+
+    # -- scoring ------------------------------------------------------------------
+
+    def score_faces(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Fake probability ``[N]`` of face crops ``[N, S, S, 3]``, resized to the network's
+        input as training resized them."""
+        import tensorflow as tf
+
+        from tfdeepfake.pipelines.frames import resize_faces
+
+        faces = np.asarray(faces)
+        if faces.ndim != 4 or faces.shape[-1] != 3:
+            raise ValueError(f"faces must be [N, S, S, 3], got shape {faces.shape}")
+        if self._infer is None:
+            model = self.model
+            self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        out = []
+        for start in range(0, len(faces), SCORE_BATCH_SIZE):
+            batch = faces[start:start + SCORE_BATCH_SIZE]
+            x = (resize_faces(batch, self.input_size) if batch.shape[1] != self.input_size
+                 else tf.constant(batch.astype(np.float32)))
+            out.append(self._infer(x).numpy().reshape(-1))
+        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+    def split_scores(self, source, split: str) -> dict[str, Scores]:
+        require_cache(source, "faces", "the sbi detector")
+        probs, labels, ids, faceless = [], [], [], []
+        for video in iter_face_videos(source, splits=(split,)):
+            if not len(video.faces):
+                faceless.append(video.video_id)
+                continue
+            probs.append(self.score_faces(video.faces))
+            labels.append(np.full(len(video.faces), int(video.label), np.int64))
+            ids.extend([video.video_id] * len(video.faces))
+        if faceless:
+            logger.warning("%s: %d %s videos without faces left out: %s", source, len(faceless),
+                           split, ", ".join(faceless[:10]))
+        if not ids:
+            raise ValueError(f"{source}: no face frames in split {split!r}")
+        return {self.name: Scores("frame", np.concatenate(labels), np.concatenate(probs),
+                                  np.asarray(ids), self.threshold(), self.aggregation)}
+
+    @property
+    def feature_layer(self) -> str:
+        """The layer exported as the ``embedding`` output."""
+        return FEATURE_LAYERS[self.backbone["kind"]]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "input_size": self.input_size, "backbone": self.backbone}
+
+
+def save_sbi_model(out_dir, model, config: SBITrainingConfig, *, face_settings, facenet,
+                   aggregation: str, seed: int, training: dict, data: dict,
+                   threshold: float = DECISION_THRESHOLD) -> SelfBlendedDetector:
+    """Write a trained network as an ``sbi`` model folder (``model.json`` last) and return
+    the detector loaded from it."""
+    from tfdeepfake.models.sbi_classifier import weights_only
+
+    folder = ModelFolder(out_dir)
+    if folder.meta_path.exists():
+        folder.start()
+    folder.root.mkdir(parents=True, exist_ok=True)
+    weights_only(model).save_weights(str(folder.root / WEIGHTS_FILE))
+    facenet_model = (facenet or {}).get("model") if config.backbone == "facenet" else None
+    meta = common_meta(
+        SelfBlendedDetector.name, face_settings, threshold=threshold, aggregation=aggregation,
+        seed=seed, training=training, data=data, facenet=facenet,
+        input_size=int(config.input_size), weights=WEIGHTS_FILE,
+        backbone={"kind": config.backbone, "trainable_from": config.trainable_from,
+                  "dropout": float(config.dropout), "facenet_model": facenet_model},
+        self_blend=config.blend.to_dict())
+    folder.write_meta(meta)
+    logger.info("sbi detector saved to %s", folder.root)
+    return SelfBlendedDetector(folder, folder.read_meta(), model)
+
+
+__all__ = ["CACHE_FAKES", "SelfBlendedDetector", "WEIGHTS_FILE", "build_from_meta",
+           "save_sbi_model"]

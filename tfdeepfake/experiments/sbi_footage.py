@@ -1,0 +1,390 @@
+"""Real-only training with self-blended pseudo-fakes (SBI), measured across datasets on the
+shared footage, side by side with the poster's method trained on real fakes.
+
+    python -m tfdeepfake.experiments.sbi_footage --videos ../shared/data/videos --out reports/sbi
+
+Directions (``plan_directions``): train on the real videos of one source (``real_only/``,
+the FF++ c23 originals, the DFDC reals), test on the labelled videos of the datasets not
+trained on, and count false positives on the real-only videos not trained on. Methods:
+
+- ``sbi``: the ``sbi`` detector (pretrained FaceNet, upper blocks fine-tuned on real faces
+  and their pseudo-fakes; ``fit_sbi``), saved as a model folder per fit;
+- ``sbi-xception`` (``--with-xception``): the same with Xception from random weights;
+- ``sbi-triplet+{knn,sgd,rf}``: the poster's method (pretrained FaceNet -> triplet head ->
+  classifier, ``fit_triplet``) with pseudo-fakes as the fake class;
+- ``triplet+{knn,sgd,rf}``: the poster's method on the training dataset's real AND fake
+  videos (``footage_methods.FoldFitter``, the footage study's leave-one-dataset-out fits),
+  only where the training source has fakes.
+
+A video's score is the mean of its faces' scores. Metrics per test set with bootstrap 95%
+intervals over videos (``evaluation.protocols.pooled_video_metrics``). The face and
+embedding caches of the footage study (``--footage``, default ``reports/footage``) are read,
+never written, when they hold every video; otherwise they are made under ``--out``.
+Writes ``results.json`` and ``results.md`` into ``--out`` (``sbi_footage_report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.experiments.steps import Steps, short_hash
+
+logger = logging.getLogger(__name__)
+
+REAL_ONLY = "real_only"
+FRAMES = 25  # the footage study's full face settings, so its caches can be reused
+QUICK_FACES_PER_VIDEO = 8
+FULL_SEEDS, QUICK_SEEDS = (0, 1, 2), (0,)
+TRIPLET_CLASSIFIERS = ("knn", "sgd", "rf")
+
+
+@dataclasses.dataclass(frozen=True)
+class Direction:
+    """Train on ``train`` (real videos of one source), test on ``tests`` (named sets)."""
+
+    name: str
+    title: str
+    train: tuple[str, ...]
+    tests: dict  # test-set name -> tuple of video ids
+    poster_train: tuple[str, ...] = ()  # the source's labelled videos, when it has fakes
+    poster_title: str = ""
+
+
+def study_configs(quick: bool, with_xception: bool = False) -> dict[str, Any]:
+    """The training settings of every method; quick: minutes on 2 CPU cores."""
+    from tfdeepfake.detectors.sbi_training import SBITrainingConfig
+    from tfdeepfake.experiments.footage import training_config
+
+    if quick:
+        sbi = SBITrainingConfig(trainable_from="Block8_1", epochs=3, batch_size=16,
+                                learning_rate=3e-4, patience=None)
+    else:
+        sbi = SBITrainingConfig(trainable_from="Mixed_7a", epochs=12, batch_size=16,
+                                learning_rate=2e-4, patience=4)
+    configs = {"sbi": sbi, "triplet": training_config(quick)}
+    if with_xception:
+        configs["sbi-xception"] = dataclasses.replace(
+            sbi, backbone="xception", trainable_from="all", learning_rate=1e-3)
+    return configs
+
+
+def plan_directions(infos, real_only_ids: Sequence[str]) -> list[Direction]:
+    by_dataset: dict[str, list] = {}
+    for info in infos:
+        by_dataset.setdefault(info.dataset, []).append(info)
+    datasets = sorted(by_dataset)
+    extra = tuple(sorted(real_only_ids))
+    out = []
+    if extra:
+        labelled = tuple(sorted(v.video_id for v in infos))
+        tests = {d: tuple(sorted(v.video_id for v in by_dataset[d])) for d in datasets}
+        tests["all labelled"] = labelled
+        out.append(Direction(REAL_ONLY, f"real_only/ reals ({len(extra)} videos)", extra, tests))
+    for d in datasets:
+        reals = tuple(sorted(v.video_id for v in by_dataset[d] if v.label == REAL))
+        others = [o for o in datasets if o != d]
+        if not reals or not others:
+            continue
+        tests = {}
+        for o in others:
+            ids = tuple(sorted(v.video_id for v in by_dataset[o]))
+            tests[o] = ids
+            if extra:
+                tests[f"{o} + real_only reals"] = ids + extra
+        if extra:
+            tests["real_only reals (false positives)"] = extra
+        poster = tuple(sorted(v.video_id for v in by_dataset[d]))
+        has_fakes = any(v.label == FAKE for v in by_dataset[d])
+        fakes = len(poster) - len(reals)
+        out.append(Direction(d, f"{d} reals ({len(reals)} videos)", reals, tests,
+                             poster if has_fakes else (),
+                             f"{d} reals + fakes ({len(reals)} + {fakes} videos)"))
+    return out
+
+
+# -- caches ---------------------------------------------------------------------------------
+
+
+def find_caches(records, footage_dir: Path | None, out: Path, settings, embedder, steps: Steps,
+                workers: int = 1) -> tuple[Path, Path, str]:
+    """``(face cache, embedding cache, where)``: the footage study's when they hold every
+    video (read only), else caches made under ``out`` (``footage.prepare_embeddings``)."""
+    from tfdeepfake.cache.faces import face_store
+    from tfdeepfake.experiments.footage import _facenet_tag, prepare_embeddings
+
+    wanted = {r.video_id for r in records}
+    if footage_dir is not None:
+        faces = footage_dir / "caches" / f"faces-{short_hash(settings.to_dict())}.h5"
+        embeddings = faces.parent / f"embeddings-{faces.stem}-{_facenet_tag(embedder.identity)}.h5"
+        if faces.is_file() and embeddings.is_file():
+            from tfdeepfake.cache.embeddings import embedding_store
+
+            stored = face_store(faces).done_ids() & embedding_store(embeddings).done_ids()
+            failed = set(face_store(faces).failures())
+            if wanted <= stored | failed:
+                return faces, embeddings, f"reused from {footage_dir} (read only)"
+    path, data = prepare_embeddings(records, out, settings, embedder, steps, workers)
+    return Path(data["face_cache"]), Path(path), f"made under {out}"
+
+
+def thin_frames(videos: dict, table, per_video: int | None):
+    """Keep ``per_video`` faces of each video (evenly spaced), in the face videos and in
+    the embedding table alike (matched by frame index)."""
+    if per_video is None:
+        return videos, table
+    keep_rows = np.zeros(len(table.labels), bool)
+    thinned = {}
+    for vid, video in videos.items():
+        n = len(video.faces)
+        keep = np.unique(np.round(np.linspace(0, n - 1, per_video)).astype(int)) if n > per_video \
+            else np.arange(n)
+        thinned[vid] = dataclasses.replace(video, faces=video.faces[keep],
+                                           frame_indices=video.frame_indices[keep],
+                                           boxes=video.boxes[keep], keypoints=video.keypoints[keep],
+                                           confidences=video.confidences[keep])
+        rows = table.video_ids == vid
+        keep_rows |= rows & np.isin(table.frame_indices, video.frame_indices[keep])
+    return thinned, table.select(keep_rows)
+
+
+# -- the fits -------------------------------------------------------------------------------
+
+
+def _video_mean(probs, ids) -> dict[str, float]:
+    from tfdeepfake.scoring import aggregate_video_scores
+
+    vids, scores = aggregate_video_scores(np.asarray(probs, np.float64), np.asarray(ids))
+    return {str(v): float(s) for v, s in zip(vids, scores)}
+
+
+def _carve(videos, train_ids, val_fraction: float, seed: int):
+    from tfdeepfake.detectors.base import carve_validation
+    from tfdeepfake.detectors.xception import video_row
+
+    rows = [video_row(v, REAL, "train", len(videos[v].faces), videos[v].attrs) for v in train_ids]
+    return carve_validation(rows, val_fraction, seed)
+
+
+def fit_sbi_direction(direction: Direction, videos: dict, settings, config, scored: Sequence[str],
+                      *, seed: int, val_fraction: float, out: Path, name: str, strategy,
+                      facenet_weights=None) -> tuple[dict, dict]:
+    """One ``sbi`` fit on the direction's real videos, saved as a model folder; returns
+    ``(video scores of `scored`, record)``."""
+    from tensorflow import keras
+
+    from tfdeepfake.detectors.sbi_training import fit_sbi
+    from tfdeepfake.detectors.self_blended import save_sbi_model
+    from tfdeepfake.pipelines.self_blend import real_faces
+
+    train_ids, val_ids, how = _carve(videos, direction.train, val_fraction, seed)
+    train = real_faces([videos[v] for v in sorted(train_ids)], settings)
+    val = real_faces([videos[v] for v in sorted(val_ids)], settings) if val_ids else None
+    folder = out / "models" / f"{name}-{direction.name}-seed{seed}"
+    fit = fit_sbi(train, val, config, seed=seed, run_dir=folder / "run", strategy=strategy,
+                  facenet_weights=facenet_weights)
+    detector = save_sbi_model(
+        folder, fit.model, config, face_settings=settings, facenet=fit.facenet, aggregation="mean",
+        seed=seed, training={"config": config.to_dict(), **fit.record()},
+        data={"train_videos": sorted(train_ids), "val_videos": sorted(val_ids), "validation": how})
+    started = time.perf_counter()
+    scores = {v: float(np.mean(detector.score_faces(videos[v].faces))) for v in scored}
+    record = {**fit.record(), "model": str(folder), "train_videos": len(train_ids),
+              "val_videos": len(val_ids), "validation": how,
+              "scoring_seconds": round(time.perf_counter() - started, 2)}
+    del detector, fit
+    keras.backend.clear_session()
+    return scores, record
+
+
+def fit_sbi_triplet_direction(direction: Direction, videos: dict, settings, table, embedder,
+                              config, scored: Sequence[str], *, seed: int, val_fraction: float,
+                              run_dir: Path) -> tuple[dict, dict]:
+    """The poster's method with pseudo-fakes: ``{classifier: video scores}`` and a record."""
+    from tfdeepfake.detectors.base import carve_validation
+    from tfdeepfake.detectors.sbi_training import sbi_training_table
+    from tfdeepfake.detectors.triplet import fit_triplet
+
+    started = time.perf_counter()
+    train_table, rows = sbi_training_table([videos[v] for v in direction.train], settings,
+                                           embedder, seed=seed, split="train")
+    head_ids, val_ids, how = carve_validation(rows, val_fraction, seed)
+    train = train_table.select(np.isin(train_table.video_ids, sorted(head_ids)))
+    val = train_table.select(np.isin(train_table.video_ids, sorted(val_ids))) if val_ids else None
+    if val is not None and len(np.unique(val.labels)) < 2:
+        val = None
+    fit = fit_triplet(train, val, config, seed=seed, run_dir=run_dir,
+                      classifiers=TRIPLET_CLASSIFIERS)
+    test = table.select(np.isin(table.video_ids, list(scored)))
+    outputs = np.asarray(fit.head.predict(test.embeddings, batch_size=1024, verbose=0), np.float32)
+    scores = {c: _video_mean(clf.predict_proba_fake(outputs), test.video_ids)
+              for c, clf in fit.classifiers.items()}
+    record = {**fit.training.record(), "head_videos": len(head_ids), "val_videos": len(val_ids),
+              "validation": how, "seconds": round(time.perf_counter() - started, 2)}
+    return scores, record
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run_sbi_footage(videos_root, out_dir, *, quick: bool = False, seeds: Sequence[int] | None = None,
+                    footage_dir: str | os.PathLike | None = "reports/footage",
+                    strategy: str = "default", n_boot: int | None = None,
+                    val_fraction: float = 0.15, workers: int = 1, with_xception: bool = False,
+                    facenet_weights=None, command: str | None = None) -> dict[str, Any]:
+    """Run every direction x method x seed; write ``results.json`` / ``results.md``."""
+    from tfdeepfake.cache.embeddings import load_embedding_table
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.experiments.footage import index_footage
+    from tfdeepfake.experiments.footage_methods import FoldFitter
+    from tfdeepfake.experiments.sbi_footage_report import evaluate, write_report
+    from tfdeepfake.faces.settings import FaceSettings
+    from tfdeepfake.models.facenet import load_facenet
+    from tfdeepfake.models.strategy import shared_strategy
+
+    started = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = tuple(seeds) if seeds else (QUICK_SEEDS if quick else FULL_SEEDS)
+    n_boot = n_boot if n_boot is not None else (200 if quick else 1000)
+    configs = study_configs(quick, with_xception)
+    steps = Steps()
+    with steps.run("index videos") as row:
+        labelled, extra, infos = index_footage(videos_root)
+        row["detail"] = f"{len(labelled)} labelled videos, {len(extra)} real-only"
+    embedder = load_facenet(weights_path=facenet_weights)
+    if embedder.identity.random_init:
+        raise ValueError("the study needs pretrained FaceNet weights")
+    settings = FaceSettings(num_frames=FRAMES)
+    faces_path, emb_path, where = find_caches(labelled + extra, Path(footage_dir) if footage_dir
+                                              else None, out, settings, embedder, steps, workers)
+    with steps.run("load faces and embeddings") as row:
+        videos = {v.video_id: v for v in iter_face_videos(faces_path) if len(v.faces)}
+        table = load_embedding_table(emb_path)
+        videos, table = thin_frames(videos, table, QUICK_FACES_PER_VIDEO if quick else None)
+        row["detail"] = f"{len(videos)} videos, {len(table.labels)} faces ({where})"
+    infos = [i for i in infos if i.video_id in videos]
+    extra_ids = [r.video_id for r in extra if r.video_id in videos]
+    directions = plan_directions(infos, extra_ids)
+    fitter = FoldFitter(table.select(np.isin(table.video_ids, list(videos))), infos,
+                        configs["triplet"], val_fraction=val_fraction, run_root=out / "runs" / "poster")
+    dist = shared_strategy(strategy)
+    scores: dict[str, dict] = {}  # "<direction>/<method>/<seed>" -> {video: score}
+    fits: dict[str, dict] = {}
+    for seed in seeds:
+        for direction in directions:
+            scored = sorted({v for ids in direction.tests.values() for v in ids})
+            for method in [m for m in configs if m.startswith("sbi")]:
+                with steps.run(f"{method} {direction.name} seed {seed}") as row:
+                    key = f"{direction.name}/{method}/{seed}"
+                    scores[key], fits[key] = fit_sbi_direction(
+                        direction, videos, settings, configs[method], scored, seed=seed,
+                        val_fraction=val_fraction, out=out, name=method, strategy=dist,
+                        facenet_weights=facenet_weights)
+                    row["detail"] = (f"{fits[key]['faces']['train_real']} real faces, "
+                                     f"{fits[key]['epochs_run']} epochs, best {fits[key]['best_epoch']}")
+            with steps.run(f"sbi-triplet {direction.name} seed {seed}") as row:
+                by_clf, record = fit_sbi_triplet_direction(
+                    direction, videos, settings, table, embedder, configs["triplet"], scored,
+                    seed=seed, val_fraction=val_fraction,
+                    run_dir=out / "runs" / f"sbi-triplet-{direction.name}-seed{seed}")
+                for clf, s in by_clf.items():
+                    scores[f"{direction.name}/sbi-triplet+{clf}/{seed}"] = s
+                fits[f"{direction.name}/sbi-triplet/{seed}"] = record
+                row["detail"] = f"{record['head_videos']} head videos"
+            if direction.poster_train:
+                with steps.run(f"poster (real fakes) {direction.name} seed {seed}") as row:
+                    fit = fitter.scores(direction.poster_train, seed)
+                    for clf in TRIPLET_CLASSIFIERS:
+                        method = fit["methods"].get(f"triplet+{clf}", {})
+                        scores[f"{direction.name}/triplet+{clf}/{seed}"] = {
+                            v: method[v] for v in scored if v in method}
+                    fits[f"{direction.name}/triplet/{seed}"] = fit["fit"]
+                    row["detail"] = f"{len(direction.poster_train)} labelled videos"
+        _write_partial(out, scores, fits)
+    labels = {i.video_id: i.label for i in infos} | {v: REAL for v in extra_ids}
+    results = {
+        "title": "Real-only training with self-blended fakes (SBI) across datasets",
+        "command": command or (f"python -m tfdeepfake.experiments.sbi_footage --videos "
+                               f"{videos_root} --out {out_dir}{' --quick' if quick else ''}"),
+        "quick": quick, "seeds": list(seeds), "n_boot": n_boot, "val_fraction": val_fraction,
+        "strategy": strategy, "caches": {"faces": str(faces_path), "embeddings": str(emb_path),
+                                         "where": where},
+        "faces_per_video": QUICK_FACES_PER_VIDEO if quick else FRAMES,
+        "facenet": {"label": embedder.identity.label(), **embedder.identity.to_dict()},
+        "configs": {k: v.to_dict() for k, v in configs.items()},
+        "directions": [dataclasses.asdict(d) for d in directions],
+        "labels": labels, "video_scores": scores, "fits": fits,
+        "evaluations": evaluate(directions, scores, labels, seeds, n_boot),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 1), "steps": steps.rows,
+    }
+    write_report(out, results)
+    return results
+
+
+def _write_partial(out: Path, scores: dict, fits: dict) -> None:
+    """Scores so far, so a run that dies late leaves its finished fits readable."""
+    import json
+
+    from tfdeepfake.provenance import json_ready
+
+    (out / "partial.json").write_text(json.dumps(json_ready({"video_scores": scores,
+                                                             "fits": fits}), indent=1), "utf-8")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tfdeepfake.experiments.sbi_footage",
+                                description="Train on real videos only with self-blended fakes; "
+                                            "test across datasets beside the poster's method.")
+    p.add_argument("--videos", type=Path, required=True, help="folder of <dataset>/{real,fake}/ "
+                                                              "and real_only/")
+    p.add_argument("--out", type=Path, default=Path("reports/sbi"))
+    p.add_argument("--footage", type=Path, default=Path("reports/footage"),
+                   help="the footage study's output, whose caches are reused read-only")
+    p.add_argument("--quick", action="store_true",
+                   help=f"{QUICK_FACES_PER_VIDEO} faces per video, 3 epochs, last blocks only, "
+                        "one seed: minutes on 2 CPU cores")
+    p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--strategy", default="default", help="tf.distribute strategy (mirrored: all GPUs)")
+    p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000; quick 200)")
+    p.add_argument("--with-xception", action="store_true", help="also Xception from scratch")
+    p.add_argument("--workers", type=int, default=1, help="face-extraction processes")
+    p.add_argument("--facenet-weights", type=Path)
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tfdeepfake.experiments.steps").setLevel(logging.INFO)
+    command = "python -m tfdeepfake.experiments.sbi_footage " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    try:
+        results = run_sbi_footage(args.videos, args.out, quick=args.quick, seeds=args.seeds,
+                                  footage_dir=args.footage, strategy=args.strategy,
+                                  n_boot=args.bootstrap, workers=args.workers,
+                                  with_xception=args.with_xception,
+                                  facenet_weights=args.facenet_weights, command=command)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'results.md'} and results.json in {results['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

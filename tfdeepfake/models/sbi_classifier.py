@@ -1,0 +1,138 @@
+"""The ``sbi`` detector's network: a face backbone and a binary head, face crop -> fake
+probability, trained to see blending artefacts (``tfdeepfake.detectors.self_blended``).
+
+Backbones (``BACKBONES``):
+
+- ``facenet``: FaceNet's InceptionResNetV1 (keras-facenet, preprocessing inside), cut at
+  its average pool (1792-d); layers from ``trainable_from`` on are trained, the ones before
+  stay as loaded (pretrained FaceNet, to fine-tune). Its BatchNorm layers always run in
+  inference mode with their loaded statistics: batches of a few dozen faces would give
+  noisy statistics, and unfrozen stems would drift from what FaceNet learnt.
+- ``xception``: Keras' Xception from random weights (``tfdeepfake.models.xception``), all
+  trained: the comparison the issue asks for.
+- ``tiny``: two convolutions; for tests and smoke runs only.
+
+Every model takes raw RGB 0..255 ``[N, S, S, 3]``, ends with ``head_dropout`` and the
+sigmoid unit ``fake_probability``, and names its pooled features (``FEATURE_LAYERS``),
+which the export writes as the ``embedding`` output. Builders return uncompiled models.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tensorflow import keras
+
+logger = logging.getLogger(__name__)
+
+BACKBONES = ("facenet", "xception", "tiny")
+# Where training starts in InceptionResNetV1, earliest first: the stem's end, the three
+# repeated block groups and their reductions, the last block; "all" and "none" (head only).
+TRAINABLE_FROM = ("all", "Block35_1", "Mixed_6a", "Block17_1", "Mixed_7a", "Block8_1",
+                  "Block8_6", "none")
+FEATURE_LAYERS = {"facenet": "features", "xception": "avg_pool", "tiny": "features"}
+FACENET_POOL = "AvgPool"
+FACENET_BACKBONE = "inception_resnet_v1"
+FACENET_STANDARDIZE = "facenet_standardize"
+
+
+def set_trainable_from(backbone: keras.Model, trainable_from: str) -> int:
+    """Freeze ``backbone``'s layers before the first whose name starts with
+    ``trainable_from`` (``all``: none frozen; ``none``: all frozen); returns how many
+    layers stay trainable."""
+    layers = backbone.layers
+    if trainable_from == "all":
+        start = 0
+    elif trainable_from == "none":
+        start = len(layers)
+    else:
+        starts = [i for i, layer in enumerate(layers) if layer.name.startswith(trainable_from)]
+        if not starts:
+            raise ValueError(f"trainable_from {trainable_from!r} names no layer of "
+                             f"{backbone.name}; valid: {', '.join(TRAINABLE_FROM)}")
+        start = starts[0]
+    for i, layer in enumerate(layers):
+        layer.trainable = i >= start
+    return len(layers) - start
+
+
+def _head(x, dropout: float, seed: int):
+    x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
+    return keras.layers.Dense(1, activation="sigmoid", name="fake_probability",
+                              kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+
+
+def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: float,
+                        seed: int) -> keras.Model:
+    """``network``: a FaceNet embedder model (``tfdeepfake.models.facenet``: raw pixels ->
+    standardisation -> ``inception_resnet_v1``); its layers become the classifier's."""
+    backbone = network.get_layer(FACENET_BACKBONE)
+    standardize = network.get_layer(FACENET_STANDARDIZE)
+    trunk = keras.Model(backbone.input, backbone.get_layer(FACENET_POOL).output,
+                        name="facenet_trunk")
+    trainable = set_trainable_from(backbone, trainable_from)
+    logger.info("FaceNet backbone: %d of %d layers trainable (from %s)", trainable,
+                len(backbone.layers), trainable_from)
+    size = int(network.input_shape[1])
+    faces = keras.Input((size, size, 3), dtype="float32", name="faces")
+    # training=False: BatchNorm keeps its loaded statistics (module docs).
+    pooled = trunk(standardize(faces), training=False)
+    features = keras.layers.Activation("linear", name="features")(pooled)
+    return keras.Model(faces, _head(features, dropout, seed), name="sbi_classifier")
+
+
+def _tiny_classifier(input_size: int, dropout: float, seed: int) -> keras.Model:
+    init = keras.initializers.GlorotUniform(seed=seed)
+    faces = keras.Input((input_size, input_size, 3), dtype="float32", name="faces")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="tiny_preprocess")(faces)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", kernel_initializer=init,
+                            name="tiny_conv1")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", kernel_initializer=init,
+                            name="tiny_conv2")(x)
+    features = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    return keras.Model(faces, _head(features, dropout, seed), name="sbi_classifier")
+
+
+def build_sbi_classifier(backbone: str = "facenet", *, input_size: int = 160,
+                         trainable_from: str = "Mixed_7a", dropout: float = 0.5, seed: int = 0,
+                         facenet_network: keras.Model | None = None) -> keras.Model:
+    """Face crops ``[N, input_size, input_size, 3]`` (0..255) -> fake probability ``[N, 1]``.
+
+    ``facenet_network`` (``backbone="facenet"`` only): the FaceNet to start from, e.g.
+    ``load_facenet().model`` (pretrained) or ``build_facenet_network(spec)`` (to load saved
+    weights into); its input size must be ``input_size``. ``trainable_from`` applies to
+    FaceNet only (the others train whole).
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; valid: {', '.join(BACKBONES)}")
+    if trainable_from not in TRAINABLE_FROM:
+        raise ValueError(f"unknown trainable_from {trainable_from!r}; valid: "
+                         f"{', '.join(TRAINABLE_FROM)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if backbone == "facenet":
+        if facenet_network is None:
+            raise ValueError("backbone 'facenet' needs facenet_network (a FaceNet model to "
+                             "start from)")
+        if int(facenet_network.input_shape[1]) != int(input_size):
+            raise ValueError(f"FaceNet takes {facenet_network.input_shape[1]} px faces, "
+                             f"input_size is {input_size}")
+        return _facenet_classifier(facenet_network, trainable_from, dropout, seed)
+    if facenet_network is not None:
+        raise ValueError(f"facenet_network is for backbone 'facenet', not {backbone!r}")
+    if backbone == "xception":
+        from tfdeepfake.models import xception
+
+        return xception.build_xception_classifier(int(input_size), weights=None,
+                                                  dropout=dropout, seed=seed)
+    return _tiny_classifier(int(input_size), dropout, seed)
+
+
+def weights_only(model: keras.Model) -> keras.Model:
+    """A functional twin sharing ``model``'s layers but not its optimizer, so saving it
+    writes the network's weights only (a compiled model's file also holds optimizer slots)."""
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+__all__ = ["BACKBONES", "FEATURE_LAYERS", "TRAINABLE_FROM", "build_sbi_classifier",
+           "set_trainable_from", "weights_only"]
