@@ -19,6 +19,7 @@ selenium = pytest.importorskip("selenium", reason="selenium not installed (make 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -74,7 +75,14 @@ def server(web_world, tmp_path_factory):
 def _upload(browser, server, path: Path):
     browser.get(server + "/")
     browser.find_element(By.ID, "video-input").send_keys(str(path))
-    browser.find_element(By.ID, "upload-button").click()
+    _submit(browser, "upload-button")
+
+
+def _submit(browser, button_id: str):
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, button_id).click()
+    # click() can return before the form's navigation starts: wait for the next page.
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old_page))
 
 
 def _wait_for_result(browser, timeout=60):
@@ -110,7 +118,7 @@ def test_a_video_picked_from_the_folder(browser, server):
     browser.get(server + "/")
     options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#video-select option")]
     assert options == ["fake_clip.mp4", "real_clip.mp4"]
-    browser.find_element(By.ID, "pick-button").click()
+    _submit(browser, "pick-button")
     _wait_for_result(browser)
     assert browser.find_element(By.ID, "verdict").text == "FAKE"
 
