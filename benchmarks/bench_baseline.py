@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         score(np.zeros((1, settings.size, settings.size, 3), np.uint8))  # trace once
         detector = full_resolution_detector(settings)
         detector.detect([np.zeros((64, 64, 3), np.uint8)])
-        print(f"| video | wall s | CPU s | faces | probability |\n|---|---|---|---|---|")
+        print("| video | wall s | CPU s | faces | probability |\n|---|---|---|---|---|")
         for path in videos:
             result = run_baseline(path, settings, score, detector)
             print(f"| {path.name} | {result.seconds:.2f} | {result.cpu:.2f} | {result.faces}/{result.frames} | "

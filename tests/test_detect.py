@@ -1,7 +1,6 @@
 """detect: one verdict per video with any detector; a bad video never stops the others."""
 
 import json
-import logging
 import shutil
 
 import numpy as np

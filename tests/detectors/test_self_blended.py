@@ -126,6 +126,11 @@ def test_scores_are_probabilities_and_survive_a_reload(trained):
     # Larger crops are resized to the network's input, as in training.
     big = np.repeat(np.repeat(faces[:2], 2, axis=1), 2, axis=2)
     assert detector.score_faces(big).shape == (2,)
+    # The backbone's features, L2-normalised: the triplet head's input on this backbone.
+    features = again.embed(faces)
+    assert features.shape[0] == len(faces) and features.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(detector.embed(faces[:3]), features[:3], atol=1e-5)
 
 
 def test_refuses_caches_it_cannot_train_on(tmp_path):

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import numpy as np
 
 from tfdeepfake.cache.faces import face_store
 from tfdeepfake.cache.files import DiskFullError, pid_alive

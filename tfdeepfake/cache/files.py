@@ -102,6 +102,17 @@ def cleaned_on_error(temp: Path | None, target: Path):
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file and a rename: a kill mid-write leaves
+    the old file (or none), never half a file."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with cleaned_on_error(temp, path):
+        temp.write_text(text, "utf-8")
+        os.replace(temp, path)
+    return path
+
+
 def remove_stale_temps(main: Path, parts_dir: Path) -> tuple[list[str], int]:
     """Remove temp files of writers that died mid-write (killed, or a full disk): the main
     file's ``.NAME.PID.tmp`` beside it and the parts' ``.PART.PID.tmp`` whose PID is not

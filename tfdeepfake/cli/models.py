@@ -5,7 +5,6 @@ config and ``train`` signature."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import inspect
 import json
 import logging

@@ -98,10 +98,10 @@ class ModelFolder:
         return self
 
     def write_meta(self, meta: Mapping[str, Any]) -> Path:
-        temp = self.root / f".{MODEL_FILE}.tmp"
-        temp.write_text(json.dumps(json_ready(dict(meta)), indent=2, sort_keys=True), "utf-8")
-        os.replace(temp, self.meta_path)
-        return self.meta_path
+        from tfdeepfake.cache.files import atomic_write_text
+
+        return atomic_write_text(self.meta_path, json.dumps(json_ready(dict(meta)), indent=2,
+                                                            sort_keys=True))
 
     def read_meta(self) -> dict[str, Any]:
         if not self.meta_path.is_file():

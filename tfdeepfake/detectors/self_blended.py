@@ -107,7 +107,7 @@ class SelfBlendedDetector(Detector):
         self.model = model
         self.input_size = int(meta["input_size"])
         self.backbone = dict(meta["backbone"])
-        self._infer = None
+        self._infer = self._features = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -184,6 +184,28 @@ class SelfBlendedDetector(Detector):
     def score_faces(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
         """Fake probability ``[N]`` of face crops ``[N, S, S, 3]``, resized to the network's
         input as training resized them."""
+        if self._infer is None:
+            import tensorflow as tf
+
+            model = self.model
+            self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return self._batched(faces, self._infer).reshape(-1).astype(np.float64)
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        """The fine-tuned backbone's pooled features ``[N, D]`` (``feature_layer``), L2-
+        normalised as FaceNet's embeddings are: the input of the poster's triplet head on
+        this backbone."""
+        if self._features is None:
+            import tensorflow as tf
+            from tensorflow import keras
+
+            features = keras.Model(self.model.input, self.model.get_layer(self.feature_layer).output)
+            self._features = tf.function(lambda x: tf.math.l2_normalize(
+                tf.reshape(features(x, training=False), (tf.shape(x)[0], -1)), axis=1),
+                reduce_retracing=True)
+        return self._batched(faces, self._features).astype(np.float32)
+
+    def _batched(self, faces: np.ndarray, fn) -> np.ndarray:
         import tensorflow as tf
 
         from tfdeepfake.pipelines.frames import resize_faces
@@ -191,16 +213,13 @@ class SelfBlendedDetector(Detector):
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[-1] != 3:
             raise ValueError(f"faces must be [N, S, S, 3], got shape {faces.shape}")
-        if self._infer is None:
-            model = self.model
-            self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         out = []
         for start in range(0, len(faces), SCORE_BATCH_SIZE):
             batch = faces[start:start + SCORE_BATCH_SIZE]
             x = (resize_faces(batch, self.input_size) if batch.shape[1] != self.input_size
                  else tf.constant(batch.astype(np.float32)))
-            out.append(self._infer(x).numpy().reshape(-1))
-        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+            out.append(fn(x).numpy())
+        return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
     def split_scores(self, source, split: str) -> dict[str, Scores]:
         require_cache(source, "faces", "the sbi detector")

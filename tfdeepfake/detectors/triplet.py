@@ -16,7 +16,6 @@ identity become the model's, and the model refuses a cache of another FaceNet.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from tfdeepfake.cache.embeddings import EmbeddingTable, embedding_store, load_embedding_table
-from tfdeepfake.classifiers import CLASSIFIERS, FrameClassifier, load_classifier, make_classifier
+from tfdeepfake.classifiers import CLASSIFIERS, FrameClassifier, load_classifier
 from tfdeepfake.classifiers import save_classifier
 from tfdeepfake.datasets.records import identity_group
 from tfdeepfake.detectors.base import (
@@ -41,18 +40,19 @@ from tfdeepfake.detectors.base import (
     require,
     require_both_classes,
 )
-from tfdeepfake.detectors.triplet_training import TripletTrainingConfig, train_triplet_head
+from tfdeepfake.detectors.triplet_training import (  # noqa: F401 (CLASSIFIER_PARAMS: API)
+    CLASSIFIER_PARAMS,
+    DEFAULT_CLASSIFIERS,
+    TripletTrainingConfig,
+    fit_triplet,
+)
 from tfdeepfake.faces.settings import FaceSettings
-from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 
 logger = logging.getLogger(__name__)
 
 HEAD_WEIGHTS = "head.weights.h5"
 CLASSIFIERS_DIR = "classifiers"
-DEFAULT_CLASSIFIERS = ("knn", "sgd", "rf")
 DEFAULT_CLASSIFIER = "rf"
-# The reference code's choices: KNN k=10, SGD with logistic loss, 100 trees.
-CLASSIFIER_PARAMS = {"knn": {"k": 10}, "sgd": {}, "rf": {"n_trees": 100}}
 THRESHOLD_MODES = ("fixed", "validation")
 # Where the fake class comes from: the cache's fake videos, or self-blended pseudo-fakes of
 # its real videos (``tfdeepfake.detectors.sbi_training``; then ``source`` is a face cache).
@@ -398,69 +398,3 @@ class TripletDetector(Detector):
                            seed=options.seed, training=training, data=counts)
         folder = ModelFolder(out)
         return cls.from_folder(folder, folder.read_meta())
-
-
-@dataclasses.dataclass
-class FittedTriplet:
-    """What ``fit_triplet`` returns: the head (best epoch), the classifiers fitted on its
-    outputs, their thresholds, validation metrics and the head's training record."""
-
-    head: Any
-    classifiers: dict[str, FrameClassifier]
-    thresholds: dict[str, float]
-    validation: dict[str, dict]
-    training: Any  # triplet_training.HeadTraining
-
-
-def fit_classifiers(features: np.ndarray, labels: np.ndarray,
-                    names: Sequence[str] = DEFAULT_CLASSIFIERS,
-                    seed: int = 0) -> dict[str, FrameClassifier]:
-    """The poster's frame classifiers (``CLASSIFIER_PARAMS``), fitted on ``features``."""
-    fitted = {}
-    for name in names:
-        clf = make_classifier(name, **CLASSIFIER_PARAMS.get(name, {}))
-        if "seed" in clf.get_params():
-            clf.set_params(seed=seed)
-        fitted[name] = clf.fit(features, labels)
-    return fitted
-
-
-def fit_triplet(train: EmbeddingTable, val: EmbeddingTable | None,
-                config: TripletTrainingConfig, *, seed: int, run_dir: str | os.PathLike,
-                classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, threshold_mode: str = "fixed",
-                aggregation: str = "mean") -> FittedTriplet:
-    """The method on in-memory tables (anything with ``embeddings``, ``labels`` and
-    ``video_ids``): the triplet head on ``train`` (``val`` watched for keep-best), then the
-    classifiers on the head's outputs of ``train``; thresholds 0.5, or chosen on ``val``.
-    ``train`` writes a model folder from this; experiments call it inside their folds."""
-    trained = train_triplet_head(train, val, config, seed=seed, run_dir=Path(run_dir))
-    head = trained.model
-    fitted = fit_classifiers(_outputs(head, train.embeddings), train.labels, classifiers, seed)
-    thresholds = {name: 0.5 for name in fitted}
-    validation: dict[str, dict] = {}
-    if val is not None:
-        val_out = _outputs(head, val.embeddings)
-        for name, clf in fitted.items():
-            thresholds[name], validation[name] = _validate(clf, val_out, val, threshold_mode,
-                                                           aggregation)
-    return FittedTriplet(head, fitted, thresholds, validation, trained)
-
-
-def _outputs(head, embeddings: np.ndarray) -> np.ndarray:
-    return np.asarray(head.predict(np.asarray(embeddings, np.float32), batch_size=1024,
-                                   verbose=0), np.float32)
-
-
-def _validate(clf: FrameClassifier, outputs: np.ndarray, val: EmbeddingTable, mode: str,
-              aggregation: str) -> tuple[float, dict]:
-    """``(threshold, metrics)`` of a fitted classifier on the validation videos."""
-    from tfdeepfake.evaluation.metrics import choose_threshold, frame_and_video_metrics
-
-    probs = clf.predict_proba_fake(outputs)
-    threshold = 0.5
-    if mode == "validation":
-        _, video_probs = aggregate_video_scores(probs, val.video_ids, how=aggregation)
-        _, video_labels = aggregate_video_labels(val.labels, val.video_ids)
-        threshold = float(choose_threshold(video_labels, video_probs))
-    return threshold, frame_and_video_metrics(val.labels, probs, val.video_ids,
-                                              threshold=threshold, how=aggregation)

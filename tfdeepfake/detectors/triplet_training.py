@@ -20,9 +20,13 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import os
+
 import numpy as np
 from tensorflow import keras
 
+from tfdeepfake.cache.embeddings import EmbeddingTable
+from tfdeepfake.classifiers import FrameClassifier
 from tfdeepfake.detectors.base import KeepBest
 from tfdeepfake.models.triplet_head import (
     DEFAULT_EMBEDDING_DIM,
@@ -38,12 +42,17 @@ from tfdeepfake.pipelines.balanced import (
     make_balanced_dataset,
 )
 from tfdeepfake.provenance import package_versions
+from tfdeepfake.scoring import aggregate_video_labels, aggregate_video_scores
 
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "triplet_head.json"
 HISTORY_FILE = "history.csv"
 TENSORBOARD_DIR = "tensorboard"
+
+DEFAULT_CLASSIFIERS = ("knn", "sgd", "rf")
+# The reference code's choices: KNN k=10, SGD with logistic loss, 100 trees.
+CLASSIFIER_PARAMS = {"knn": {"k": 10}, "sgd": {}, "rf": {"n_trees": 100}}
 
 COLLAPSE_HINT = (
     "Check that every batch holds both classes (use "
@@ -262,3 +271,74 @@ def train_triplet_head(train, val, config: TripletTrainingConfig, *, seed: int,
     logger.info("triplet head: best epoch %s of %d by %s", result.best_epoch, result.epochs_run,
                 monitor)
     return result
+
+
+# -- the method on in-memory tables (head, then classifiers) -------------------------------
+
+
+@dataclasses.dataclass
+class FittedTriplet:
+    """What ``fit_triplet`` returns: the head (best epoch), the classifiers fitted on its
+    outputs, their thresholds, validation metrics and the head's training record."""
+
+    head: Any
+    classifiers: dict[str, FrameClassifier]
+    thresholds: dict[str, float]
+    validation: dict[str, dict]
+    training: Any  # triplet_training.HeadTraining
+
+
+def fit_classifiers(features: np.ndarray, labels: np.ndarray,
+                    names: Sequence[str] = DEFAULT_CLASSIFIERS,
+                    seed: int = 0) -> dict[str, FrameClassifier]:
+    """The poster's frame classifiers (``CLASSIFIER_PARAMS``), fitted on ``features``."""
+    from tfdeepfake.classifiers import make_classifier
+
+    fitted = {}
+    for name in names:
+        clf = make_classifier(name, **CLASSIFIER_PARAMS.get(name, {}))
+        if "seed" in clf.get_params():
+            clf.set_params(seed=seed)
+        fitted[name] = clf.fit(features, labels)
+    return fitted
+
+
+def fit_triplet(train: EmbeddingTable, val: EmbeddingTable | None,
+                config: TripletTrainingConfig, *, seed: int, run_dir: str | os.PathLike,
+                classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, threshold_mode: str = "fixed",
+                aggregation: str = "mean") -> FittedTriplet:
+    """The method on in-memory tables (anything with ``embeddings``, ``labels`` and
+    ``video_ids``): the triplet head on ``train`` (``val`` watched for keep-best), then the
+    classifiers on the head's outputs of ``train``; thresholds 0.5, or chosen on ``val``.
+    ``train`` writes a model folder from this; experiments call it inside their folds."""
+    trained = train_triplet_head(train, val, config, seed=seed, run_dir=Path(run_dir))
+    head = trained.model
+    fitted = fit_classifiers(_outputs(head, train.embeddings), train.labels, classifiers, seed)
+    thresholds = {name: 0.5 for name in fitted}
+    validation: dict[str, dict] = {}
+    if val is not None:
+        val_out = _outputs(head, val.embeddings)
+        for name, clf in fitted.items():
+            thresholds[name], validation[name] = _validate(clf, val_out, val, threshold_mode,
+                                                           aggregation)
+    return FittedTriplet(head, fitted, thresholds, validation, trained)
+
+
+def _outputs(head, embeddings: np.ndarray) -> np.ndarray:
+    return np.asarray(head.predict(np.asarray(embeddings, np.float32), batch_size=1024,
+                                   verbose=0), np.float32)
+
+
+def _validate(clf: FrameClassifier, outputs: np.ndarray, val: EmbeddingTable, mode: str,
+              aggregation: str) -> tuple[float, dict]:
+    """``(threshold, metrics)`` of a fitted classifier on the validation videos."""
+    from tfdeepfake.evaluation.metrics import choose_threshold, frame_and_video_metrics
+
+    probs = clf.predict_proba_fake(outputs)
+    threshold = 0.5
+    if mode == "validation":
+        _, video_probs = aggregate_video_scores(probs, val.video_ids, how=aggregation)
+        _, video_labels = aggregate_video_labels(val.labels, val.video_ids)
+        threshold = float(choose_threshold(video_labels, video_probs))
+    return threshold, frame_and_video_metrics(val.labels, probs, val.video_ids,
+                                              threshold=threshold, how=aggregation)

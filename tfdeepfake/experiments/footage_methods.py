@@ -130,7 +130,7 @@ class FoldFitter:
 
     def _fit_and_score(self, train_ids: list[str], seed: int, run_dir: Path) -> dict:
         from tfdeepfake.detectors.base import VideoRow, carve_validation
-        from tfdeepfake.detectors.triplet import fit_classifiers, fit_triplet
+        from tfdeepfake.detectors.triplet_training import fit_classifiers, fit_triplet
         from tfdeepfake.detectors.triplet_training import EmbeddingCollapseError
 
         labels = {self.videos[v].label for v in train_ids}

@@ -12,6 +12,8 @@ trained on, and count false positives on the real-only videos not trained on. Me
 - ``sbi-xception`` (``--with-xception``): the same with Xception from random weights;
 - ``sbi-triplet+{knn,sgd,rf}``: the poster's method (pretrained FaceNet -> triplet head ->
   classifier, ``fit_triplet``) with pseudo-fakes as the fake class;
+- ``tuned-triplet+{knn,sgd,rf}``: the same on the fine-tuned ``sbi`` backbone's features
+  (the direction's ``sbi`` model of the same seed, ``SelfBlendedDetector.embed``);
 - ``triplet+{knn,sgd,rf}``: the poster's method on the training dataset's real AND fake
   videos (``footage_methods.FoldFitter``, the footage study's leave-one-dataset-out fits),
   only where the training source has fakes.
@@ -207,13 +209,16 @@ def fit_sbi_direction(direction: Direction, videos: dict, settings, config, scor
     return scores, record
 
 
-def fit_sbi_triplet_direction(direction: Direction, videos: dict, settings, table, embedder,
-                              config, scored: Sequence[str], *, seed: int, val_fraction: float,
+def fit_sbi_triplet_direction(direction: Direction, videos: dict, settings, test, embedder,
+                              config, *, seed: int, val_fraction: float,
                               run_dir: Path) -> tuple[dict, dict]:
-    """The poster's method with pseudo-fakes: ``{classifier: video scores}`` and a record."""
+    """The poster's method with pseudo-fakes, on ``embedder``'s embeddings (pretrained
+    FaceNet, or a fine-tuned ``sbi`` backbone): ``{classifier: video scores of test}`` and a
+    record. ``test``: the scored videos' embeddings by the same embedder (``embeddings``,
+    ``video_ids``)."""
     from tfdeepfake.detectors.base import carve_validation
     from tfdeepfake.detectors.sbi_training import sbi_training_table
-    from tfdeepfake.detectors.triplet import fit_triplet
+    from tfdeepfake.detectors.triplet_training import fit_triplet
 
     started = time.perf_counter()
     train_table, rows = sbi_training_table([videos[v] for v in direction.train], settings,
@@ -225,13 +230,24 @@ def fit_sbi_triplet_direction(direction: Direction, videos: dict, settings, tabl
         val = None
     fit = fit_triplet(train, val, config, seed=seed, run_dir=run_dir,
                       classifiers=TRIPLET_CLASSIFIERS)
-    test = table.select(np.isin(table.video_ids, list(scored)))
     outputs = np.asarray(fit.head.predict(test.embeddings, batch_size=1024, verbose=0), np.float32)
     scores = {c: _video_mean(clf.predict_proba_fake(outputs), test.video_ids)
               for c, clf in fit.classifiers.items()}
     record = {**fit.training.record(), "head_videos": len(head_ids), "val_videos": len(val_ids),
               "validation": how, "seconds": round(time.perf_counter() - started, 2)}
     return scores, record
+
+
+def tuned_embeddings(detector, videos: dict, scored: Sequence[str]):
+    """The scored videos' faces through a fine-tuned ``sbi`` backbone (``embed``)."""
+    from tfdeepfake.cache.embeddings import EmbeddingTable
+
+    faces = [videos[v].faces for v in scored]
+    ids = np.concatenate([np.full(len(f), v) for f, v in zip(faces, scored)])
+    embeddings = detector.embed(np.concatenate(faces))
+    return EmbeddingTable(embeddings, np.zeros(len(ids), np.int64), ids,
+                          np.concatenate([videos[v].frame_indices for v in scored]),
+                          np.full(len(ids), "test"))
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -279,30 +295,53 @@ def run_sbi_footage(videos_root, out_dir, *, quick: bool = False, seeds: Sequenc
     fitter = FoldFitter(table.select(np.isin(table.video_ids, list(videos))), infos,
                         configs["triplet"], val_fraction=val_fraction, run_root=out / "runs" / "poster")
     dist = shared_strategy(strategy)
-    scores: dict[str, dict] = {}  # "<direction>/<method>/<seed>" -> {video: score}
-    fits: dict[str, dict] = {}
+    fingerprint = study_fingerprint(quick, configs, val_fraction, embedder.identity)
+    # "<direction>/<method>/<seed>" -> {video: score}; fits done by an interrupted run are kept
+    scores, fits = _read_partial(out, fingerprint)
     for seed in seeds:
         for direction in directions:
             scored = sorted({v for ids in direction.tests.values() for v in ids})
             for method in [m for m in configs if m.startswith("sbi")]:
+                key = f"{direction.name}/{method}/{seed}"
+                if key in fits:
+                    continue
                 with steps.run(f"{method} {direction.name} seed {seed}") as row:
-                    key = f"{direction.name}/{method}/{seed}"
                     scores[key], fits[key] = fit_sbi_direction(
                         direction, videos, settings, configs[method], scored, seed=seed,
                         val_fraction=val_fraction, out=out, name=method, strategy=dist,
                         facenet_weights=facenet_weights)
                     row["detail"] = (f"{fits[key]['faces']['train_real']} real faces, "
                                      f"{fits[key]['epochs_run']} epochs, best {fits[key]['best_epoch']}")
-            with steps.run(f"sbi-triplet {direction.name} seed {seed}") as row:
+                _write_partial(out, fingerprint, scores, fits)
+            if f"{direction.name}/sbi-triplet/{seed}" not in fits:
+              with steps.run(f"sbi-triplet {direction.name} seed {seed}") as row:
+                test = table.select(np.isin(table.video_ids, scored))
                 by_clf, record = fit_sbi_triplet_direction(
-                    direction, videos, settings, table, embedder, configs["triplet"], scored,
+                    direction, videos, settings, test, embedder, configs["triplet"],
                     seed=seed, val_fraction=val_fraction,
                     run_dir=out / "runs" / f"sbi-triplet-{direction.name}-seed{seed}")
                 for clf, s in by_clf.items():
                     scores[f"{direction.name}/sbi-triplet+{clf}/{seed}"] = s
                 fits[f"{direction.name}/sbi-triplet/{seed}"] = record
                 row["detail"] = f"{record['head_videos']} head videos"
-            if direction.poster_train:
+              _write_partial(out, fingerprint, scores, fits)
+            if f"{direction.name}/tuned-triplet/{seed}" not in fits:
+                with steps.run(f"tuned-triplet {direction.name} seed {seed}") as row:
+                    from tfdeepfake.detectors import load_detector
+
+                    tuned = load_detector(out / "models" / f"sbi-{direction.name}-seed{seed}")
+                    by_clf, record = fit_sbi_triplet_direction(
+                        direction, videos, settings, tuned_embeddings(tuned, videos, scored),
+                        tuned, configs["triplet"], seed=seed, val_fraction=val_fraction,
+                        run_dir=out / "runs" / f"tuned-triplet-{direction.name}-seed{seed}")
+                    for clf, s in by_clf.items():
+                        scores[f"{direction.name}/tuned-triplet+{clf}/{seed}"] = s
+                    fits[f"{direction.name}/tuned-triplet/{seed}"] = {
+                        **record, "backbone": str(out / "models" / f"sbi-{direction.name}-seed{seed}")}
+                    row["detail"] = f"{record['head_videos']} head videos"
+                    del tuned
+                _write_partial(out, fingerprint, scores, fits)
+            if direction.poster_train and f"{direction.name}/triplet/{seed}" not in fits:
                 with steps.run(f"poster (real fakes) {direction.name} seed {seed}") as row:
                     fit = fitter.scores(direction.poster_train, seed)
                     for clf in TRIPLET_CLASSIFIERS:
@@ -311,7 +350,7 @@ def run_sbi_footage(videos_root, out_dir, *, quick: bool = False, seeds: Sequenc
                             v: method[v] for v in scored if v in method}
                     fits[f"{direction.name}/triplet/{seed}"] = fit["fit"]
                     row["detail"] = f"{len(direction.poster_train)} labelled videos"
-        _write_partial(out, scores, fits)
+                _write_partial(out, fingerprint, scores, fits)
     labels = {i.video_id: i.label for i in infos} | {v: REAL for v in extra_ids}
     results = {
         "title": "Real-only training with self-blended fakes (SBI) across datasets",
@@ -334,14 +373,49 @@ def run_sbi_footage(videos_root, out_dir, *, quick: bool = False, seeds: Sequenc
     return results
 
 
-def _write_partial(out: Path, scores: dict, fits: dict) -> None:
-    """Scores so far, so a run that dies late leaves its finished fits readable."""
-    import json
+PARTIAL = "partial.json"
 
+
+def study_fingerprint(quick: bool, configs: dict, val_fraction: float, identity) -> dict:
+    """What a finished fit depends on besides its direction and seed: a rerun reuses fits
+    from ``partial.json`` only when this matches."""
     from tfdeepfake.provenance import json_ready
 
-    (out / "partial.json").write_text(json.dumps(json_ready({"video_scores": scores,
-                                                             "fits": fits}), indent=1), "utf-8")
+    return json_ready({"quick": quick, "val_fraction": val_fraction,
+                       "configs": {k: v.to_dict() for k, v in configs.items()},
+                       "facenet": identity.to_dict()})
+
+
+def _read_partial(out: Path, fingerprint: dict) -> tuple[dict, dict]:
+    """The scores and fits an interrupted run of the same study left in ``out``."""
+    import json
+
+    path = out / PARTIAL
+    if not path.is_file():
+        return {}, {}
+    try:
+        stored = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        logger.warning("%s: unreadable (%s); starting afresh", path, error)
+        return {}, {}
+    if stored.get("fingerprint") != fingerprint:
+        logger.warning("%s: made with other settings; starting afresh (it will be replaced)", path)
+        return {}, {}
+    scores, fits = stored.get("video_scores", {}), stored.get("fits", {})
+    logger.info("%s: resuming after %d finished fits", path, len(fits))
+    return scores, fits
+
+
+def _write_partial(out: Path, fingerprint: dict, scores: dict, fits: dict) -> None:
+    """Scores so far, so a run that dies late leaves its finished fits readable, and a rerun
+    resumes after them."""
+    import json
+
+    from tfdeepfake.cache.files import atomic_write_text
+    from tfdeepfake.provenance import json_ready
+
+    atomic_write_text(out / PARTIAL, json.dumps(json_ready(
+        {"fingerprint": fingerprint, "video_scores": scores, "fits": fits}), indent=1))
 
 
 def build_parser() -> argparse.ArgumentParser:
