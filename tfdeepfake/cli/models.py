@@ -35,19 +35,22 @@ def _extra_train_params(cls) -> list[inspect.Parameter]:
     return params
 
 
-def _add_param_option(group, param: inspect.Parameter, dest: str, choices=None) -> None:
+def _add_param_option(group, param: inspect.Parameter, dest: str, choices=None,
+                      text: str = "") -> None:
     default = param.default
+    text = f"{text} " if text else ""
     if isinstance(default, bool):
         group.add_argument(flag(param.name), dest=dest, action=argparse.BooleanOptionalAction,
-                           default=default, help="(default: %(default)s)")
+                           default=default, help=text + "(default: %(default)s)")
     elif isinstance(default, (tuple, list)):
         group.add_argument(flag(param.name), dest=dest, default=tuple(default), metavar="A,B,...",
                            type=lambda text: tuple(v for v in text.split(",") if v),
-                           help=f"(default: {','.join(map(str, default))})")
+                           help=f"{text}(default: {','.join(map(str, default))})")
     else:
         kind = type(default) if isinstance(default, (int, float)) else str
         group.add_argument(flag(param.name), dest=dest, type=kind, default=default,
-                           choices=choices, help="(default: %(default)s)")
+                           choices=choices, metavar=None if choices else param.name.upper(),
+                           help=text + "(default: %(default)s)")
 
 
 def cmd_train(args) -> int:
@@ -99,7 +102,8 @@ def add_train(sub, parents, *, detailed: bool = True) -> None:
                                             "None: OUTPUT/run",
                                  "strategy": "tf.distribute strategy: mirrored uses all local GPUs"})
         for param in _extra_train_params(cls):
-            _add_param_option(g, param, "x_" + param.name, cls.option_choices.get(param.name))
+            _add_param_option(g, param, "x_" + param.name, cls.option_choices.get(param.name),
+                              cls.option_help.get(param.name, ""))
         t.add_argument("--json", action="store_true")
         t.set_defaults(func=cmd_train)
 

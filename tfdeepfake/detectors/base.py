@@ -324,6 +324,8 @@ class Detector(abc.ABC):
     config_class: ClassVar[type]  # the detector's training-config dataclass
     # Valid values of string training options (config fields and train() keywords), for --help.
     option_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # --help text of ``train``'s own keyword options (beyond the config's fields).
+    option_help: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, folder: ModelFolder, meta: dict[str, Any]):
         self.folder = folder

@@ -117,22 +117,10 @@ def _write_video_scores(path: Path, scores: Mapping[str, Scores]) -> None:
 
 
 def _embedding_pairs(detector: Detector, source, split: str):
-    """``(before, after, labels)`` for the before/after scatter, or None.
-
-    A detector offers them through an ``embedding_pairs(source, split)`` method; one with
-    ``head_outputs(embeddings)`` over an embedding cache (the triplet head) gets them here."""
+    """``(before, after, labels)`` for the before/after scatter, or None: from a detector's
+    ``embedding_pairs(source, split)`` method (the triplet head's input and output)."""
     hook = getattr(detector, "embedding_pairs", None)
-    if callable(hook):
-        return hook(source, split)
-    head_outputs = getattr(detector, "head_outputs", None)
-    if not callable(head_outputs) or detector.source_kind != "embeddings":
-        return None
-    from tfdeepfake.cache.embeddings import load_embedding_table
-
-    table = load_embedding_table(source, splits=(split,))
-    if len(table.embeddings) == 0:
-        return None
-    return table.embeddings, head_outputs(table.embeddings), table.labels
+    return hook(source, split) if callable(hook) else None
 
 
 def _figures(detector: Detector, scores: Mapping[str, Scores], source, split: str,

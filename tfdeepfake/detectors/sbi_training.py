@@ -254,12 +254,13 @@ def load_embedder(weights: str | os.PathLike | None = None):
 
 def sbi_triplet_data(source: str | os.PathLike, *, seed: int, copies: int = 1,
                      facenet_weights: str | os.PathLike | None = None,
-                     config: SelfBlendConfig = SelfBlendConfig()):
+                     config: SelfBlendConfig = SelfBlendConfig(), embedder=None):
     """What ``TripletDetector.train(..., fakes="sbi")`` trains on, from a face cache:
     ``(table, rows, face settings, FaceNet identity dict)``. The table holds the real
     ``train``/``val`` videos' faces and their pseudo-fakes (``sbi_embedding_table``, the
     cache's fake videos left out); ``rows`` give each real video's pseudo-fakes the real
-    video's identity group, so validation holds both out together."""
+    video's identity group, so validation holds both out together. ``embedder``: what
+    embeds them (default: the installed FaceNet; a ``TunedBackbone`` for ``--backbone``)."""
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.xception import face_cache_settings, require_cache, scan_face_cache
 
@@ -278,13 +279,14 @@ def sbi_triplet_data(source: str | os.PathLike, *, seed: int, copies: int = 1,
     if loaded is None:
         loaded = iter_face_videos(source, video_ids=ids)
     videos = [v for v in loaded if v.video_id in ids]
-    embedder = load_embedder(facenet_weights)
+    embedder = embedder or load_embedder(facenet_weights)
     if embedder.input_size != settings.size:
-        raise ValueError(f"{source}: {settings.size} px face crops; {embedder.identity.label()} "
-                         f"takes {embedder.input_size} px (extract with --size {embedder.input_size})")
+        raise ValueError(f"{source}: {settings.size} px face crops; the embedder takes "
+                         f"{embedder.input_size} px (extract with --size {embedder.input_size})")
     table, rows = sbi_training_table(videos, settings, embedder, seed=seed, copies=copies,
                                      config=config)
-    return table, rows, settings, embedder.identity.to_dict()
+    identity = embedder.identity  # None: a tuned backbone that did not start from FaceNet
+    return table, rows, settings, identity.to_dict() if identity else None
 
 
 def sbi_training_table(videos: Sequence, settings, embedder, *, seed: int, copies: int = 1,

@@ -192,18 +192,23 @@ class SelfBlendedDetector(Detector):
         return self._batched(faces, self._infer).reshape(-1).astype(np.float64)
 
     def embed(self, faces: np.ndarray) -> np.ndarray:
-        """The fine-tuned backbone's pooled features ``[N, D]`` (``feature_layer``), L2-
-        normalised as FaceNet's embeddings are: the input of the poster's triplet head on
-        this backbone."""
+        """``feature_model``'s features ``[N, D]`` of face crops: the input of the poster's
+        triplet head on this backbone (``detectors.tuned_backbone``)."""
         if self._features is None:
             import tensorflow as tf
-            from tensorflow import keras
 
-            features = keras.Model(self.model.input, self.model.get_layer(self.feature_layer).output)
-            self._features = tf.function(lambda x: tf.math.l2_normalize(
-                tf.reshape(features(x, training=False), (tf.shape(x)[0], -1)), axis=1),
-                reduce_retracing=True)
+            model = self.feature_model()
+            self._features = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         return self._batched(faces, self._features).astype(np.float32)
+
+    def feature_model(self):
+        """Keras model: faces (0..255, ``input_size``) -> the pooled features of
+        ``feature_layer``, L2-normalised as FaceNet's embeddings are."""
+        from tensorflow import keras
+
+        features = keras.layers.Flatten()(self.model.get_layer(self.feature_layer).output)
+        return keras.Model(self.model.input, keras.layers.UnitNormalization()(features),
+                           name=f"{self.model.name}_features")
 
     def _batched(self, faces: np.ndarray, fn) -> np.ndarray:
         import tensorflow as tf

@@ -9,6 +9,8 @@ Its model folder (``tfdeepfake.detectors.base`` has the common part)::
                                 thresholds (one per classifier)
       head.weights.h5         the triplet head, best epoch
       classifiers/<kind>/     classifier.npz + classifier.json (arrays, no pickle)
+      backbone/               only with --backbone: the fine-tuned sbi network the head
+                              reads features from (``tuned_backbone``), instead of FaceNet
 
 Training reads an embedding cache (``tfdeepfake embed``): its face settings and FaceNet
 identity become the model's, and the model refuses a cache of another FaceNet.
@@ -45,6 +47,12 @@ from tfdeepfake.detectors.triplet_training import (  # noqa: F401 (CLASSIFIER_PA
     DEFAULT_CLASSIFIERS,
     TripletTrainingConfig,
     fit_triplet,
+)
+from tfdeepfake.detectors.tuned_backbone import (
+    TunedBackbone,
+    backbone_section,
+    copy_backbone,
+    load_backbone,
 )
 from tfdeepfake.faces.settings import FaceSettings
 
@@ -116,9 +124,11 @@ def save_triplet_model(out_dir: str | os.PathLike, *, face_settings: FaceSetting
                        default_classifier: str = DEFAULT_CLASSIFIER,
                        thresholds: Mapping[str, float] | None = None, aggregation: str = "mean",
                        seed: int = 0, training: Mapping[str, Any] | None = None,
-                       data: Mapping[str, Any] | None = None) -> Path:
+                       data: Mapping[str, Any] | None = None,
+                       backbone: Mapping[str, Any] | None = None) -> Path:
     """Write a triplet model folder (``model.json`` last) from a head and fitted
-    classifiers; ``facenet`` is ``FaceNetIdentity.to_dict()``. Returns the folder."""
+    classifiers; ``facenet`` is ``FaceNetIdentity.to_dict()``; ``backbone``: the section
+    of a tuned backbone already copied in (``tuned_backbone``). Returns the folder."""
     if not classifiers:
         raise ValueError("a triplet model needs at least one classifier")
     unknown = sorted(set(classifiers) - set(CLASSIFIERS))
@@ -128,6 +138,7 @@ def save_triplet_model(out_dir: str | os.PathLike, *, face_settings: FaceSetting
         raise ValueError(f"default classifier {default_classifier!r} is not among "
                          f"{sorted(classifiers)}")
     folder = ModelFolder(out_dir).start()
+    extra = {"backbone": dict(backbone)} if backbone else {}
     head.save_weights(str(folder.root / HEAD_WEIGHTS))
     for name, clf in classifiers.items():
         save_classifier(folder.root / CLASSIFIERS_DIR / name, clf)
@@ -136,7 +147,7 @@ def save_triplet_model(out_dir: str | os.PathLike, *, face_settings: FaceSetting
                        aggregation=aggregation, seed=seed, training=training or {},
                        data=data or {}, facenet=facenet, head=head_config(head),
                        classifiers=sorted(classifiers), default_classifier=default_classifier,
-                       thresholds=thresholds)
+                       thresholds=thresholds, **extra)
     folder.write_meta(meta)
     return folder.root
 
@@ -157,14 +168,24 @@ class TripletDetector(Detector):
     config_class = TripletTrainingConfig
     option_choices = {"default_classifier": DEFAULT_CLASSIFIERS, "threshold_mode": THRESHOLD_MODES,
                       "fakes": FAKES}
+    option_help = {
+        "classifiers": "frame classifiers fitted on the head's outputs",
+        "default_classifier": "the classifier detect and export use unless told otherwise",
+        "threshold_mode": "fixed: 0.5 (the poster); validation: Youden's J on the validation videos",
+        "fakes": "cache: the cache's fake videos; sbi: self-blended copies of its real faces "
+                 "(SOURCE is then a face cache)",
+        "backbone": "with --fakes sbi: an sbi model folder whose fine-tuned network replaces "
+                    "FaceNet as the embedder (copied into the model folder)"}
 
     def __init__(self, folder: ModelFolder, meta: dict[str, Any], head,
                  classifiers: dict[str, FrameClassifier], identity,
-                 facenet_weights: str | os.PathLike | None = None, embedder=None):
+                 facenet_weights: str | os.PathLike | None = None, embedder=None,
+                 backbone: dict[str, Any] | None = None):
         super().__init__(folder, meta)
+        self.backbone = backbone  # the model.json section of a tuned backbone, or None
         self.head = head
         self.classifiers = classifiers
-        self.identity = identity  # FaceNetIdentity
+        self.identity = identity  # FaceNetIdentity (None: a tuned backbone that had no FaceNet)
         self._facenet_weights = facenet_weights
         self._embedder = embedder
 
@@ -180,8 +201,11 @@ class TripletDetector(Detector):
         from tfdeepfake.models.triplet_head import build_triplet_head
 
         where = folder.meta_path
+        backbone = backbone_section(folder, meta)
         try:
-            identity = FaceNetIdentity.from_dict(require(meta, "facenet", dict, where))
+            # A tuned backbone's FaceNet is provenance only, and absent when it had none.
+            identity = (None if backbone and meta.get("facenet") is None else
+                        FaceNetIdentity.from_dict(require(meta, "facenet", dict, where)))
         except (TypeError, ValueError) as error:
             raise ModelFolderError(f"{where}: key 'facenet': {error}") from error
         head_meta = require(meta, "head", dict, where)
@@ -192,9 +216,11 @@ class TripletDetector(Detector):
         if not all(isinstance(u, int) and not isinstance(u, bool) for u in hidden):
             raise ModelFolderError(f"{where} [head]: key 'hidden_units' should be a list of int, "
                                    f"found {hidden!r}")
-        if input_dim != identity.embedding_dim:
+        features = backbone["embedding_dim"] if backbone else identity.embedding_dim
+        if input_dim != features:
+            source = "its backbone" if backbone else identity.label()
             raise ModelFolderError(f"{where} [head]: key 'input_dim' is {input_dim}, but "
-                                   f"{identity.label()} gives {identity.embedding_dim}-d embeddings")
+                                   f"{source} gives {features}-d embeddings")
         weights = folder.path(_require_in(head_meta, "head", "weights", str, where))
         names = require(meta, "classifiers", list, where)
         if not names or any(n not in CLASSIFIERS for n in names) or len(set(names)) != len(names):
@@ -229,21 +255,32 @@ class TripletDetector(Detector):
                                        f"{clf.n_features_in_} features; model.json expects {name} "
                                        f"on the head's {embedding_dim}")
             classifiers[name] = clf
+        if backbone and embedder is not None:
+            logger.info("%s reads its own backbone; the FaceNet given is not used", folder.root)
+            embedder = None
         problem = identity.matches(embedder.identity) if embedder is not None else None
         if problem:
             raise ValueError(f"the embedder given is {embedder.identity.label()}, but "
                              f"{folder.root} was trained on {identity.label()}: {problem}")
-        return cls(folder, meta, head, classifiers, identity, facenet_weights, embedder)
+        return cls(folder, meta, head, classifiers, identity, facenet_weights, embedder, backbone)
 
     # -- attributes --------------------------------------------------------------------
 
     @property
     def embedder(self):
-        """The FaceNet the model was trained with, built on first use and probe-checked."""
-        if self._embedder is None:
+        """The FaceNet the model was trained with, built on first use and probe-checked (or
+        its tuned backbone)."""
+        if self._embedder is None and self.backbone:
+            self._embedder = load_backbone(self.folder, self.backbone)
+        elif self._embedder is None:
             logger.info("building %s for %s", self.identity.label(), self.path)
             self._embedder = self.identity.build(self._facenet_weights)
         return self._embedder
+
+    @property
+    def input_dim(self) -> int:
+        """The size of the embeddings the head reads."""
+        return int(self.meta["head"]["input_dim"])
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -265,17 +302,18 @@ class TripletDetector(Detector):
         return variant
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "facenet_label": self.identity.label(),
+        return {**super().describe(), "facenet_label": self.facenet_label,
+                "backbone": self.backbone,
                 "variants": list(self.variants), "default_variant": self.default_variant,
                 "thresholds": dict(self.meta["thresholds"])}
 
     # -- scoring -----------------------------------------------------------------------
 
     def head_outputs(self, embeddings: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """The head's L2-normalised outputs ``[N, E]`` for FaceNet embeddings ``[N, D]``."""
+        """The head's L2-normalised outputs ``[N, E]`` for embeddings ``[N, D]``."""
         embeddings = np.asarray(embeddings, np.float32)
-        if embeddings.ndim != 2 or embeddings.shape[1] != self.identity.embedding_dim:
-            raise ValueError(f"embeddings should be [N, {self.identity.embedding_dim}], got "
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.input_dim:
+            raise ValueError(f"embeddings should be [N, {self.input_dim}], got "
                              f"{embeddings.shape}")
         if not len(embeddings):
             return np.zeros((0, int(self.head.output_shape[-1])), np.float32)
@@ -307,9 +345,12 @@ class TripletDetector(Detector):
         return occlusion_maps(faces, lambda images: self.head_outputs(self.embedder.embed(images)))
 
     def split_scores(self, source: str | os.PathLike, split: str) -> dict[str, Scores]:
-        """Frame scores of every classifier on ``split`` of an embedding cache."""
+        """Frame scores of every classifier on ``split`` of an embedding cache (a face
+        cache for a model with a tuned backbone: its faces go through the backbone)."""
         from tfdeepfake.models.facenet import FaceNetIdentity
 
+        if self.backbone:
+            return self._scores(*self._backbone_embeddings(source, split))
         _, facenet = cache_settings(source)
         cached = FaceNetIdentity.from_dict(facenet)
         problem = self.identity.matches(cached)
@@ -318,12 +359,39 @@ class TripletDetector(Detector):
                              f"trained on {self.identity.label()} ({problem}); embed the faces "
                              "again with the model's FaceNet")
         table = load_embedding_table(source, splits=(split,))
-        outputs = self.head_outputs(table.embeddings)
-        return {name: Scores(level="frame", labels=table.labels,
+        return self._scores(table.embeddings, table.labels, table.video_ids)
+
+    def embedding_pairs(self, source, split: str):
+        """``(embeddings, head outputs, labels)`` of ``split``, for evaluate's scatter plot."""
+        if self.backbone:
+            embeddings, labels, _ = self._backbone_embeddings(source, split)
+        else:
+            table = load_embedding_table(source, splits=(split,))
+            embeddings, labels = table.embeddings, table.labels
+        return (embeddings, self.head_outputs(embeddings), labels) if len(embeddings) else None
+
+    def _scores(self, embeddings, labels, video_ids) -> dict[str, Scores]:
+        outputs = self.head_outputs(embeddings)
+        return {name: Scores(level="frame", labels=labels,
                              probabilities=clf.predict_proba_fake(outputs),
-                             video_ids=table.video_ids, threshold=self.threshold(name),
+                             video_ids=video_ids, threshold=self.threshold(name),
                              aggregation=self.aggregation)
                 for name, clf in self.classifiers.items()}
+
+    def _backbone_embeddings(self, source, split: str):
+        from tfdeepfake.cache.faces import iter_face_videos
+        from tfdeepfake.detectors.xception import require_cache
+
+        require_cache(source, "faces", "a triplet model on a tuned backbone")
+        embeddings, labels, ids = [], [], []
+        for video in iter_face_videos(source, splits=(split,)):
+            if len(video.faces):
+                embeddings.append(self.embedder.embed(video.faces))
+                labels.append(np.full(len(video.faces), int(video.label), np.int64))
+                ids.extend([video.video_id] * len(video.faces))
+        if not ids:
+            raise ValueError(f"{source}: no face frames in split {split!r}")
+        return np.concatenate(embeddings), np.concatenate(labels), np.asarray(ids)
 
     # -- training ----------------------------------------------------------------------
 
@@ -333,7 +401,8 @@ class TripletDetector(Detector):
               options: TrainOptions = TrainOptions(), *,
               classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
               default_classifier: str = DEFAULT_CLASSIFIER,
-              threshold_mode: str = "fixed", fakes: str = "cache") -> "TripletDetector":
+              threshold_mode: str = "fixed", fakes: str = "cache",
+              backbone: str | None = None) -> "TripletDetector":
         """Train the head and the classifiers on the ``train`` (and ``val``) videos of an
         embedding cache; write the model folder ``out_dir``; return the loaded detector.
 
@@ -341,6 +410,8 @@ class TripletDetector(Detector):
         the validation videos' scores, per classifier). ``fakes="sbi"``: ``source`` is a
         face cache; its real videos are embedded with the installed FaceNet, and
         self-blended copies of their faces are the fake class (``sbi_training``).
+        ``backbone`` (with ``fakes="sbi"``): an ``sbi`` model folder whose fine-tuned
+        network replaces FaceNet as the embedder; the model folder keeps a copy of it.
         """
         config = config or TripletTrainingConfig()
         if threshold_mode not in THRESHOLD_MODES:
@@ -359,15 +430,20 @@ class TripletDetector(Detector):
                            "is not used", options.strategy)
         if fakes not in FAKES:
             raise ValueError(f"unknown fakes {fakes!r}; valid: {', '.join(FAKES)}")
+        if backbone and fakes != "sbi":
+            raise ValueError("a tuned backbone (--backbone) trains on self-blended fakes: add "
+                             "--fakes sbi and give a face cache")
+        tuned = TunedBackbone.load(backbone) if backbone else None
         if fakes == "sbi":
             from tfdeepfake.detectors.sbi_training import sbi_triplet_data
 
-            table, rows, face_settings, facenet = sbi_triplet_data(source, seed=options.seed)
+            table, rows, face_settings, facenet = sbi_triplet_data(source, seed=options.seed,
+                                                                   embedder=tuned)
         else:
             face_settings, facenet = cache_settings(source)
             table = load_embedding_table(source, splits=("train", "val"))
             rows = _video_rows(source, table, ("train", "val"))
-        if facenet.get("random_init"):
+        if (facenet or {}).get("random_init"):
             logger.warning("%s: embeddings from a RANDOMLY INITIALISED FaceNet (seed %s)", source,
                            facenet.get("seed"))
         train_ids, val_ids, how = carve_validation(rows, options.val_fraction, options.seed)
@@ -385,16 +461,20 @@ class TripletDetector(Detector):
 
         out = Path(out_dir)
         ModelFolder(out).start()  # an old model.json goes first: the folder is unfinished
+        if tuned is not None:
+            copy_backbone(backbone, out)
         run_dir = Path(options.run_dir) if options.run_dir else out / "run"
         fit = fit_triplet(train, val, config, seed=options.seed, run_dir=run_dir,
                           classifiers=classifiers, threshold_mode=threshold_mode,
                           aggregation=options.aggregation)
         training = {"config": config.to_dict(), "threshold_mode": threshold_mode,
                     "embedding_cache": str(source), "fakes": fakes, "run_dir": str(run_dir),
+                    "backbone": str(backbone) if backbone else None,
                     "validation_metrics": fit.validation, **fit.training.record()}
         save_triplet_model(out, face_settings=face_settings, facenet=facenet, head=fit.head,
                            classifiers=fit.classifiers, default_classifier=default_classifier,
                            thresholds=fit.thresholds, aggregation=options.aggregation,
-                           seed=options.seed, training=training, data=counts)
+                           seed=options.seed, training=training, data=counts,
+                           backbone=tuned.record(backbone) if tuned is not None else None)
         folder = ModelFolder(out)
         return cls.from_folder(folder, folder.read_meta())
