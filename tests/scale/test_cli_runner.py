@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -56,3 +57,60 @@ def test_extract_on_the_direct_runner(tmp_path, capsys):
     assert "bad.mp4" in payload["failures"][0]["reason"]
     assert main(argv[:-1]) == 0  # the rerun skips both, and says so
     assert "2 skipped" in capsys.readouterr().out
+
+
+def test_embed_on_the_direct_runner_equals_the_local_embed(tmp_path, capsys):
+    pytest.importorskip("apache_beam")
+    import numpy as np
+
+    from tfdeepfake.cache.embeddings import load_embedding_table
+
+    write_face_video(tmp_path / "a.mp4", num_frames=4)
+    write_manifest(tmp_path / "m.jsonl", [make_record(tmp_path, "a.mp4", 0, "train", "t")])
+    assert main(["extract", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "f.h5"),
+                 "--num-frames", "2", "--size", "160"]) == 0
+    common = [str(tmp_path / "f.h5"), "--random-init", "--facenet-model", "20170512-110547",
+              "--json"]
+    assert main(["embed", *common, "-o", str(tmp_path / "local.h5")]) == 0
+    capsys.readouterr()
+    assert main(["embed", *common, "-o", str(tmp_path / "beam.h5"), "--runner", "direct"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["done"], payload["runner"], payload["beam_counters"]["videos_done"]) == \
+        (1, "direct", 1)
+    local, beam = (load_embedding_table(tmp_path / f"{n}.h5") for n in ("local", "beam"))
+    np.testing.assert_allclose(beam.embeddings, local.embeddings, atol=1e-5)
+    assert main(["embed", str(tmp_path / "f.h5"), "-o", str(tmp_path / "x.h5"), "--workers",
+                 "2"]) == 2
+    assert "--workers is for --runner" in capsys.readouterr().err
+
+
+def test_detect_on_the_direct_runner_appends_json_lines(tmp_path, capsys):
+    pytest.importorskip("apache_beam")
+    from tests.detectors.test_self_blended import TINY, VIDEOS, write_cache
+    from tfdeepfake.detectors import TrainOptions
+    from tfdeepfake.detectors.self_blended import SelfBlendedDetector
+
+    model = tmp_path / "sbi"
+    SelfBlendedDetector.train(write_cache(tmp_path / "faces.h5", VIDEOS), model, TINY,
+                              TrainOptions(val_fraction=0.25))
+    (tmp_path / "videos").mkdir()
+    write_face_video(tmp_path / "videos" / "a.mp4", num_frames=6)
+    (tmp_path / "videos" / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "verdicts.jsonl"
+    argv = ["detect", str(tmp_path / "videos"), "--model", str(model), "--runner", "direct",
+            "--output", str(out)]
+    assert main(argv) == 0
+    assert "detect: 2 videos, 2 scored, 0 already" in capsys.readouterr().out
+    rows = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["broken.mp4"]["verdict"] == "unknown"
+    local = main(["detect", str(tmp_path / "videos" / "a.mp4"), "--model", str(model), "--json"])
+    assert local == 0
+    want = json.loads(capsys.readouterr().out)[0]
+    assert rows["a.mp4"]["verdict"] == want["verdict"]
+    assert rows["a.mp4"]["fake_probability"] == pytest.approx(want["fake_probability"], abs=1e-5)
+    assert main(argv) == 0 and "0 scored, 2 already" in capsys.readouterr().out
+    assert len(out.read_text().splitlines()) == 2
+    assert main(argv[:-2]) == 2  # --runner without --output
+    assert "--output FILE.jsonl" in capsys.readouterr().err
+    assert main(argv + ["--report", str(tmp_path / "r")]) == 2
+    assert "run locally" in capsys.readouterr().err

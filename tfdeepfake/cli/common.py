@@ -115,3 +115,51 @@ def dataclass_from_args(cls, args, *, prefix: str = "", **fixed):
 
 def path_or_none(value) -> str | None:
     return None if value is None else str(Path(value))
+
+
+# -- Apache Beam (extract, embed, detect --runner) -----------------------------------------
+
+def add_beam_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--runner`` and ``--beam-option`` (``--workers`` is each command's own)."""
+    from tfdeepfake.scale import RUNNERS
+
+    p.add_argument("--runner", choices=RUNNERS,
+                   help=f"run as an Apache Beam pipeline on this runner ({what}; --workers sets "
+                        "the direct runner's processes; docs/scale-out.md)")
+    p.add_argument("--beam-option", action="append", metavar="KEY=VALUE",
+                   help="a Beam pipeline option for --runner, e.g. flink_master=host:8081 "
+                        "(repeatable)")
+
+
+def beam_pipeline_module(args, module: str):
+    """``tfdeepfake.scale.<module>`` after checking ``--runner``/``--beam-option``: a
+    malformed or unknown option, or Beam missing, is one error line before any work."""
+    import importlib
+
+    if not args.runner:
+        if args.beam_option:
+            raise CommandError("--beam-option needs --runner (direct, prism, flink, spark or "
+                               "dataflow)")
+        return None
+    from tfdeepfake.scale.options import beam_arguments
+
+    options = args.beam_option or ()
+    try:
+        beam_arguments(args.runner, args.workers, options)
+    except ValueError as error:  # malformed, before Beam is imported
+        raise CommandError(str(error)) from error
+    try:
+        pipeline = importlib.import_module(f"tfdeepfake.scale.{module}")
+        from tfdeepfake.scale.options import pipeline_options
+    except ImportError as error:
+        raise CommandError(f"--runner needs Apache Beam ({error}); install it with "
+                           "`pip install 'tfdeepfake[beam]'` or requirements.txt") from error
+    try:
+        pipeline_options(args.runner, args.workers, options)
+    except ValueError as error:  # unknown to Beam
+        raise CommandError(str(error)) from error
+    return pipeline
+
+
+def beam_counter_lines(counters: Mapping[str, int]) -> str:
+    return "".join(f"\n  beam counter {name}: {value}" for name, value in counters.items())

@@ -7,10 +7,17 @@ import logging
 import sys
 from pathlib import Path
 
-from tfdeepfake.cli.common import (CommandError, dataclass_from_args, dataclass_options, emit,
-                                   progress)
+from tfdeepfake.cli.common import (
+    CommandError,
+    add_beam_options,
+    beam_counter_lines,
+    beam_pipeline_module,
+    dataclass_from_args,
+    dataclass_options,
+    emit,
+    progress,
+)
 from tfdeepfake.constants import DEFAULT_SEED, SPLITS
-from tfdeepfake.scale import RUNNERS
 
 logger = logging.getLogger("tfdeepfake")
 
@@ -149,10 +156,13 @@ def cmd_extract(args) -> int:
 
     settings = face_settings_from_args(args)
     records = _selected_records(args)
-    if args.runner:
-        return _extract_on_beam(args, settings, records)
-    if args.beam_option:
-        raise CommandError("--beam-option needs --runner (direct, prism, flink, spark or dataflow)")
+    beam = beam_pipeline_module(args, "extract")
+    if beam is not None:
+        summary, counters = beam.run_beam_extract(
+            records, args.output, settings, runner=args.runner, workers=args.workers,
+            beam_options=args.beam_option or (), retry_failed=args.retry_failed)
+        return _report_extract(args, summary, {"runner": args.runner, "beam_counters": counters},
+                               beam_counter_lines(counters))
     show = not args.json and not args.no_progress and not args.quiet
     failed = 0
     with progress(len(records), "video", show) as bar:
@@ -171,30 +181,6 @@ def cmd_extract(args) -> int:
                   f"run the same command again to resume", file=sys.stderr)
             return 130
     return _report_extract(args, summary)
-
-
-def _extract_on_beam(args, settings, records) -> int:
-    from tfdeepfake.scale.options import beam_arguments
-
-    try:
-        beam_arguments(args.runner, args.workers, args.beam_option or ())
-    except ValueError as error:  # a malformed --beam-option, before Beam is imported
-        raise CommandError(str(error)) from error
-    try:
-        from tfdeepfake.scale.extract import run_beam_extract
-        from tfdeepfake.scale.options import pipeline_options
-    except ImportError as error:
-        raise CommandError(f"--runner needs Apache Beam ({error}); install it with "
-                           "`pip install 'tfdeepfake[beam]'` or requirements.txt") from error
-    try:
-        pipeline_options(args.runner, args.workers, args.beam_option or ())
-    except ValueError as error:  # an unknown option, before any work
-        raise CommandError(str(error)) from error
-    summary, counters = run_beam_extract(
-        records, args.output, settings, runner=args.runner, workers=args.workers,
-        beam_options=args.beam_option or (), retry_failed=args.retry_failed)
-    extra = "".join(f"\n  beam counter {name}: {value}" for name, value in counters.items())
-    return _report_extract(args, summary, {"runner": args.runner, "beam_counters": counters}, extra)
 
 
 def _report_extract(args, summary, more: dict | None = None, extra: str = "") -> int:
@@ -224,12 +210,7 @@ def add_extract(sub, parents) -> None:
     p.add_argument("--limit", type=int, help="only the first N videos")
     p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
     p.add_argument("--retry-failed", action="store_true", help="retry videos that failed before")
-    p.add_argument("--runner", choices=RUNNERS,
-                   help="run as an Apache Beam pipeline on this runner (the same cache; "
-                        "--workers sets the direct runner's processes; docs/scale-out.md)")
-    p.add_argument("--beam-option", action="append", metavar="KEY=VALUE",
-                   help="a Beam pipeline option for --runner, e.g. flink_master=host:8081 "
-                        "(repeatable)")
+    add_beam_options(p, "the same cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_extract)
@@ -266,12 +247,26 @@ def build_embedder(args):
 def cmd_embed(args) -> int:
     from tfdeepfake.models.embed import run_embed
 
+    beam = beam_pipeline_module(args, "embed")
+    if beam is None and args.workers != 1:
+        raise CommandError("--workers is for --runner; a local embed uses one process (FaceNet "
+                           "already spreads over the cores)")
     embedder = build_embedder(args)
-    summary = run_embed(args.faces, args.output, embedder, batch_size=args.batch_size)
-    payload = {**summary.to_dict(), "cache": str(args.output), "facenet": embedder.identity.to_dict()}
+    more, extra = {}, ""
+    if beam is not None:
+        summary, counters = beam.run_beam_embed(
+            args.faces, args.output, embedder, batch_size=args.batch_size,
+            weights_path=str(args.facenet_weights) if args.facenet_weights else None,
+            runner=args.runner, workers=args.workers, beam_options=args.beam_option or ())
+        more, extra = {"runner": args.runner, "beam_counters": counters}, beam_counter_lines(counters)
+    else:
+        summary = run_embed(args.faces, args.output, embedder, batch_size=args.batch_size)
+    payload = {**summary.to_dict(), "cache": str(args.output), "facenet": embedder.identity.to_dict(),
+               **more}
     emit(args, payload, f"embed: {summary.videos} videos, {summary.done} embedded, "
                         f"{summary.skipped} already done, {summary.frames} faces, "
-                        f"{summary.seconds:.1f} s -> {args.output} [{embedder.identity.label()}]")
+                        f"{summary.seconds:.1f} s -> {args.output} [{embedder.identity.label()}]"
+                        + extra)
     return 0
 
 
@@ -284,6 +279,9 @@ def add_embed(sub, parents) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="embedding cache (.h5)")
     add_facenet_options(p)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --runner direct: worker processes (default: %(default)s)")
+    add_beam_options(p, "the same cache; FaceNet built once per worker")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_embed)
 

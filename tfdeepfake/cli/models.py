@@ -11,8 +11,17 @@ import logging
 import os
 from pathlib import Path
 
-from tfdeepfake.cli.common import (CommandError, dataclass_from_args, dataclass_options, emit,
-                                   flag, progress)
+from tfdeepfake.cli.common import (
+    CommandError,
+    add_beam_options,
+    beam_counter_lines,
+    beam_pipeline_module,
+    dataclass_from_args,
+    dataclass_options,
+    emit,
+    flag,
+    progress,
+)
 from tfdeepfake.constants import SPLITS
 
 logger = logging.getLogger("tfdeepfake")
@@ -165,6 +174,12 @@ def cmd_detect(args) -> int:
     from tfdeepfake.cli.visuals import annotate_targets, outputs_line, report_targets
 
     annotate, report = annotate_targets(args.annotate, paths), report_targets(args.report, paths)
+    beam = beam_pipeline_module(args, "detect")
+    if beam is not None:
+        return _detect_on_beam(args, beam, paths, bool(annotate or report))
+    if args.output or args.workers != 1:
+        raise CommandError("--output and --workers are for --runner; a local detect prints its "
+                           "verdicts (--json for JSON)")
     if (annotate or report) and args.tflite:
         raise CommandError("--annotate and --report need --model: the TFLite path keeps no "
                            "per-frame detail")
@@ -200,6 +215,24 @@ def cmd_detect(args) -> int:
     return 0
 
 
+def _detect_on_beam(args, beam, paths, visuals: bool) -> int:
+    if args.tflite or visuals:
+        raise CommandError("--runner scores with --model; --tflite, --annotate and --report run "
+                           "locally")
+    if not args.model or not args.output:
+        raise CommandError("--runner needs --model and --output FILE.jsonl (verdicts are "
+                           "appended; a rerun skips videos already there)")
+    counts, counters = beam.run_beam_detect(
+        paths, args.output, beam.DetectorFromFolder(args.model, args.classifier, args.threshold,
+                                                    args.facenet_weights),
+        runner=args.runner, workers=args.workers, beam_options=args.beam_option or ())
+    emit(args, {**counts, "output": str(args.output), "runner": args.runner,
+                "beam_counters": counters},
+         f"detect: {counts['videos']} videos, {counts['done']} scored, {counts['skipped']} "
+         f"already in {args.output}" + beam_counter_lines(counters))
+    return 0
+
+
 def add_detect(sub, parents) -> None:
     p = sub.add_parser("detect", parents=parents, help="real or fake? for videos or folders of videos",
                        description="Per video: verdict (real/fake, or unknown with a reason when no "
@@ -226,6 +259,13 @@ def add_detect(sub, parents) -> None:
                         "time), faces.png (the scored faces), heatmap.png (Grad-CAM for "
                         "xception, occlusion for triplet) and verdict.json")
     p.add_argument("--json", action="store_true", help="print a JSON list")
+    g = p.add_argument_group("at scale (Apache Beam)")
+    g.add_argument("--output", type=Path, metavar="FILE.jsonl",
+                   help="with --runner: append one verdict per line here (a rerun skips the "
+                        "videos already in it)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="with --runner direct: worker processes (default: %(default)s)")
+    add_beam_options(g, "one model load per worker")
     p.set_defaults(func=cmd_detect)
 
 

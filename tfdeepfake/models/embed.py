@@ -28,6 +28,30 @@ logger = logging.getLogger(__name__)
 _NOT_COPIED = {"video_id", "seconds"}
 
 
+def stage_embeddings(store, video, embeddings: np.ndarray) -> None:
+    """Stage one face video's embeddings with its attributes (label, split, source, ...)."""
+    attrs = {k: v for k, v in video.attrs.items() if k not in _NOT_COPIED}
+    attrs.update(label=video.label, split=video.split, dataset=video.dataset)
+    store.stage_video(video.video_id, {"embeddings": np.asarray(embeddings, np.float32),
+                                       "frame_indices": video.frame_indices}, attrs)
+
+
+def open_output(face_cache, output, embedder: FaceNetEmbedder):
+    """``(face store, embedding store)`` for embedding ``face_cache`` into ``output``:
+    crops of the network's size, and an output made by the same network (or new)."""
+    faces = face_store(face_cache)
+    face_settings = faces.stored_settings()
+    size = face_settings.get("size")
+    if size is not None and int(size) != embedder.input_size:
+        raise ValueError(f"{face_cache}: faces are {size} px, {embedder.identity.label()} "
+                         f"takes {embedder.input_size} px; re-extract with --size "
+                         f"{embedder.input_size}")
+    store = embedding_store(output, _settings_for(output, embedding_settings(embedder,
+                                                                             face_settings)))
+    store.commit()
+    return faces, store
+
+
 @dataclass
 class EmbedSummary:
     videos: int = 0
@@ -76,16 +100,7 @@ def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike,
         raise TypeError(f"embedder must be a FaceNetEmbedder (load_facenet), got "
                         f"{type(embedder).__name__}")
     started = time.perf_counter()
-    faces = face_store(face_cache)
-    face_settings = faces.stored_settings()
-    size = face_settings.get("size")
-    if size is not None and int(size) != embedder.input_size:
-        raise ValueError(f"{face_cache}: faces are {size} px, {embedder.identity.label()} "
-                         f"takes {embedder.input_size} px; re-extract with --size "
-                         f"{embedder.input_size}")
-    settings = _settings_for(output, embedding_settings(embedder, face_settings))
-    store = embedding_store(output, settings)
-    store.commit()
+    faces, store = open_output(face_cache, output, embedder)
     done = store.done_ids()
     summary = EmbedSummary(random_init=embedder.identity.random_init,
                            facenet=embedder.identity.label())
@@ -99,12 +114,7 @@ def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike,
         # Only the videos still to embed are read from the face cache.
         for video in iter_face_videos(face_cache, video_ids=every - done):
             embeddings = embedder.embed(video.faces, batch_size=batch_size)
-            attrs = {k: v for k, v in video.attrs.items() if k not in _NOT_COPIED}
-            attrs.update(label=video.label, split=video.split, dataset=video.dataset)
-            store.stage_video(video.video_id,
-                              {"embeddings": embeddings.astype(np.float32),
-                               "frame_indices": video.frame_indices},
-                              attrs)
+            stage_embeddings(store, video, embeddings)
             summary.done += 1
             summary.frames += len(embeddings)
             if on_video:

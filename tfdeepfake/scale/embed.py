@@ -18,9 +18,8 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from tfdeepfake.cache.embeddings import embedding_store
-from tfdeepfake.cache.faces import face_store, iter_face_videos
-from tfdeepfake.models.embed import (_NOT_COPIED, EmbedSummary, _settings_for,
-                                     embedding_settings)
+from tfdeepfake.cache.faces import iter_face_videos
+from tfdeepfake.models.embed import EmbedSummary, open_output, stage_embeddings
 from tfdeepfake.scale.extract import beam_counters
 from tfdeepfake.scale.options import pipeline_options
 
@@ -69,12 +68,9 @@ class EmbedVideosFn(beam.DoFn):
         store = embedding_store(self.output, self.settings)
         offset = 0
         for video in videos:
-            rows = embeddings[offset:offset + len(video.faces)].astype(np.float32)
+            rows = embeddings[offset:offset + len(video.faces)]
             offset += len(video.faces)
-            attrs = {k: v for k, v in video.attrs.items() if k not in _NOT_COPIED}
-            attrs.update(label=video.label, split=video.split, dataset=video.dataset)
-            store.stage_video(video.video_id, {"embeddings": rows,
-                                               "frame_indices": video.frame_indices}, attrs)
+            stage_embeddings(store, video, rows)
             self.done.inc()
             self.frames.inc(len(rows))
             yield video.video_id
@@ -96,16 +92,8 @@ def run_beam_embed(face_cache, output, embedder, *, make_embedder: Callable | No
     started = time.perf_counter()
     options = pipeline_options(runner, workers, beam_options)  # a bad option: before any work
     face_cache, output = Path(face_cache).absolute(), Path(output).absolute()
-    faces = face_store(face_cache)
-    face_settings = faces.stored_settings()
-    size = face_settings.get("size")
-    if size is not None and int(size) != embedder.input_size:
-        raise ValueError(f"{face_cache}: faces are {size} px, {embedder.identity.label()} "
-                         f"takes {embedder.input_size} px; re-extract with --size "
-                         f"{embedder.input_size}")
-    settings = _settings_for(output, embedding_settings(embedder, face_settings))
-    store = embedding_store(output, settings)
-    store.commit()
+    faces, store = open_output(face_cache, output, embedder)
+    settings = store.stored_settings()
     every, done = faces.done_ids(), store.done_ids()
     todo = sorted(every - done)
     summary = EmbedSummary(videos=len(every), skipped=len(every & done),
