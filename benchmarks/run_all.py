@@ -4,7 +4,8 @@ bench_detect: detect against the straightforward pipeline (bench_baseline.py) ru
 same process, interleaved (ratios), recall against full-resolution MTCNN, folder
 throughput. bench_recall: face recall of extract, detect and the TFLite path on real and
 generated hard videos. bench_parity: how far the fast face path moves probabilities.
-bench_extract, bench_export: extract speed per resolution; TFLite variants.
+bench_extract, bench_export: extract speed per resolution; TFLite variants. bench_facenet:
+FaceNet on 25 faces, Keras against TFLite builds (the floor under detect's latency).
 """
 
 import subprocess
@@ -18,6 +19,7 @@ BENCHMARKS = [
     ("bench_parity.py", []),
     ("bench_extract.py", ["--workers", "2"]),
     ("bench_export.py", []),
+    ("bench_facenet.py", []),
 ]
 
 if __name__ == "__main__":

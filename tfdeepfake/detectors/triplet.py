@@ -21,26 +21,31 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from tfdeepfake.cache.embeddings import EmbeddingTable, embedding_store, load_embedding_table
+from tfdeepfake.cache.embeddings import load_embedding_table
 from tfdeepfake.classifiers import CLASSIFIERS, FrameClassifier, load_classifier
-from tfdeepfake.classifiers import save_classifier
-from tfdeepfake.datasets.records import identity_group
 from tfdeepfake.detectors.base import (
     Detector,
     ModelFolder,
     ModelFolderError,
     Scores,
     TrainOptions,
-    VideoRow,
     carve_validation,
-    common_meta,
     counts_of,
     require,
     require_both_classes,
+)
+from tfdeepfake.detectors.triplet_folder import (  # noqa: F401 (save_triplet_model: API)
+    CLASSIFIERS_DIR,
+    DEFAULT_CLASSIFIER,
+    HEAD_WEIGHTS,
+    cache_settings,
+    require_in,
+    save_triplet_model,
+    video_rows,
 )
 from tfdeepfake.detectors.triplet_training import (  # noqa: F401 (CLASSIFIER_PARAMS: API)
     CLASSIFIER_PARAMS,
@@ -54,106 +59,13 @@ from tfdeepfake.detectors.tuned_backbone import (
     copy_backbone,
     load_backbone,
 )
-from tfdeepfake.faces.settings import FaceSettings
 
 logger = logging.getLogger(__name__)
 
-HEAD_WEIGHTS = "head.weights.h5"
-CLASSIFIERS_DIR = "classifiers"
-DEFAULT_CLASSIFIER = "rf"
 THRESHOLD_MODES = ("fixed", "validation")
 # Where the fake class comes from: the cache's fake videos, or self-blended pseudo-fakes of
 # its real videos (``tfdeepfake.detectors.sbi_training``; then ``source`` is a face cache).
 FAKES = ("cache", "sbi")
-
-
-# -- the embedding cache -------------------------------------------------------------------
-
-
-def cache_settings(source: str | os.PathLike) -> tuple[FaceSettings, dict[str, Any]]:
-    """``(face settings, FaceNet identity dict)`` an embedding cache was made with."""
-    from tfdeepfake.models.facenet import FaceNetIdentity
-
-    if not Path(source).is_file():
-        raise FileNotFoundError(f"{source}: no embedding cache there; make one with "
-                                "`tfdeepfake embed`")
-    settings = embedding_store(source).stored_settings()
-    for key in ("face_settings", "facenet"):
-        if not isinstance(settings.get(key), dict):
-            raise ValueError(f"{source}: the embedding cache's settings have no {key!r} "
-                             "(made by tfdeepfake < 0.2?); re-run `tfdeepfake embed` into a new "
-                             "path")
-    try:
-        FaceNetIdentity.from_dict(settings["facenet"])
-    except ValueError as error:
-        raise ValueError(f"{source}: settings key 'facenet': {error}") from error
-    return FaceSettings.from_dict(settings["face_settings"]), dict(settings["facenet"])
-
-
-def _video_rows(source, table: EmbeddingTable, splits: Sequence[str]) -> list[VideoRow]:
-    """One row per embedded video, with its identity group (from the stored attributes)."""
-    attrs: list[dict] = []
-    # ``where`` sees a video's attributes before its arrays are read: collect, read nothing.
-    for _ in embedding_store(source).iter_videos(
-            where=lambda a: attrs.append(a) if str(a.get("split")) in splits else False):
-        pass
-    ids, counts = np.unique(table.video_ids, return_counts=True)
-    frames = dict(zip(ids.tolist(), counts.tolist()))
-    return [VideoRow(str(a["video_id"]), int(a["label"]), str(a["split"]),
-                     int(frames.get(a["video_id"], 0)),
-                     identity_group(str(a["video_id"]), source=a.get("source") or None))
-            for a in attrs]
-
-
-# -- the model folder ------------------------------------------------------------------------
-
-
-def head_config(head) -> dict[str, Any]:
-    """What rebuilds ``head`` (``build_triplet_head``), read off the model itself."""
-    from tensorflow import keras
-
-    dense = [layer for layer in head.layers if layer.name.startswith("head_dense_")]
-    dropout = [layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)]
-    return {"input_dim": int(head.input_shape[-1]), "hidden_units": [int(d.units) for d in dense],
-            "embedding_dim": int(head.output_shape[-1]),
-            "dropout": float(dropout[0]) if dropout else 0.0, "weights": HEAD_WEIGHTS}
-
-
-def save_triplet_model(out_dir: str | os.PathLike, *, face_settings: FaceSettings,
-                       facenet: Mapping[str, Any], head, classifiers: Mapping[str, FrameClassifier],
-                       default_classifier: str = DEFAULT_CLASSIFIER,
-                       thresholds: Mapping[str, float] | None = None, aggregation: str = "mean",
-                       seed: int = 0, training: Mapping[str, Any] | None = None,
-                       data: Mapping[str, Any] | None = None,
-                       backbone: Mapping[str, Any] | None = None) -> Path:
-    """Write a triplet model folder (``model.json`` last) from a head and fitted
-    classifiers; ``facenet`` is ``FaceNetIdentity.to_dict()``; ``backbone``: the section
-    of a tuned backbone already copied in (``tuned_backbone``). Returns the folder."""
-    if not classifiers:
-        raise ValueError("a triplet model needs at least one classifier")
-    unknown = sorted(set(classifiers) - set(CLASSIFIERS))
-    if unknown:
-        raise ValueError(f"unknown classifier(s) {unknown}; valid: {', '.join(CLASSIFIERS)}")
-    if default_classifier not in classifiers:
-        raise ValueError(f"default classifier {default_classifier!r} is not among "
-                         f"{sorted(classifiers)}")
-    folder = ModelFolder(out_dir).start()
-    extra = {"backbone": dict(backbone)} if backbone else {}
-    head.save_weights(str(folder.root / HEAD_WEIGHTS))
-    for name, clf in classifiers.items():
-        save_classifier(folder.root / CLASSIFIERS_DIR / name, clf)
-    thresholds = {name: float((thresholds or {}).get(name, 0.5)) for name in sorted(classifiers)}
-    meta = common_meta("triplet", face_settings, threshold=thresholds[default_classifier],
-                       aggregation=aggregation, seed=seed, training=training or {},
-                       data=data or {}, facenet=facenet, head=head_config(head),
-                       classifiers=sorted(classifiers), default_classifier=default_classifier,
-                       thresholds=thresholds, **extra)
-    folder.write_meta(meta)
-    return folder.root
-
-
-def _require_in(section: Mapping[str, Any], name: str, key: str, kind, where) -> Any:
-    return require(section, key, kind, f"{where} [{name}]")
 
 
 # -- the detector ----------------------------------------------------------------------------
@@ -209,10 +121,10 @@ class TripletDetector(Detector):
         except (TypeError, ValueError) as error:
             raise ModelFolderError(f"{where}: key 'facenet': {error}") from error
         head_meta = require(meta, "head", dict, where)
-        input_dim = _require_in(head_meta, "head", "input_dim", int, where)
-        hidden = _require_in(head_meta, "head", "hidden_units", list, where)
-        embedding_dim = _require_in(head_meta, "head", "embedding_dim", int, where)
-        dropout = _require_in(head_meta, "head", "dropout", (int, float), where)
+        input_dim = require_in(head_meta, "head", "input_dim", int, where)
+        hidden = require_in(head_meta, "head", "hidden_units", list, where)
+        embedding_dim = require_in(head_meta, "head", "embedding_dim", int, where)
+        dropout = require_in(head_meta, "head", "dropout", (int, float), where)
         if not all(isinstance(u, int) and not isinstance(u, bool) for u in hidden):
             raise ModelFolderError(f"{where} [head]: key 'hidden_units' should be a list of int, "
                                    f"found {hidden!r}")
@@ -221,7 +133,7 @@ class TripletDetector(Detector):
             source = "its backbone" if backbone else identity.label()
             raise ModelFolderError(f"{where} [head]: key 'input_dim' is {input_dim}, but "
                                    f"{source} gives {features}-d embeddings")
-        weights = folder.path(_require_in(head_meta, "head", "weights", str, where))
+        weights = folder.path(require_in(head_meta, "head", "weights", str, where))
         names = require(meta, "classifiers", list, where)
         if not names or any(n not in CLASSIFIERS for n in names) or len(set(names)) != len(names):
             raise ModelFolderError(f"{where}: key 'classifiers' should be distinct names among "
@@ -232,7 +144,7 @@ class TripletDetector(Detector):
                                    f"of the model's classifiers {names}")
         thresholds = require(meta, "thresholds", dict, where)
         for name in names:
-            value = _require_in(thresholds, "thresholds", name, (int, float), where)
+            value = require_in(thresholds, "thresholds", name, (int, float), where)
             if not 0.0 <= value <= 1.0:
                 raise ModelFolderError(f"{where} [thresholds]: key {name!r} should be in [0, 1], "
                                        f"found {value}")
@@ -442,7 +354,7 @@ class TripletDetector(Detector):
         else:
             face_settings, facenet = cache_settings(source)
             table = load_embedding_table(source, splits=("train", "val"))
-            rows = _video_rows(source, table, ("train", "val"))
+            rows = video_rows(source, table, ("train", "val"))
         if (facenet or {}).get("random_init"):
             logger.warning("%s: embeddings from a RANDOMLY INITIALISED FaceNet (seed %s)", source,
                            facenet.get("seed"))
