@@ -288,6 +288,50 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from tfdeepfake.detect import expand_video_paths
+    from tfdeepfake.detectors.calibrate import calibrate_model
+
+    if (args.output is None) == (not args.in_place):
+        raise CommandError("give -o NEW_FOLDER (a calibrated copy) or --in-place")
+    paths = list(expand_video_paths(args.videos))
+    if not paths:
+        raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
+    with progress(len(paths), "video", not args.json and not args.quiet and len(paths) > 1) as bar:
+        result = calibrate_model(args.model, paths, args.false_positive_rate, out_dir=args.output,
+                                 facenet_weights=args.facenet_weights,
+                                 on_video=lambda path: bar.update(1))
+    lines = [f"calibrate: {result['real_videos']} real videos -> {result['model']}"]
+    for t in result["thresholds"]:
+        lines.append(f"  {t['variant']}: threshold {t['previous']:.3f} -> {t['threshold']:.3f}; "
+                     f"real videos called fake {t['flagged_before']}/{t['n']} -> "
+                     f"{t['flagged']}/{t['n']}; on new real videos like these at most "
+                     f"{t['bound']:.1%}")
+    lines += [f"  left out {s['path']}: {s['reason']}" for s in result["skipped"]]
+    emit(args, result, "\n".join(lines))
+    return 0
+
+
+def add_calibrate(sub, parents) -> None:
+    p = sub.add_parser("calibrate", parents=parents,
+                       help="thresholds from genuine videos of the footage the model will judge",
+                       description="Score videos known to be REAL, of the kind the model will see, "
+                                   "and set each variant's threshold so that at most "
+                                   "--false-positive-rate of new real videos like them are called "
+                                   "fake ((k+1)/(n+1), split-conformal). Needs no fakes; says "
+                                   "nothing about how many fakes are still caught.")
+    p.add_argument("videos", nargs="+", help="real video files or folders")
+    p.add_argument("--model", type=Path, required=True, help="model folder")
+    p.add_argument("-o", "--output", type=Path, help="write a calibrated copy of the model here")
+    p.add_argument("--in-place", action="store_true", help="change the model folder itself")
+    p.add_argument("--false-positive-rate", type=float, default=0.1,
+                   help="bound on real videos called fake (default: %(default)s; needs at "
+                        "least 1/rate - 1 videos)")
+    p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+
 def add_export(sub, parents) -> None:
     p = sub.add_parser("export", parents=parents, help="model -> TF Serving SavedModel and/or TFLite (+ MTCNN)",
                        description="Export the face -> fake-probability graph of a model (triplet: "

@@ -1,0 +1,150 @@
+"""Thresholds from genuine videos of the footage a model will judge.
+
+A model's 0.5 threshold holds only on footage like its training data: on the shared footage
+every detector here called most unseen real videos fake (docs/results-sbi.md). Given ``n``
+videos known to be real, of the kind the model will see, the threshold is set just above
+the ``(k+1)``-th highest of their video scores, ``k`` the largest number with
+``(k + 1) / (n + 1) <= target``. Then, if new real videos are like these (exchangeable), the
+chance that one is called fake is at most ``(k + 1) / (n + 1)`` (the split-conformal bound),
+whatever the model. Fakes are not needed, and nothing is said about how many fakes the new
+threshold still catches: measure that on labelled videos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from tfdeepfake.detectors.base import ModelFolder, ModelFolderError
+
+CALIBRATION_KEY = "calibration"
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold:
+    """A threshold chosen on ``n`` real video scores for one variant."""
+
+    variant: str
+    threshold: float
+    previous: float
+    n: int
+    flagged: int  # calibration videos at or above the new threshold
+    flagged_before: int  # ... and at or above the previous one
+    bound: float  # (flagged + 1) / (n + 1): false-positive rate on new real videos, at most
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def videos_needed(target: float) -> int:
+    """The fewest real videos that can give a bound of ``target``."""
+    return max(1, math.ceil(1.0 / target - 1.0 - 1e-9))
+
+
+def conformal_threshold(real_scores: Sequence[float], target: float) -> tuple[float, int]:
+    """``(threshold, k)``: fake when ``p >= threshold``; ``k`` real scores reach it."""
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"the false-positive rate must be in (0, 1), got {target}")
+    scores = np.sort(np.asarray(real_scores, np.float64))[::-1]
+    n = len(scores)
+    k = math.floor(target * (n + 1) + 1e-9) - 1
+    if k < 0:
+        raise ValueError(f"{n} real videos cannot bound the false-positive rate at {target:g}: "
+                         f"that needs at least {videos_needed(target)} (or a larger "
+                         "--false-positive-rate)")
+    # Just above the (k+1)-th highest score: that video and all below it are called real.
+    threshold = float(min(1.0, np.nextafter(scores[k], np.inf)))
+    return threshold, int(np.sum(scores >= threshold))
+
+
+def calibrate_scores(scores: Mapping[str, Sequence[float]], previous: Mapping[str, float],
+                     target: float) -> list[Threshold]:
+    """One ``Threshold`` per variant from its real videos' scores."""
+    out = []
+    for variant, values in scores.items():
+        values = np.asarray(values, np.float64)
+        threshold, flagged = conformal_threshold(values, target)
+        out.append(Threshold(variant, threshold, float(previous[variant]), len(values), flagged,
+                             int(np.sum(values >= previous[variant])),
+                             (flagged + 1) / (len(values) + 1)))
+    return out
+
+
+def write_calibrated(model_dir: str | os.PathLike, out_dir: str | os.PathLike | None,
+                     thresholds: Sequence[Threshold], record: Mapping[str, Any]) -> Path:
+    """The model folder with the new thresholds: a copy at ``out_dir`` (its training run
+    left behind), or ``model_dir`` itself when ``out_dir`` is None."""
+    source = ModelFolder(model_dir)
+    meta = source.read_meta()
+    target = source
+    if out_dir is not None:
+        out = Path(out_dir)
+        if out.resolve() == source.root.resolve():
+            raise ValueError(f"{out}: the model's own folder; use in_place (--in-place) for that")
+        if out.exists():
+            raise FileExistsError(f"{out}: already exists; choose a new folder")
+        shutil.copytree(source.root, out, ignore=shutil.ignore_patterns("run"))
+        target = ModelFolder(out)
+    by_variant = {t.variant: t.threshold for t in thresholds}
+    if "thresholds" in meta:  # a detector with one threshold per variant (triplet)
+        unknown = set(by_variant) - set(meta["thresholds"])
+        if unknown:
+            raise ModelFolderError(f"{source.meta_path}: no variant(s) {sorted(unknown)}")
+        meta["thresholds"] = {**meta["thresholds"], **by_variant}
+        meta["threshold"] = meta["thresholds"][meta["default_classifier"]]
+    else:
+        (meta["threshold"],) = by_variant.values()
+    meta[CALIBRATION_KEY] = {**record, "thresholds": [t.to_dict() for t in thresholds],
+                             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                                 timespec="seconds")}
+    target.write_meta(meta)
+    return target.root
+
+
+def calibrate_model(model, real_videos: Sequence[str | os.PathLike], target: float = 0.1, *,
+                    out_dir: str | os.PathLike | None = None, facenet_weights=None,
+                    on_video=None) -> dict[str, Any]:
+    """Score ``real_videos`` with every variant of ``model`` (a folder or a loaded
+    detector), choose thresholds,
+    write them (``write_calibrated``); returns what was done. Videos without a face or that
+    cannot be read are listed and left out."""
+    from tfdeepfake.detect import VideoDetector
+    from tfdeepfake.detectors.base import Detector
+
+    if len(real_videos) < videos_needed(target):
+        raise ValueError(f"{len(real_videos)} real videos cannot bound the false-positive rate "
+                         f"at {target:g}: that needs at least {videos_needed(target)}")
+    video_detector = VideoDetector(model, facenet_weights=facenet_weights)
+    detector = video_detector.detector
+    scores: dict[str, list[float]] = {v: [] for v in detector.variants}
+    used, skipped = [], []
+    for path in real_videos:
+        verdict, faces = video_detector.inspect(path)
+        if not len(faces):
+            skipped.append({"path": str(path), "reason": verdict.reason})
+        else:
+            used.append(str(path))
+            for variant in detector.variants:
+                scores[variant].append(float(detector.score_video(faces, variant)))
+        if on_video is not None:
+            on_video(path)
+    thresholds = calibrate_scores(scores, {v: detector.threshold(v) for v in detector.variants},
+                                  target)
+    record = {"false_positive_rate": target, "real_videos": used, "skipped": skipped,
+              "rule": "fake when p >= threshold; at most (k+1)/(n+1) of new real videos like "
+                      "these are called fake (split-conformal)"}
+    folder = write_calibrated(model.path if isinstance(model, Detector) else model, out_dir,
+                              thresholds, record)
+    return {"model": str(folder), "thresholds": [t.to_dict() for t in thresholds],
+            "real_videos": len(used), "skipped": skipped, "false_positive_rate": target}
+
+
+__all__ = ["CALIBRATION_KEY", "Threshold", "calibrate_model", "calibrate_scores",
+           "conformal_threshold", "videos_needed", "write_calibrated"]
