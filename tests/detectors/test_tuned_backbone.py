@@ -111,3 +111,12 @@ def test_the_evaluate_command_on_a_face_cache(tuned, tmp_path):
     assert set(results["variants"]) == {"knn", "sgd"}
     # The scatter of the head's input (backbone features) and output, read from the face cache.
     assert (tmp_path / "eval" / "embeddings_before_after.png").is_file()
+
+
+def test_detect_and_the_model_card_name_the_backbone(tuned):
+    _, _, detector = tuned
+    assert detector.facenet_label == "SBI-fine-tuned backbone (from no FaceNet)"
+    from tfdeepfake.export.from_model import model_card
+
+    assert model_card(detector, "sgd")["model"].startswith(
+        "tfdeepfake triplet: SBI-fine-tuned backbone (from no FaceNet) + semi-hard")

@@ -190,6 +190,14 @@ class TripletDetector(Detector):
         return self._embedder
 
     @property
+    def facenet_label(self) -> str | None:
+        """What embeds the faces, as ``detect`` and the model card name it."""
+        label = super().facenet_label
+        if self.backbone:
+            return f"SBI-fine-tuned backbone (from {label or 'no FaceNet'})"
+        return label
+
+    @property
     def input_dim(self) -> int:
         """The size of the embeddings the head reads."""
         return int(self.meta["head"]["input_dim"])

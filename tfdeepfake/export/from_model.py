@@ -109,9 +109,7 @@ def model_card(detector: Detector, variant: str) -> dict[str, Any]:
     meta = detector.meta
     label = detector.facenet_label
     random_init = detector.random_init_facenet
-    embedder = (f"SBI-fine-tuned backbone (from {label or 'no FaceNet'})" if meta.get("backbone")
-                else label)
-    uses = {"triplet": f"{embedder} + semi-hard triplet head + {variant.upper()} classifier",
+    uses = {"triplet": f"{label} + semi-hard triplet head + {variant.upper()} classifier",
             "xception": "Xception frame classifier",
             "sbi": "face backbone + binary head trained on real and self-blended faces (SBI)"}
     return {
