@@ -84,20 +84,21 @@ def test_thin_frames_keeps_faces_and_embeddings_aligned():
 
 
 def test_an_interrupted_study_resumes_only_with_the_same_settings(tmp_path):
-    from tfdeepfake.experiments.sbi_footage import (_read_partial, _write_partial,
-                                                    study_configs, study_fingerprint)
+    from tfdeepfake.experiments.sbi_footage import study_configs, study_fingerprint
+    from tfdeepfake.experiments.steps import read_progress, write_progress
     from tfdeepfake.models.facenet import FaceNetIdentity
 
     identity = FaceNetIdentity(model="20170512-110547", random_init=False, seed=None,
                                weights_sha256="6acd", probe=(0.5, 0.25))
     quick = study_fingerprint(True, study_configs(True), 0.15, identity)
     full = study_fingerprint(False, study_configs(False), 0.15, identity)
-    assert _read_partial(tmp_path, quick) == ({}, {})  # nothing yet
-    scores = {"real_only/sbi/0": {"a": 0.25}}
-    fits = {"real_only/sbi/0": {"best_epoch": 2}}
-    _write_partial(tmp_path, quick, scores, fits)
-    assert _read_partial(tmp_path, quick) == (scores, fits)
-    assert _read_partial(tmp_path, full) == ({}, {})  # other settings: start afresh
+    path = tmp_path / "partial.json"
+    assert read_progress(path, quick) == {}  # nothing yet
+    progress = {"video_scores": {"real_only/sbi/0": {"a": 0.25}},
+                "fits": {"real_only/sbi/0": {"best_epoch": 2}}}
+    write_progress(path, quick, progress)
+    assert read_progress(path, quick) == progress
+    assert read_progress(path, full) == {}  # other settings: start afresh
     assert [p.name for p in tmp_path.iterdir()] == ["partial.json"]  # no temp file left
-    (tmp_path / "partial.json").write_text("{half")
-    assert _read_partial(tmp_path, quick) == ({}, {})
+    path.write_text("{half")
+    assert read_progress(path, quick) == {}

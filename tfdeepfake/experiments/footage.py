@@ -159,6 +159,27 @@ def prepare_embeddings(records: Sequence[VideoRecord], out_dir: Path, settings: 
                         "failures": failures}
 
 
+def find_caches(records, footage_dir: Path | None, out: Path, settings, embedder, steps: Steps,
+                workers: int = 1) -> tuple[Path, Path, str]:
+    """``(face cache, embedding cache, where)``: the footage study's when they hold every
+    video (read only; the SBI study uses them), else caches made under ``out``
+    (``prepare_embeddings``)."""
+    from tfdeepfake.cache.embeddings import embedding_store
+    from tfdeepfake.cache.faces import face_store
+
+    wanted = {r.video_id for r in records}
+    if footage_dir is not None:
+        faces = footage_dir / "caches" / f"faces-{short_hash(settings.to_dict())}.h5"
+        embeddings = faces.parent / f"embeddings-{faces.stem}-{_facenet_tag(embedder.identity)}.h5"
+        if faces.is_file() and embeddings.is_file():
+            stored = face_store(faces).done_ids() & embedding_store(embeddings).done_ids()
+            failed = set(face_store(faces).failures())
+            if wanted <= stored | failed:
+                return faces, embeddings, f"reused from {footage_dir} (read only)"
+    path, data = prepare_embeddings(records, out, settings, embedder, steps, workers)
+    return Path(data["face_cache"]), Path(path), f"made under {out}"
+
+
 # -- the run -------------------------------------------------------------------------------
 
 

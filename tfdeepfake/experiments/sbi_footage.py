@@ -40,7 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
-from tfdeepfake.experiments.steps import Steps, short_hash
+from tfdeepfake.experiments.steps import Steps, read_progress, write_progress
 
 logger = logging.getLogger(__name__)
 
@@ -115,29 +115,7 @@ def plan_directions(infos, real_only_ids: Sequence[str]) -> list[Direction]:
     return out
 
 
-# -- caches ---------------------------------------------------------------------------------
-
-
-def find_caches(records, footage_dir: Path | None, out: Path, settings, embedder, steps: Steps,
-                workers: int = 1) -> tuple[Path, Path, str]:
-    """``(face cache, embedding cache, where)``: the footage study's when they hold every
-    video (read only), else caches made under ``out`` (``footage.prepare_embeddings``)."""
-    from tfdeepfake.cache.faces import face_store
-    from tfdeepfake.experiments.footage import _facenet_tag, prepare_embeddings
-
-    wanted = {r.video_id for r in records}
-    if footage_dir is not None:
-        faces = footage_dir / "caches" / f"faces-{short_hash(settings.to_dict())}.h5"
-        embeddings = faces.parent / f"embeddings-{faces.stem}-{_facenet_tag(embedder.identity)}.h5"
-        if faces.is_file() and embeddings.is_file():
-            from tfdeepfake.cache.embeddings import embedding_store
-
-            stored = face_store(faces).done_ids() & embedding_store(embeddings).done_ids()
-            failed = set(face_store(faces).failures())
-            if wanted <= stored | failed:
-                return faces, embeddings, f"reused from {footage_dir} (read only)"
-    path, data = prepare_embeddings(records, out, settings, embedder, steps, workers)
-    return Path(data["face_cache"]), Path(path), f"made under {out}"
+# -- faces ----------------------------------------------------------------------------------
 
 
 def thin_frames(videos: dict, table, per_video: int | None):
@@ -261,7 +239,7 @@ def run_sbi_footage(videos_root, out_dir, *, quick: bool = False, seeds: Sequenc
     """Run every direction x method x seed; write ``results.json`` / ``results.md``."""
     from tfdeepfake.cache.embeddings import load_embedding_table
     from tfdeepfake.cache.faces import iter_face_videos
-    from tfdeepfake.experiments.footage import index_footage
+    from tfdeepfake.experiments.footage import find_caches, index_footage
     from tfdeepfake.experiments.footage_methods import FoldFitter
     from tfdeepfake.experiments.sbi_footage_report import evaluate, write_report
     from tfdeepfake.faces.settings import FaceSettings
@@ -297,60 +275,73 @@ def run_sbi_footage(videos_root, out_dir, *, quick: bool = False, seeds: Sequenc
     dist = shared_strategy(strategy)
     fingerprint = study_fingerprint(quick, configs, val_fraction, embedder.identity)
     # "<direction>/<method>/<seed>" -> {video: score}; fits done by an interrupted run are kept
-    scores, fits = _read_partial(out, fingerprint)
+    progress = read_progress(out / PARTIAL, fingerprint)
+    scores, fits = progress.get("video_scores", {}), progress.get("fits", {})
+
+    def step(name: str, key: str, fit) -> None:
+        """``fit()`` fills ``scores``/``fits`` and returns the step's detail line; skipped
+        when an interrupted run finished it; progress saved after each."""
+        if key in fits:
+            return
+        with steps.run(name) as row:
+            row["detail"] = fit()
+        write_progress(out / PARTIAL, fingerprint, {"video_scores": scores, "fits": fits})
+
+    def keep(direction, method: str, seed: int, by_clf: dict, record: dict) -> str:
+        for clf, values in by_clf.items():
+            scores[f"{direction.name}/{method}+{clf}/{seed}"] = values
+        fits[f"{direction.name}/{method}/{seed}"] = record
+        return f"{record.get('head_videos', len(direction.poster_train))} training videos"
+
+    def sbi(direction, method, seed, scored):
+        key = f"{direction.name}/{method}/{seed}"
+        scores[key], fits[key] = fit_sbi_direction(
+            direction, videos, settings, configs[method], scored, seed=seed,
+            val_fraction=val_fraction, out=out, name=method, strategy=dist,
+            facenet_weights=facenet_weights)
+        return (f"{fits[key]['faces']['train_real']} real faces, {fits[key]['epochs_run']} "
+                f"epochs, best {fits[key]['best_epoch']}")
+
+    def sbi_triplet(direction, seed, scored):
+        test = table.select(np.isin(table.video_ids, scored))
+        return keep(direction, "sbi-triplet", seed, *fit_sbi_triplet_direction(
+            direction, videos, settings, test, embedder, configs["triplet"], seed=seed,
+            val_fraction=val_fraction, run_dir=out / "runs" / f"sbi-triplet-{direction.name}-seed{seed}"))
+
+    def tuned_triplet(direction, seed, scored):
+        from tfdeepfake.detectors import load_detector
+
+        backbone = out / "models" / f"sbi-{direction.name}-seed{seed}"
+        tuned = load_detector(backbone)
+        by_clf, record = fit_sbi_triplet_direction(
+            direction, videos, settings, tuned_embeddings(tuned, videos, scored), tuned,
+            configs["triplet"], seed=seed, val_fraction=val_fraction,
+            run_dir=out / "runs" / f"tuned-triplet-{direction.name}-seed{seed}")
+        return keep(direction, "tuned-triplet", seed, by_clf, {**record, "backbone": str(backbone)})
+
+    def poster(direction, seed, scored):
+        fit = fitter.scores(direction.poster_train, seed)
+        by_clf = {}
+        for clf in TRIPLET_CLASSIFIERS:
+            found = fit["methods"].get(f"triplet+{clf}", {})
+            by_clf[clf] = {v: found[v] for v in scored if v in found}
+        return keep(direction, "triplet", seed, by_clf, fit["fit"])
+
     for seed in seeds:
         for direction in directions:
             scored = sorted({v for ids in direction.tests.values() for v in ids})
+            d = direction.name
             for method in [m for m in configs if m.startswith("sbi")]:
-                key = f"{direction.name}/{method}/{seed}"
-                if key in fits:
-                    continue
-                with steps.run(f"{method} {direction.name} seed {seed}") as row:
-                    scores[key], fits[key] = fit_sbi_direction(
-                        direction, videos, settings, configs[method], scored, seed=seed,
-                        val_fraction=val_fraction, out=out, name=method, strategy=dist,
-                        facenet_weights=facenet_weights)
-                    row["detail"] = (f"{fits[key]['faces']['train_real']} real faces, "
-                                     f"{fits[key]['epochs_run']} epochs, best {fits[key]['best_epoch']}")
-                _write_partial(out, fingerprint, scores, fits)
-            if f"{direction.name}/sbi-triplet/{seed}" not in fits:
-              with steps.run(f"sbi-triplet {direction.name} seed {seed}") as row:
-                test = table.select(np.isin(table.video_ids, scored))
-                by_clf, record = fit_sbi_triplet_direction(
-                    direction, videos, settings, test, embedder, configs["triplet"],
-                    seed=seed, val_fraction=val_fraction,
-                    run_dir=out / "runs" / f"sbi-triplet-{direction.name}-seed{seed}")
-                for clf, s in by_clf.items():
-                    scores[f"{direction.name}/sbi-triplet+{clf}/{seed}"] = s
-                fits[f"{direction.name}/sbi-triplet/{seed}"] = record
-                row["detail"] = f"{record['head_videos']} head videos"
-              _write_partial(out, fingerprint, scores, fits)
-            if f"{direction.name}/tuned-triplet/{seed}" not in fits:
-                with steps.run(f"tuned-triplet {direction.name} seed {seed}") as row:
-                    from tfdeepfake.detectors import load_detector
-
-                    tuned = load_detector(out / "models" / f"sbi-{direction.name}-seed{seed}")
-                    by_clf, record = fit_sbi_triplet_direction(
-                        direction, videos, settings, tuned_embeddings(tuned, videos, scored),
-                        tuned, configs["triplet"], seed=seed, val_fraction=val_fraction,
-                        run_dir=out / "runs" / f"tuned-triplet-{direction.name}-seed{seed}")
-                    for clf, s in by_clf.items():
-                        scores[f"{direction.name}/tuned-triplet+{clf}/{seed}"] = s
-                    fits[f"{direction.name}/tuned-triplet/{seed}"] = {
-                        **record, "backbone": str(out / "models" / f"sbi-{direction.name}-seed{seed}")}
-                    row["detail"] = f"{record['head_videos']} head videos"
-                    del tuned
-                _write_partial(out, fingerprint, scores, fits)
-            if direction.poster_train and f"{direction.name}/triplet/{seed}" not in fits:
-                with steps.run(f"poster (real fakes) {direction.name} seed {seed}") as row:
-                    fit = fitter.scores(direction.poster_train, seed)
-                    for clf in TRIPLET_CLASSIFIERS:
-                        method = fit["methods"].get(f"triplet+{clf}", {})
-                        scores[f"{direction.name}/triplet+{clf}/{seed}"] = {
-                            v: method[v] for v in scored if v in method}
-                    fits[f"{direction.name}/triplet/{seed}"] = fit["fit"]
-                    row["detail"] = f"{len(direction.poster_train)} labelled videos"
-                _write_partial(out, fingerprint, scores, fits)
+                step(f"{method} {d} seed {seed}", f"{d}/{method}/{seed}",
+                     lambda: sbi(direction, method, seed, scored))
+            step(f"sbi-triplet {d} seed {seed}", f"{d}/sbi-triplet/{seed}",
+                 lambda: sbi_triplet(direction, seed, scored))
+            if "sbi" in configs:  # the fine-tuned backbone is the sbi fit's
+                step(f"tuned-triplet {d} seed {seed}", f"{d}/tuned-triplet/{seed}",
+                     lambda: tuned_triplet(direction, seed, scored))
+            if direction.poster_train:
+                step(f"poster (real fakes) {d} seed {seed}", f"{d}/triplet/{seed}",
+                     lambda: poster(direction, seed, scored))
     labels = {i.video_id: i.label for i in infos} | {v: REAL for v in extra_ids}
     results = {
         "title": "Real-only training with self-blended fakes (SBI) across datasets",
@@ -384,38 +375,6 @@ def study_fingerprint(quick: bool, configs: dict, val_fraction: float, identity)
     return json_ready({"quick": quick, "val_fraction": val_fraction,
                        "configs": {k: v.to_dict() for k, v in configs.items()},
                        "facenet": identity.to_dict()})
-
-
-def _read_partial(out: Path, fingerprint: dict) -> tuple[dict, dict]:
-    """The scores and fits an interrupted run of the same study left in ``out``."""
-    import json
-
-    path = out / PARTIAL
-    if not path.is_file():
-        return {}, {}
-    try:
-        stored = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        logger.warning("%s: unreadable (%s); starting afresh", path, error)
-        return {}, {}
-    if stored.get("fingerprint") != fingerprint:
-        logger.warning("%s: made with other settings; starting afresh (it will be replaced)", path)
-        return {}, {}
-    scores, fits = stored.get("video_scores", {}), stored.get("fits", {})
-    logger.info("%s: resuming after %d finished fits", path, len(fits))
-    return scores, fits
-
-
-def _write_partial(out: Path, fingerprint: dict, scores: dict, fits: dict) -> None:
-    """Scores so far, so a run that dies late leaves its finished fits readable, and a rerun
-    resumes after them."""
-    import json
-
-    from tfdeepfake.cache.files import atomic_write_text
-    from tfdeepfake.provenance import json_ready
-
-    atomic_write_text(out / PARTIAL, json.dumps(json_ready(
-        {"fingerprint": fingerprint, "video_scores": scores, "fits": fits}), indent=1))
 
 
 def build_parser() -> argparse.ArgumentParser:

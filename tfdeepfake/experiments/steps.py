@@ -67,8 +67,36 @@ def check_record(path: Path, wanted: dict, what: str) -> None:
     path.write_text(json.dumps(wanted, indent=2, sort_keys=True), "utf-8")
 
 
+def read_progress(path: Path, fingerprint: dict) -> dict:
+    """What an interrupted run with the same ``fingerprint`` (its settings) left at
+    ``path``, or ``{}``: nothing there, unreadable, or made with other settings."""
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        logger.warning("%s: unreadable (%s); starting afresh", path, error)
+        return {}
+    if stored.get("fingerprint") != fingerprint:
+        logger.warning("%s: made with other settings; starting afresh (it will be replaced)", path)
+        return {}
+    logger.info("%s: resuming", path)
+    return stored.get("progress", {})
+
+
+def write_progress(path: Path, fingerprint: dict, progress: dict) -> None:
+    """Results so far, written after every finished piece of work: a run that dies late
+    leaves them readable, and a rerun resumes after them (``read_progress``)."""
+    from tfdeepfake.cache.files import atomic_write_text
+    from tfdeepfake.provenance import json_ready
+
+    atomic_write_text(path, json.dumps(json_ready({"fingerprint": fingerprint,
+                                                   "progress": progress}), indent=1))
+
+
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text("utf-8"))
 
 
-__all__ = ["STATUSES", "Steps", "check_record", "read_json", "short_hash"]
+__all__ = ["STATUSES", "Steps", "check_record", "read_json", "read_progress", "short_hash",
+           "write_progress"]
