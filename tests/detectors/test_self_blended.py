@@ -249,3 +249,14 @@ def test_facenet_backbone_freezes_and_round_trips(tmp_path):
     again = load_detector(tmp_path / "m")
     np.testing.assert_allclose(again.score_faces(faces), detector.score_faces(faces), atol=1e-5)
     assert again.random_init_facenet and again.backbone["facenet_model"] == "20170512-110547"
+
+
+def test_warns_when_few_real_videos_train_it(tmp_path, caplog):
+    import dataclasses
+    import logging
+
+    cache = write_cache(tmp_path / "faces.h5", VIDEOS)
+    with caplog.at_level(logging.WARNING, logger="tfdeepfake.detectors.self_blended"):
+        SelfBlendedDetector.train(cache, tmp_path / "m", dataclasses.replace(TINY, epochs=1),
+                                  TrainOptions(val_fraction=0.25, seed=2))
+    assert "only 2 real training video(s)" in caplog.text

@@ -93,6 +93,11 @@ def _require_in(section: dict, key: str, kind, where):
     return require(section, key, kind, f"{where} [backbone]")
 
 
+# Below this many real training videos ``train`` warns (the study's 1- and 2-video fits:
+# docs/results-sbi.md).
+FEW_VIDEOS = 5
+
+
 class SelfBlendedDetector(Detector):
     name = "sbi"
     source_kind = "faces"
@@ -143,6 +148,10 @@ class SelfBlendedDetector(Detector):
         if not train_ids:
             raise ValueError(f"{source}: no real training videos with faces (split 'train'); the "
                              "sbi detector needs real videos, it makes its own fakes")
+        if len(train_ids) < FEW_VIDEOS:
+            logger.warning("%s: only %d real training video(s): with so few people the network "
+                           "may learn their faces instead of blending artefacts; real videos of "
+                           "many people help", source, len(train_ids))
         if loaded is None:
             loaded = list(iter_face_videos(source, video_ids=train_ids | val_ids))
         train = real_faces([v for v in loaded if v.video_id in train_ids], face_settings,
