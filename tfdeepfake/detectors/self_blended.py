@@ -48,6 +48,7 @@ from tfdeepfake.detectors.base import (
 from tfdeepfake.detectors.sbi_training import MONITORS, OPTIMIZERS, SBITrainingConfig, fit_sbi
 from tfdeepfake.detectors.xception import (
     face_cache_settings,
+    per_face_of_split,
     require_cache,
     run_dir_of,
     scan_face_cache,
@@ -112,7 +113,7 @@ class SelfBlendedDetector(Detector):
         self.model = model
         self.input_size = int(meta["input_size"])
         self.backbone = dict(meta["backbone"])
-        self._infer = self._features = None
+        self._infer = self._features = self._feature_model = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -212,12 +213,16 @@ class SelfBlendedDetector(Detector):
 
     def feature_model(self):
         """Keras model: faces (0..255, ``input_size``) -> the pooled features of
-        ``feature_layer``, L2-normalised as FaceNet's embeddings are."""
-        from tensorflow import keras
+        ``feature_layer``, L2-normalised as FaceNet's embeddings are (built once; ``embed``
+        and the export share it)."""
+        if self._feature_model is None:
+            from tensorflow import keras
 
-        features = keras.layers.Flatten()(self.model.get_layer(self.feature_layer).output)
-        return keras.Model(self.model.input, keras.layers.UnitNormalization()(features),
-                           name=f"{self.model.name}_features")
+            features = keras.layers.Flatten()(self.model.get_layer(self.feature_layer).output)
+            self._feature_model = keras.Model(
+                self.model.input, keras.layers.UnitNormalization()(features),
+                name=f"{self.model.name}_features")
+        return self._feature_model
 
     def _batched(self, faces: np.ndarray, fn) -> np.ndarray:
         import tensorflow as tf
@@ -236,22 +241,9 @@ class SelfBlendedDetector(Detector):
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
     def split_scores(self, source, split: str) -> dict[str, Scores]:
-        require_cache(source, "faces", "the sbi detector")
-        probs, labels, ids, faceless = [], [], [], []
-        for video in iter_face_videos(source, splits=(split,)):
-            if not len(video.faces):
-                faceless.append(video.video_id)
-                continue
-            probs.append(self.score_faces(video.faces))
-            labels.append(np.full(len(video.faces), int(video.label), np.int64))
-            ids.extend([video.video_id] * len(video.faces))
-        if faceless:
-            logger.warning("%s: %d %s videos without faces left out: %s", source, len(faceless),
-                           split, ", ".join(faceless[:10]))
-        if not ids:
-            raise ValueError(f"{source}: no face frames in split {split!r}")
-        return {self.name: Scores("frame", np.concatenate(labels), np.concatenate(probs),
-                                  np.asarray(ids), self.threshold(), self.aggregation)}
+        probs, labels, ids = per_face_of_split(source, split, self.score_faces,
+                                               "the sbi detector")
+        return {self.name: Scores("frame", labels, probs, ids, self.threshold(), self.aggregation)}
 
     @property
     def feature_layer(self) -> str:

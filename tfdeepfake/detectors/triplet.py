@@ -299,19 +299,10 @@ class TripletDetector(Detector):
                 for name, clf in self.classifiers.items()}
 
     def _backbone_embeddings(self, source, split: str):
-        from tfdeepfake.cache.faces import iter_face_videos
-        from tfdeepfake.detectors.xception import require_cache
+        from tfdeepfake.detectors.xception import per_face_of_split
 
-        require_cache(source, "faces", "a triplet model on a tuned backbone")
-        embeddings, labels, ids = [], [], []
-        for video in iter_face_videos(source, splits=(split,)):
-            if len(video.faces):
-                embeddings.append(self.embedder.embed(video.faces))
-                labels.append(np.full(len(video.faces), int(video.label), np.int64))
-                ids.extend([video.video_id] * len(video.faces))
-        if not ids:
-            raise ValueError(f"{source}: no face frames in split {split!r}")
-        return np.concatenate(embeddings), np.concatenate(labels), np.asarray(ids)
+        return per_face_of_split(source, split, self.embedder.embed,
+                                 "a triplet model on a tuned backbone")
 
     # -- training ----------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ class TunedBackbone:
 
     def __init__(self, detector):
         self.detector = detector  # a SelfBlendedDetector
-        self._model = None
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "TunedBackbone":
@@ -65,9 +64,7 @@ class TunedBackbone:
     @property
     def model(self):
         """Keras model: faces (0..255, ``input_size``) -> unit-length features."""
-        if self._model is None:
-            self._model = self.detector.feature_model()
-        return self._model
+        return self.detector.feature_model()
 
     def embed(self, faces) -> np.ndarray:
         return self.detector.embed(faces)

@@ -97,6 +97,27 @@ def require_cache(path: str | os.PathLike, kind: str, who: str) -> Path:
     return path
 
 
+def per_face_of_split(source, split: str, per_face, who: str):
+    """``(outputs, labels, video ids)``, one row per face of ``split`` of face cache
+    ``source``: ``per_face(faces)`` of each video (a probability or a feature row).
+    Videos without a face get no row, and a warning names them."""
+    require_cache(source, "faces", who)
+    outputs, labels, ids, faceless = [], [], [], []
+    for video in iter_face_videos(source, splits=(split,)):
+        if not len(video.faces):
+            faceless.append(video.video_id)
+            continue
+        outputs.append(per_face(video.faces))
+        labels.append(np.full(len(video.faces), int(video.label), np.int64))
+        ids.extend([video.video_id] * len(video.faces))
+    if faceless:  # they get no score, so the report's counts leave them out
+        logger.warning("%s: %d %s videos without faces left out: %s", source, len(faceless),
+                       split, ", ".join(faceless[:10]) + (" ..." if len(faceless) > 10 else ""))
+    if not ids:
+        raise ValueError(f"{source}: no face frames in split {split!r}")
+    return np.concatenate(outputs), np.concatenate(labels), np.asarray(ids)
+
+
 def face_cache_settings(path: str | os.PathLike) -> FaceSettings:
     """The face settings a face cache was made with."""
     stored = face_store(path).stored_settings()
@@ -315,22 +336,9 @@ class XceptionDetector(Detector):
         return grad_cam(self.model, images, target_class=FAKE, output_size=faces.shape[1:3])
 
     def split_scores(self, source, split: str) -> dict[str, Scores]:
-        require_cache(source, "faces", "the xception detector")
-        probs, labels, ids, faceless = [], [], [], []
-        for video in iter_face_videos(source, splits=(split,)):
-            if not len(video.faces):
-                faceless.append(video.video_id)
-                continue
-            probs.append(self.score_faces(video.faces))
-            labels.append(np.full(len(video.faces), int(video.label), np.int64))
-            ids.extend([video.video_id] * len(video.faces))
-        if faceless:  # they get no score, so the report's counts leave them out
-            logger.warning("%s: %d %s videos without faces left out: %s", source, len(faceless),
-                           split, ", ".join(faceless[:10]) + (" ..." if len(faceless) > 10 else ""))
-        if not ids:
-            raise ValueError(f"{source}: no face frames in split {split!r}")
-        return {self.name: Scores("frame", np.concatenate(labels), np.concatenate(probs),
-                                  np.asarray(ids), self.threshold(), self.aggregation)}
+        probs, labels, ids = per_face_of_split(source, split, self.score_faces,
+                                               "the xception detector")
+        return {self.name: Scores("frame", labels, probs, ids, self.threshold(), self.aggregation)}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "input_size": self.input_size,
