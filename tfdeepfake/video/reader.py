@@ -44,6 +44,7 @@ from tfdeepfake.video.capture import (  # noqa: F401
     _reopen,
     probe_video,
 )
+from tfdeepfake.video.packets import read_by_packets
 from tfdeepfake.video.sampling import sample_indices
 
 logger = logging.getLogger(__name__)
@@ -341,8 +342,13 @@ def read_sampled_frames(
         # Only uniform sampling depends on the total; checking it costs decoding the
         # last half-segment (about 1/(2*num_frames) of the video).
         check = reported if (mode == "uniform" and reported > 0) else None
-        plan = _seek_plan(path, wanted, info)
-        result = _read_wanted(capture, wanted, seek_at=plan, check_beyond=check)
+        # Most dataset clips are H.264: decode only the packets the wanted frames need.
+        planned = read_by_packets(path, wanted, reported, info.rotation) if reported > 0 else None
+        if planned is not None:
+            result = _ReadResult(frames=planned, frames_seen=reported, reached_end=True)
+        else:
+            plan = _seek_plan(path, wanted, info)
+            result = _read_wanted(capture, wanted, seek_at=plan, check_beyond=check)
 
         true_count = result.frames_seen if result.reached_end else None
         if true_count is not None and true_count != reported and reported > 0:
