@@ -15,102 +15,48 @@ writer process is dead.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
-from urllib.parse import quote
 
 import h5py
 import numpy as np
 
 from tfdeepfake.cache.files import (
     CacheError,
+    DiskFullError,
     cleaned_on_error,
     describe_file,
     remove_stale_temps,
 )
+from tfdeepfake.cache.groups import (
+    Failure,
+    StoredVideo,
+    from_attrs,
+    group_name,
+    part_stem,
+    read_video_group,
+    to_attr,
+)
+# Looked up here at call time, so tests can make a write fail (a full disk) under this name.
+from tfdeepfake.cache.groups import write_video_group as _write_video_group
 from tfdeepfake.provenance import package_versions
+
+__all__ = ["CacheError", "Failure", "FORMAT_VERSION", "StoredVideo", "VideoStore"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _VIDEOS = "videos"
 _FAILURES = "failures"
+# Room a merge needs beyond a copy of the main file and the parts: HDF5's own metadata.
+_MERGE_HEADROOM = 256 * 1024
 _MADE_BY = {"faces": " from `tfdeepfake extract`", "embeddings": " from `tfdeepfake embed`"}
-
-
-@dataclass
-class StoredVideo:
-    video_id: str
-    attrs: dict
-    arrays: dict[str, np.ndarray]
-
-
-@dataclass
-class Failure:
-    video_id: str
-    reason: str
-    attrs: dict
-
-
-def _group_name(video_id: str) -> str:
-    # '/' would nest groups; quoting keeps names readable and unique.
-    return quote(video_id, safe="")
-
-
-def _part_stem(video_id: str) -> str:
-    return hashlib.sha1(video_id.encode("utf-8")).hexdigest()[:20]
-
-
-def _to_attr(value):
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def _from_attrs(attrs) -> dict:
-    out = {}
-    for key, value in attrs.items():
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
-
-
-def _write_video_group(group: h5py.Group, arrays: dict[str, np.ndarray], attrs: dict) -> None:
-    for name, array in arrays.items():
-        array = np.asarray(array)
-        if array.dtype.kind == "U":
-            group.create_dataset(name, data=array.astype(object), dtype=h5py.string_dtype())
-        elif array.ndim >= 3 and array.shape[0] > 0:
-            # Images: one chunk per item so a reader can take single frames cheaply.
-            group.create_dataset(name, data=array, chunks=(1,) + array.shape[1:],
-                                 compression="gzip", compression_opts=4, shuffle=True)
-        else:
-            group.create_dataset(name, data=array)
-    for key, value in attrs.items():
-        group.attrs[key] = _to_attr(value)
-
-
-def _read_video_group(group: h5py.Group) -> StoredVideo:
-    arrays = {}
-    for name, dataset in group.items():
-        data = dataset[()]
-        if dataset.dtype.kind == "O":
-            data = np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in data])
-        arrays[name] = data
-    attrs = _from_attrs(group.attrs)
-    return StoredVideo(video_id=attrs["video_id"], attrs=attrs, arrays=arrays)
 
 
 class VideoStore:
@@ -142,7 +88,7 @@ class VideoStore:
             raise CacheError(f"{self.path}: a folder; {expected}{fix}")
         try:
             with h5py.File(self.path, "r") as f:
-                attrs = _from_attrs(f.attrs)
+                attrs = from_attrs(f.attrs)
         except OSError as error:
             what = describe_file(self.path)
             if what == "an HDF5 file":
@@ -183,7 +129,7 @@ class VideoStore:
         if not self.path.exists():
             return {}
         with h5py.File(self.path, "r") as f:
-            attrs = _from_attrs(f.attrs)
+            attrs = from_attrs(f.attrs)
         for key in ("settings", "versions"):
             if key in attrs:
                 attrs[key] = json.loads(attrs[key])
@@ -197,7 +143,7 @@ class VideoStore:
             return payload["video_id"], payload.get("settings")
         with h5py.File(part, "r") as f:
             settings = f.attrs.get("settings")
-            video_id = _from_attrs(f[_VIDEOS][next(iter(f[_VIDEOS]))].attrs)["video_id"]
+            video_id = from_attrs(f[_VIDEOS][next(iter(f[_VIDEOS]))].attrs)["video_id"]
         return video_id, None if settings is None else json.loads(settings)
 
     def _scan_parts(self) -> tuple[list[tuple[Path, str, dict | None]], list[tuple[Path, str]]]:
@@ -250,7 +196,7 @@ class VideoStore:
             payload = json.loads(part.read_text("utf-8"))
             return Failure(payload["video_id"], payload["reason"], payload.get("attrs", {}))
         with h5py.File(part, "r") as f:
-            return _read_video_group(f[_VIDEOS][next(iter(f[_VIDEOS]))])
+            return read_video_group(f[_VIDEOS][next(iter(f[_VIDEOS]))])
 
     def done_ids(self) -> set[str]:
         ids = set()
@@ -265,7 +211,7 @@ class VideoStore:
         if self.path.exists():
             with h5py.File(self.path, "r") as f:
                 for group in f.get(_FAILURES, {}).values():
-                    attrs = _from_attrs(group.attrs)
+                    attrs = from_attrs(group.attrs)
                     found[attrs["video_id"]] = Failure(attrs["video_id"], attrs["reason"], attrs)
         for part, video_id, _ in self._scan_parts()[0]:
             if part.suffix == ".json":
@@ -291,18 +237,18 @@ class VideoStore:
             with h5py.File(self.path, "r") as f:
                 for name in f.get(_VIDEOS, {}):
                     group = f[_VIDEOS][name]
-                    attrs = _from_attrs(group.attrs)
+                    attrs = from_attrs(group.attrs)
                     seen.add(attrs["video_id"])
                     if selected(attrs):
-                        yield _read_video_group(group)
+                        yield read_video_group(group)
         for part in self._staged_parts():
             if part.suffix != ".h5":
                 continue
             with h5py.File(part, "r") as f:
                 group = f[_VIDEOS][next(iter(f[_VIDEOS]))]
-                attrs = _from_attrs(group.attrs)
+                attrs = from_attrs(group.attrs)
                 if attrs["video_id"] not in seen and selected(attrs):
-                    yield _read_video_group(group)
+                    yield read_video_group(group)
 
     def __len__(self) -> int:
         return len(self.done_ids())
@@ -312,7 +258,7 @@ class VideoStore:
     def _atomic_part(self, video_id: str, suffix: str) -> tuple[Path, Path]:
         with cleaned_on_error(None, self.parts_dir):
             self.parts_dir.mkdir(parents=True, exist_ok=True)
-        final = self.parts_dir / f"{_part_stem(video_id)}{suffix}"
+        final = self.parts_dir / f"{part_stem(video_id)}{suffix}"
         temp = self.parts_dir / f".{final.name}.{os.getpid()}.tmp"
         return temp, final
 
@@ -321,11 +267,15 @@ class VideoStore:
         with the settings it was made with."""
         temp, final = self._atomic_part(video_id, ".h5")
         with cleaned_on_error(temp, final):
-            with h5py.File(temp, "w") as f:
+            # Built in memory, written by Python: HDF5 closing a file whose writes failed for
+            # a full disk crashed the process (exit 139); Python's write raises ENOSPC.
+            buffer = io.BytesIO()
+            with h5py.File(buffer, "w") as f:
                 if self.settings is not None:
                     f.attrs["settings"] = json.dumps(self.settings, sort_keys=True)
-                group = f.create_group(_VIDEOS).create_group(_group_name(video_id))
+                group = f.create_group(_VIDEOS).create_group(group_name(video_id))
                 _write_video_group(group, arrays, {**attrs, "video_id": video_id})
+            temp.write_bytes(buffer.getbuffer())
             os.replace(temp, final)
         stale = final.with_suffix(".json")
         if stale.exists():
@@ -334,7 +284,7 @@ class VideoStore:
     def stage_failure(self, video_id: str, reason: str, attrs: dict | None = None) -> None:
         temp, final = self._atomic_part(video_id, ".json")
         payload = {"video_id": video_id, "reason": reason,
-                   "attrs": {k: _to_attr(v) for k, v in (attrs or {}).items()}}
+                   "attrs": {k: to_attr(v) for k, v in (attrs or {}).items()}}
         if self.settings is not None:
             payload["settings"] = _normalised(self.settings)
         with cleaned_on_error(temp, final):
@@ -358,6 +308,7 @@ class VideoStore:
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with cleaned_on_error(temp, self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_room(parts)
             if self.path.exists():
                 shutil.copyfile(self.path, temp)
             with h5py.File(temp, "a") as f:
@@ -372,13 +323,13 @@ class VideoStore:
                 failures = f.require_group(_FAILURES)
                 for part in parts:
                     item = self._read_part(part)
-                    name = _group_name(item.video_id)
+                    name = group_name(item.video_id)
                     if isinstance(item, Failure):
                         if name in failures:
                             del failures[name]
                         group = failures.create_group(name)
                         for key, value in item.attrs.items():
-                            group.attrs[key] = _to_attr(value)
+                            group.attrs[key] = to_attr(value)
                         group.attrs["video_id"] = item.video_id
                         group.attrs["reason"] = item.reason
                     else:
@@ -394,6 +345,14 @@ class VideoStore:
         self._remove_empty_parts_dir()
         logger.debug("committed %d staged parts into %s", len(parts), self.path)
         return len(parts)
+
+    def _check_room(self, parts: list[Path]) -> None:
+        """Refuse a merge the disk has no room for before HDF5 starts writing: HDF5 that
+        meets a full disk mid-write crashes the process later, closing the file (exit 139)."""
+        size = lambda path: path.stat().st_size if path.exists() else 0  # noqa: E731
+        need = size(self.path) + sum(size(part) for part in parts) + _MERGE_HEADROOM
+        if shutil.disk_usage(self.path.parent).free < need:
+            raise DiskFullError(self.path)
 
     def _remove_empty_parts_dir(self) -> None:
         if self.parts_dir.is_dir() and not any(self.parts_dir.iterdir()):

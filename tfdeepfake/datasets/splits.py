@@ -49,6 +49,12 @@ def carve_splits(
     with ``random.Random(seed)`` after sorting, so the result depends only on the inputs;
     a group joins a split only if that brings the split closer to its target size.
     """
+    # Not shared with detectors.base.carve_validation (train time), for a reason: this runs
+    # on a layout's records before faces exist, carves val and test by video counts and
+    # groups by the layout's key (Celeb-DF --group-by identity|video, DFDC's original, else
+    # the video); that one sees only videos with faces, never empties a class in train, aims
+    # for both in validation, and groups by records.identity_group (the same people as the
+    # identity keys here).
     fractions = check_fractions(fractions)
     records = list(records)
     if not any(fractions.values()):

@@ -188,6 +188,10 @@ def carve_validation(videos: Sequence[VideoRow], val_fraction: float,
     together, so validation measures manipulation rather than recognising a face), about
     ``val_fraction`` of each class, with at least one video of each class in validation.
     """
+    # Not datasets.splits.carve_splits (index time), for a reason: that runs before faces
+    # exist, by video counts, with the layout's key (Celeb-DF --group-by video too); this sees
+    # only videos with faces, must leave both classes in train and groups by identity_group
+    # (the people carve_splits' identity keys name). An index-time val split is used as is.
     usable = [v for v in videos if v.frames > 0]
     train = [v for v in usable if v.split == "train"]
     val = [v for v in usable if v.split == "val"]

@@ -24,10 +24,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tfdeepfake.detectors import DETECTOR_NAMES, Detector, ModelFolder, load_detector
+from tfdeepfake.export.formats import FORMATS
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("savedmodel", "tflite")
 FACE_SETTINGS_FILE = "extract_config.json"  # the name tfdeepfake.lite reads
 # Xception's average-pooled features, exported as the ``embedding`` output.
 XCEPTION_EMBEDDING_LAYER = "avg_pool"

@@ -44,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdeepfake.constants import DEFAULT_SEED
+from tfdeepfake.export.formats import TFLITE_VARIANTS
 from tfdeepfake.export.graph import (
     FaceScorer,
     FaceScorerBase,
@@ -55,7 +56,6 @@ from tfdeepfake.provenance import json_ready
 
 logger = logging.getLogger(__name__)
 
-TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 SIGNATURE_KEY = "serving_default"
 DEFAULT_NUM_CALIBRATION = 100
 

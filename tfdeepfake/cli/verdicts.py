@@ -1,0 +1,174 @@
+"""Sub-commands that judge videos with a model: detect (verdicts, locally, on TFLite or on
+Apache Beam) and calibrate (thresholds from known-real videos)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tfdeepfake.cli.common import (
+    CommandError,
+    add_beam_options,
+    beam_counter_lines,
+    beam_pipeline_module,
+    emit,
+    progress,
+)
+from tfdeepfake.export.formats import TFLITE_VARIANTS
+
+
+def _verdict_line(verdict: dict, path) -> str:
+    prob = verdict["fake_probability"]
+    return (f"{verdict['verdict']:7s} {'' if prob is None else f'{prob:.3f}':>6s}  "
+            f"{verdict['faces_found']}/{verdict['frames_sampled']} faces  "
+            f"{verdict['seconds']:.2f} s  {path}"
+            + (f"  ({verdict['reason']})" if verdict.get("reason") else "")
+            + ("  [RANDOM-INIT FaceNet]" if verdict.get("random_init_facenet") else ""))
+
+
+def cmd_detect(args) -> int:
+    from tfdeepfake.detect import expand_video_paths
+
+    paths = list(expand_video_paths(args.videos))
+    if not paths:
+        raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
+    from tfdeepfake.cli.visuals import annotate_targets, outputs_line, report_targets
+
+    annotate, report = annotate_targets(args.annotate, paths), report_targets(args.report, paths)
+    beam = beam_pipeline_module(args, "detect")
+    if beam is not None:
+        return _detect_on_beam(args, beam, paths, bool(annotate or report))
+    if args.output or args.workers != 1:
+        raise CommandError("--output and --workers are for --runner; a local detect prints its "
+                           "verdicts (--json for JSON)")
+    if (annotate or report) and args.tflite:
+        raise CommandError("--annotate and --report need --model: the TFLite path keeps no "
+                           "per-frame detail")
+    if args.tflite:
+        from tfdeepfake.lite.detector import detect_video, open_export
+
+        lite = open_export(args.tflite, variant=args.tflite_variant)
+        score = lambda path: detect_video(lite, path, args.tflite_variant)  # noqa: E731
+    else:
+        from tfdeepfake.detect import VideoDetector
+
+        if not args.model:
+            raise CommandError("give --model saved_models/<name> (or --tflite DIR)")
+        detector = VideoDetector(args.model, variant=args.classifier, threshold=args.threshold,
+                                 facenet_weights=args.facenet_weights)
+        score = lambda path: detector.detect(path).to_dict()  # noqa: E731
+        if annotate or report:
+            from tfdeepfake.cli.visuals import visual_scorer
+
+            score = visual_scorer(detector, annotate, report)
+    results = []
+    with progress(len(paths), "video", not args.json and not args.quiet and len(paths) > 1) as bar:
+        for path in paths:
+            verdict = score(path)
+            results.append(verdict)
+            bar.update(1)
+            if not args.json:
+                bar.write(_verdict_line(verdict, path) + outputs_line(verdict))
+    if args.json:
+        print(json.dumps(results, default=str))
+    if not any(r["verdict"] in ("real", "fake") for r in results):
+        return 1
+    return 0
+
+
+def _detect_on_beam(args, beam, paths, visuals: bool) -> int:
+    if args.tflite or visuals:
+        raise CommandError("--runner scores with --model; --tflite, --annotate and --report run "
+                           "locally")
+    if not args.model or not args.output:
+        raise CommandError("--runner needs --model and --output FILE.jsonl (verdicts are "
+                           "appended; a rerun skips videos already there)")
+    counts, counters = beam.run_beam_detect(
+        paths, args.output, beam.DetectorFromFolder(args.model, args.classifier, args.threshold,
+                                                    args.facenet_weights),
+        runner=args.runner, workers=args.workers, beam_options=args.beam_option or ())
+    emit(args, {**counts, "output": str(args.output), "runner": args.runner,
+                "beam_counters": counters},
+         f"detect: {counts['videos']} videos, {counts['done']} scored, {counts['skipped']} "
+         f"already in {args.output}" + beam_counter_lines(counters))
+    return 0
+
+
+def add_detect(sub, parents) -> None:
+    p = sub.add_parser("detect", parents=parents, help="real or fake? for videos or folders of videos",
+                       description="Per video: verdict (real/fake, or unknown with a reason when no "
+                                   "face is found or the file cannot be read), fake probability "
+                                   "(the model's aggregation of frame probabilities; the poster: "
+                                   "mean), frames sampled, faces found, seconds. A bad video never "
+                                   "stops the others; exit status 1 when no video got a verdict.")
+    p.add_argument("videos", nargs="+", help="video files or folders")
+    p.add_argument("--model", type=Path, help="model folder (saved_models/<name>)")
+    p.add_argument("--tflite", type=Path, help="TFLite folder from `export` (<out>/tflite): MTCNN and "
+                                               "the face model run on the TFLite runtime")
+    p.add_argument("--tflite-variant", "--variant", dest="tflite_variant",
+                   default=TFLITE_VARIANTS[0], choices=TFLITE_VARIANTS,
+                   help="which TFLite face model with --tflite (default: %(default)s)")
+    p.add_argument("--classifier", help="the model's variant (triplet: knn, sgd or rf; default: the model's)")
+    p.add_argument("--threshold", type=float, help="default: the model's")
+    p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
+    p.add_argument("--annotate", type=Path, metavar="OUT",
+                   help="write the video with each sampled frame's face box coloured by its fake "
+                        "probability, the running video score and the verdict (H.264, same fps "
+                        "and length): OUT.mp4 for one video, else a folder")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="per video a folder DIR/<name>/ with frames.png (frame probability over "
+                        "time), faces.png (the scored faces), heatmap.png (Grad-CAM for "
+                        "xception, occlusion for triplet) and verdict.json")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    g = p.add_argument_group("at scale (Apache Beam)")
+    g.add_argument("--output", type=Path, metavar="FILE.jsonl",
+                   help="with --runner: append one verdict per line here (a rerun skips the "
+                        "videos already in it)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="with --runner direct: worker processes (default: %(default)s)")
+    add_beam_options(g, "one model load per worker")
+    p.set_defaults(func=cmd_detect)
+
+
+def cmd_calibrate(args) -> int:
+    from tfdeepfake.detect import expand_video_paths
+    from tfdeepfake.detectors.calibrate import calibrate_model
+
+    if (args.output is None) == (not args.in_place):
+        raise CommandError("give -o NEW_FOLDER (a calibrated copy) or --in-place")
+    paths = list(expand_video_paths(args.videos))
+    if not paths:
+        raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
+    with progress(len(paths), "video", not args.json and not args.quiet and len(paths) > 1) as bar:
+        result = calibrate_model(args.model, paths, args.false_positive_rate, out_dir=args.output,
+                                 facenet_weights=args.facenet_weights,
+                                 on_video=lambda path: bar.update(1))
+    lines = [f"calibrate: {result['real_videos']} real videos -> {result['model']}"]
+    for t in result["thresholds"]:
+        lines.append(f"  {t['variant']}: threshold {t['previous']:.3f} -> {t['threshold']:.3f}; "
+                     f"real videos called fake {t['flagged_before']}/{t['n']} -> "
+                     f"{t['flagged']}/{t['n']}; on new real videos like these at most "
+                     f"{t['bound']:.1%}")
+    lines += [f"  left out {s['path']}: {s['reason']}" for s in result["skipped"]]
+    emit(args, result, "\n".join(lines))
+    return 0
+
+
+def add_calibrate(sub, parents) -> None:
+    p = sub.add_parser("calibrate", parents=parents,
+                       help="thresholds from genuine videos of the footage the model will judge",
+                       description="Score videos known to be REAL, of the kind the model will see, "
+                                   "and set each variant's threshold so that at most "
+                                   "--false-positive-rate of new real videos like them are called "
+                                   "fake ((k+1)/(n+1), split-conformal). Needs no fakes; says "
+                                   "nothing about how many fakes are still caught.")
+    p.add_argument("videos", nargs="+", help="real video files or folders")
+    p.add_argument("--model", type=Path, required=True, help="model folder")
+    p.add_argument("-o", "--output", type=Path, help="write a calibrated copy of the model here")
+    p.add_argument("--in-place", action="store_true", help="change the model folder itself")
+    p.add_argument("--false-positive-rate", type=float, default=0.1,
+                   help="bound on real videos called fake (default: %(default)s; needs at "
+                        "least 1/rate - 1 videos)")
+    p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
