@@ -55,6 +55,32 @@ def test_a_face_video_gets_a_verdict_and_where_it_came_from(world, detector):
     assert verdict.to_dict()["facenet"].startswith("FaceNet 20180402-114759 (RANDOM INIT")
 
 
+def test_the_verdict_names_the_facenet_key_and_weights_hash(world, detector, tmp_path):
+    """Random init: the key and no hash; pretrained (a stand-in identity around the same tiny
+    network): the key and the weights' SHA-256, in the JSON too, on unknown verdicts too."""
+    import dataclasses
+
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.models.facenet import FaceNetEmbedder
+
+    verdict = detector.detect(world["video"]).to_dict()
+    assert (verdict["facenet_model"], verdict["facenet_weights_sha256"]) == ("20180402-114759", None)
+    digest = "ab" * 32
+    identity = dataclasses.replace(world["embedder"].identity, random_init=False, seed=None,
+                                   weights_sha256=digest)
+    embedder = FaceNetEmbedder(world["embedder"].model, identity)
+    labels = (np.arange(len(world["faces"])) < 2).astype(np.int32)
+    model = write_triplet_model(tmp_path / "pretrained", embedder, world["faces"], labels,
+                                settings=SETTINGS)
+    pretrained = VideoDetector(load_detector(model, embedder=embedder))
+    verdict = json.loads(json.dumps(pretrained.detect(world["video"]).to_dict()))
+    assert verdict["verdict"] in ("real", "fake") and verdict["random_init_facenet"] is False
+    assert (verdict["facenet"], verdict["facenet_model"], verdict["facenet_weights_sha256"]) == (
+        "FaceNet 20180402-114759 (pretrained)", "20180402-114759", digest)
+    missing = pretrained.detect(tmp_path / "nowhere.mp4")
+    assert missing.verdict == "unknown" and missing.facenet_weights_sha256 == digest
+
+
 @pytest.mark.parametrize("how, expected", [("mean", 0.4), ("median", 0.0), ("max", 1.0)])
 def test_the_video_score_follows_the_models_aggregation(world, how, expected):
     model_dir = world["root"] / f"model-{how}"
@@ -93,6 +119,7 @@ def test_frame_level_and_video_level_detectors_alike(world, tmp_path):
     expected = float(np.median(xception.score_faces(world["faces"])))
     assert verdict.fake_probability == pytest.approx(expected, abs=1e-6)
     assert (verdict.detector, verdict.facenet, verdict.random_init_facenet) == ("xception", None, False)
+    assert (verdict.facenet_model, verdict.facenet_weights_sha256) == (None, None)
 
     lstm = tiny_lstm_detector(tmp_path / "lstm", SETTINGS, num_frames=4)
     assert not lstm.frame_level

@@ -55,6 +55,8 @@ class Verdict:
     random_init_facenet: bool = False
     detector: str = ""
     facenet: str | None = None  # the FaceNet identity's label; None for models without FaceNet
+    facenet_model: str | None = None  # its key in FACENET_MODELS; None without FaceNet
+    facenet_weights_sha256: str | None = None  # its weights' arrays hash; None for random init
     aggregation: str = ""  # frame scores -> video score (mean / median / max)
     frame_level: bool = True  # False: the detector scores whole videos (no frame scores)
     fps: float | None = None
@@ -152,6 +154,8 @@ class VideoDetector:
         base = dict(path=str(path), classifier=self.variant, threshold=self.threshold,
                     random_init_facenet=self.detector.random_init_facenet,
                     detector=self.detector.name, facenet=self.facenet,
+                    facenet_model=(self.detector.meta.get("facenet") or {}).get("model"),
+                    facenet_weights_sha256=(self.detector.meta.get("facenet") or {}).get("weights_sha256"),
                     aggregation=self.aggregation, frame_level=self.detector.frame_level)
         settings = self.settings
         no_faces = np.zeros((0, settings.size, settings.size, 3), np.uint8)

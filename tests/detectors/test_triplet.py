@@ -131,6 +131,22 @@ def test_a_cache_of_another_facenet_is_refused(trained, tmp_path):
         detector.split_scores(cache, "test")
 
 
+def test_a_model_of_another_facenet_key_is_refused(trained, tmp_path):
+    """A model trained on FaceNet 20170512-110547 refuses 20180402-114759's embedder even
+    with the same seed and probe recorded (only the key differs), and a model.json that
+    names the other key under its 128-d head is refused too."""
+    from tfdeepfake.models.facenet import FaceNetEmbedder
+
+    other = dataclasses.replace(IDENTITY, model="20180402-114759")
+    with pytest.raises(ValueError, match=r"20180402-114759.*trained on FaceNet 20170512-110547.*"
+                                         r"model is '20180402-114759', recorded '20170512-110547'"):
+        load_detector(trained[0] / "model", embedder=FaceNetEmbedder(None, other))
+    folder = _broken_copy(trained, tmp_path, lambda m, f: m["facenet"].update(model=other.model))
+    with pytest.raises(ModelFolderError, match=r"'input_dim' is 128, but FaceNet 20180402-114759 "
+                                               r"\(RANDOM INIT, seed 7\) gives 512-d"):
+        load_detector(folder)
+
+
 def _broken_copy(trained, tmp_path, edit):
     root = trained[0]
     folder = tmp_path / "model"

@@ -199,6 +199,55 @@ def test_a_face_cache_calibrates_int8_and_measures_parity(world, tmp_path, helpe
                      face_cache=small, tflite_variants=("int8",))
 
 
+def tiny_facenet_128(seed: int = 0):
+    """`tiny_facenet`, but 128-d and recorded as FaceNet 20170512-110547 (the installable
+    model): the other embedding size every stage must take."""
+    from tests.export.export_helpers import build_tiny_embedder
+    from tfdeepfake.models.facenet import FaceNetEmbedder, FaceNetIdentity, probe_network
+
+    model = build_tiny_embedder(128, seed=seed, input_dtype="float32")
+    identity = FaceNetIdentity(model="20170512-110547", random_init=True, seed=seed,
+                               weights_sha256=None, probe=probe_network(model))
+    return FaceNetEmbedder(model, identity)
+
+
+def test_a_128d_facenet_model_exports_and_agrees_on_every_path(world, tmp_path):
+    """The 2017 FaceNet's 128-d embeddings through the head, SavedModel, TFLite and
+    tfdeepfake.lite: the same video probability and the same FaceNet named everywhere."""
+    from tfdeepfake.detect import VideoDetector
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.export.from_model import export_model
+    from tfdeepfake.export.savedmodel import load_and_predict, read_model_card
+    from tfdeepfake.lite.detector import detect_video, open_export
+
+    embedder = tiny_facenet_128()
+    assert embedder.embed(world["faces"]).shape == (5, 128)
+    model = write_triplet_model(tmp_path / "model", embedder, world["faces"], world["labels"],
+                                settings=SETTINGS, aggregation="max")
+    assert json.loads((model / "model.json").read_text())["head"]["input_dim"] == 128
+    detector = load_detector(model, embedder=embedder)
+    face_probs = detector.score_faces(world["faces"])
+    np.testing.assert_array_equal(face_probs, world["labels"])
+    written = export_model(detector, tmp_path / "out", tflite_variants=("float32",))
+
+    python = VideoDetector(detector).detect(world["video"])
+    served = load_and_predict(written["savedmodel"], world["faces"], np.ones(5, bool))
+    lite = open_export(tmp_path / "out" / "tflite")
+    result = lite.predict_video(world["video"])
+    assert python.fake_probability == pytest.approx(1.0)  # max of faces 1 1 0 0 0
+    assert float(served["fake_probability"]) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(result.face_probabilities, face_probs, atol=1e-4)
+    assert result.fake_probability == pytest.approx(1.0, abs=1e-4)
+
+    label = "FaceNet 20170512-110547 (RANDOM INIT, seed 0)"
+    assert written["facenet"] == read_model_card(written["savedmodel"])["facenet"] == label
+    verdict = detect_video(lite, world["video"])
+    assert verdict["verdict"] == python.verdict == "fake"
+    assert (verdict["facenet"], verdict["facenet_model"], verdict["facenet_weights_sha256"]) == (
+        python.facenet, python.facenet_model, python.facenet_weights_sha256) == (
+        label, "20170512-110547", None)
+
+
 def test_refusals_name_the_fix(world, tmp_path):
     from tfdeepfake.export.from_model import export_model
 

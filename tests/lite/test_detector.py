@@ -154,3 +154,34 @@ def test_runs_without_tensorflow(detector, face_video, face_model_dir, mtcnn_dir
     expected = detector.predict_video(face_video)
     assert out["num_faces"] == expected.num_faces
     np.testing.assert_allclose(out["face_probabilities"], expected.face_probabilities, atol=1e-6)
+
+
+def test_the_verdict_names_the_facenet_from_the_model_card(face_model_dir, mtcnn_dir, face_video,
+                                                           tmp_path):
+    """detect --tflite gives the FaceNet's label, key and weights' hash as detect --model does,
+    read from the export's model_card.json; None without a card; a broken card is named."""
+    from tfdeepfake.lite.detector import detect_video
+
+    model_dir = tmp_path / "export"
+    model_dir.mkdir()
+    model = model_dir / "face_model_float32.tflite"
+    model.write_bytes((face_model_dir["dir"] / "face_model_float32.tflite").read_bytes())
+    bare = detect_video(LiteDeepfakeDetector(model, mtcnn_dir, config=CONFIG), tmp_path / "none.mp4")
+    assert (bare["facenet"], bare["facenet_model"], bare["facenet_weights_sha256"]) == (None,) * 3
+
+    digest = "cd" * 32
+    card = {"facenet": "FaceNet 20170512-110547 (pretrained)",
+            "facenet_identity": {"model": "20170512-110547", "random_init": False, "seed": None,
+                                 "weights_sha256": digest, "probe": [0.1, 0.2]}}
+    (model_dir / "model_card.json").write_text(json.dumps(card))
+    lite = LiteDeepfakeDetector(model, mtcnn_dir, config=CONFIG)
+    verdict = detect_video(lite, face_video)
+    assert verdict["verdict"] in ("real", "fake") and verdict["faces_found"] == 4
+    assert (verdict["facenet"], verdict["facenet_model"], verdict["facenet_weights_sha256"]) == (
+        card["facenet"], "20170512-110547", digest)
+    unknown = detect_video(lite, tmp_path / "none.mp4")
+    assert unknown["verdict"] == "unknown" and unknown["facenet_weights_sha256"] == digest
+
+    (model_dir / "model_card.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"model_card.json: not valid JSON"):
+        LiteDeepfakeDetector(model, mtcnn_dir, config=CONFIG)

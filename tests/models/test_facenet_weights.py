@@ -59,7 +59,9 @@ def tiny(monkeypatch, source_file, tmp_path):
             "source": path, "arrays": arrays, "fake_download": fake_download}
 
 
-def test_install_converts_records_and_is_idempotent(tiny):
+def test_install_converts_records_and_is_idempotent(tiny, monkeypatch, capsys):
+    from tfdeepfake.cli import main
+
     target = install_weights(TINY, cache_root=tiny["root"])
     assert target == weights_path_for(TINY, tiny["root"])
     assert target == tiny["root"] / TINY / f"{TINY}-weights.h5" and target.is_file()
@@ -78,9 +80,23 @@ def test_install_converts_records_and_is_idempotent(tiny):
     row = next(r for r in list_weights(tiny["root"]) if r["model"] == TINY)
     assert row["present"] and row["verified"] and row["embedding_dim"] == 8
     assert row["arrays_sha256"] == tiny["arrays"]
+    # The plain `weights list` shows the hashes and the verified state too (not only --json).
+    all_rows = list_weights
+    monkeypatch.setattr(facenet_weights, "list_weights", lambda: all_rows(tiny["root"]))
+    assert main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index(f"{TINY}  8-d  present, verified  {target}")
+    assert lines[at + 1].split() == ["file", "sha256", sha256_of_file(target)]
+    assert lines[at + 2].split() == ["arrays", "sha256", tiny["arrays"]]
+    assert f"{NEW}  512-d  missing  {weights_path_for(NEW, tiny['root'])}" in lines
+
     target.write_bytes(target.read_bytes() + b"x")  # changed since the install
     row = next(r for r in list_weights(tiny["root"]) if r["model"] == TINY)
     assert row["present"] and not row["verified"]
+    text = facenet_weights.format_weights_list(list_weights(tiny["root"]))
+    assert f"{TINY}  8-d  present, NOT VERIFIED  {target}" in text
+    assert f"file sha256    {sha256_of_file(target)}" in text
+    assert f"`tfdeepfake weights install --model {TINY}` replaces it" in text
     absent = next(r for r in list_weights(tiny["root"]) if r["model"] == NEW)
     assert not absent["present"] and not absent["verified"] and absent["embedding_dim"] == 512
 

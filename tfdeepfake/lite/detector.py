@@ -15,7 +15,8 @@ for their TFLite versions:
    rule (``aggregation`` in ``tflite_export.json``: mean, median or max; mean when absent).
 
 The verdict rule is the project's: fake when ``probability >= threshold``; the threshold
-comes from ``tflite_export.json`` beside the model when present, else 0.5.
+comes from ``tflite_export.json`` beside the model when present, else 0.5. The FaceNet the
+model embeds with (label, key, weights' SHA-256) comes from the export's ``model_card.json``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class LiteDeepfakeDetector:
         if len(shape) == 4 and int(shape[1]) != self.config.size:
             raise ValueError(f"face model takes {int(shape[1])} px faces but config.size is {self.config.size}")
         info_path = face_model.parent / "tflite_export.json"
-        self.export_info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        self.export_info = _read_json(info_path)
+        self.model_card = _read_json(face_model.parent / "model_card.json")
         self.threshold = float(threshold if threshold is not None else self.export_info.get("threshold", 0.5))
         self.aggregation = aggregation or self.export_info.get("aggregation", "mean")
         if self.aggregation not in AGGREGATIONS:
@@ -108,6 +110,16 @@ class LiteDeepfakeDetector:
         self.mtcnn = LiteMTCNN(mtcnn_dir, min_face_size=self.config.detector.min_face_size, num_threads=num_threads)
         self.face_detector = LiteFaceDetector(self.mtcnn, self.config.detector)
         self.batch_size = int(batch_size)
+
+    @property
+    def facenet(self) -> dict:
+        """The FaceNet of the exported model, as ``detect --model`` names it: ``facenet``
+        (label), ``facenet_model`` (key) and ``facenet_weights_sha256`` (None for random
+        init); all None for a model without FaceNet or an export without a model card."""
+        identity = self.model_card.get("facenet_identity") or {}
+        return {"facenet": self.model_card.get("facenet", self.export_info.get("facenet")),
+                "facenet_model": identity.get("model"),
+                "facenet_weights_sha256": identity.get("weights_sha256")}
 
     # ------------------------------------------------------------------ faces
 
@@ -171,6 +183,19 @@ class LiteDeepfakeDetector:
         return self.predict_frames(frames, indices, video=str(path))
 
 
+def _read_json(path: Path) -> dict:
+    """A JSON object written by the export beside the model; {} when the file is absent."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); export the model again") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
 def open_export(export_dir: str | Path, variant: str = "float32", num_threads: int | None = 2) -> LiteDeepfakeDetector:
     """The detector of a `tfdeepfake export --format tflite` folder (its face model, its
     MTCNN networks and the extraction settings the model was trained with)."""
@@ -193,7 +218,8 @@ def detect_video(detector: LiteDeepfakeDetector, path: str | Path, variant: str 
 
     started = time.perf_counter()
     base = {"path": str(path), "classifier": f"tflite:{variant}", "threshold": detector.threshold,
-            "random_init_facenet": bool(detector.export_info.get("random_init_facenet", False))}
+            "random_init_facenet": bool(detector.export_info.get("random_init_facenet", False)),
+            **detector.facenet}
     try:
         result = detector.predict_video(path)
     except (VideoReadError, OSError, ValueError) as error:

@@ -253,6 +253,27 @@ def list_weights(cache_root: str | os.PathLike | None = None) -> list[dict]:
     return rows
 
 
+def format_weights_list(rows: list[dict]) -> str:
+    """``list_weights`` for people: per model its state (missing / present, verified or NOT
+    verified) and path, then the file's and the arrays' SHA-256 when present."""
+    lines = []
+    for row in rows:
+        if not row["present"]:
+            state = "missing"
+        else:
+            state = "present, verified" if row["verified"] else "present, NOT VERIFIED"
+        lines.append(f"{row['model']}  {row['embedding_dim']}-d  {state}  {row['path']}")
+        if row["present"]:
+            lines.append(f"    file sha256    {row['file_sha256']}")
+            lines.append(f"    arrays sha256  {row['arrays_sha256'] or 'unknown'}")
+            if not row["verified"]:
+                how = "" if row["installable_offline"] else " --from FILE"
+                lines.append("    not the file `tfdeepfake weights install` wrote, nor a published "
+                             f"copy: `tfdeepfake weights install --model {row['model']}{how}` "
+                             "replaces it")
+    return "\n".join(lines)
+
+
 def verify_weights(model: str, cache_root: str | os.PathLike | None = None,
                    weights_path: str | os.PathLike | None = None) -> dict:
     """Load the installed weights (or ``weights_path``) and check their arrays against the
