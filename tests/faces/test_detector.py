@@ -88,3 +88,18 @@ def test_video_frames_through_key_frames_find_the_face_everywhere(astronaut):
     assert stats.key_frames == 3 and stats.confirmed == 6 and stats.redetected == 0
     for full, ours in zip(cascade, tracked):
         assert iou(full[0].box, ours[0].box) > 0.85
+
+
+def test_traced_networks_give_the_packages_own_numbers(astronaut):
+    # The detector runs mtcnn's networks as traced graphs: same rows as the package eager.
+    from mtcnn import MTCNN
+
+    frames = [astronaut, cv2.resize(astronaut, (300, 200)), np.ascontiguousarray(astronaut[::-1])]
+    detector = get_detector()
+    eager = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+    for size_group in ([frames[0], frames[2]], [frames[1]]):
+        ours = detector.detect_rows(size_group)
+        theirs = np.asarray(eager.detect_faces(size_group, output_type="numpy", box_format="xyxy",
+                                               fit_to_image=True, min_face_size=20)).reshape(-1, 16)
+        assert len(ours) and ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-3)
