@@ -63,6 +63,32 @@ def test_extract_defaults_come_from_face_settings():
     assert settings.detector.detect_short_side == 360
 
 
+def test_index_detect_and_export_choices_come_from_the_code():
+    """No literal in the CLI can drift from the library: the choices and defaults of
+    `index`, `detect` and `export` are the readers', exporter's and TFLite runner's own."""
+    import inspect
+
+    from tfdeepfake.datasets.celebdf import GROUP_BY, VERSIONS
+    from tfdeepfake.datasets.faceforensics import COMPRESSIONS
+    from tfdeepfake.export.from_model import FORMATS, export_model
+    from tfdeepfake.export.tflite import TFLITE_VARIANTS
+    from tfdeepfake.lite.detector import open_export
+
+    commands = _subparsers(build_parser(detailed_train=False))
+
+    def option(command, flag):
+        return next(a for a in commands[command]._actions if flag in a.option_strings)
+
+    assert tuple(option("index", "--version").choices) == VERSIONS
+    assert tuple(option("index", "--group-by").choices) == GROUP_BY
+    assert tuple(option("index", "--compression").choices) == COMPRESSIONS
+    assert tuple(option("export", "--format").choices) == FORMATS + ("all",)
+    assert option("export", "--seed").default == inspect.signature(export_model).parameters["seed"].default
+    variant = option("detect", "--tflite-variant")
+    assert tuple(variant.choices) == TFLITE_VARIANTS
+    assert variant.default == inspect.signature(open_export).parameters["variant"].default
+
+
 def test_verbosity_flags_are_accepted_after_the_subcommand():
     args = build_parser().parse_args(["index", "folders", "root", "-o", "m.jsonl", "-q"])
     assert args.quiet is True
@@ -143,6 +169,21 @@ def test_embed_given_a_manifest_says_what_it_is(tmp_path, capsys, monkeypatch):
                     "`tfdeepfake index`); expected a faces cache (HDF5 from `tfdeepfake extract`)")
 
 
+# What FFmpeg, OpenCV and the progress bar print without -q.
+NOISE = ("moov atom", "WARN:", "cap.cpp", "[mov,", "video/s", "%|")
+
+
+def _noisy_videos(tmp_path):
+    """Two files that make FFmpeg and OpenCV warn: an MP4 cut before its index, and text."""
+    from tests.conftest import write_index_video
+
+    write_index_video(tmp_path / "whole.mp4", 40, codec="h264")
+    data = (tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # moov atom not found
+    (tmp_path / "text.mp4").write_text("not a video\n")
+    return tmp_path / "cut.mp4", tmp_path / "text.mp4"
+
+
 def test_quiet_silences_ffmpeg_opencv_and_the_progress_bar(tmp_path):
     """Item 12: with -q, `moov atom not found`, cap.cpp's `[ WARN:...]` and the progress bar
     still reached the terminal (OpenCV was imported, reading its log level, before -q was
@@ -150,19 +191,63 @@ def test_quiet_silences_ffmpeg_opencv_and_the_progress_bar(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import write_index_video
     from tfdeepfake.datasets import make_record, write_manifest
 
-    write_index_video(tmp_path / "whole.mp4", 40, codec="h264")
-    data = (tmp_path / "whole.mp4").read_bytes()
-    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # moov atom not found
-    (tmp_path / "text.mp4").write_text("not a video\n")
+    _noisy_videos(tmp_path)
     manifest = write_manifest(tmp_path / "m.jsonl", [
         make_record(tmp_path, name, 0, "train", "d") for name in ("cut.mp4", "text.mp4")])
     result = subprocess.run([sys.executable, "-m", "tfdeepfake.cli", "-q", "extract",
                              str(manifest), "-o", str(tmp_path / "f.h5"), "--num-frames", "2"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    for noise in ("moov atom", "WARN:", "cap.cpp", "[mov,", "video/s", "%|"):
+    for noise in NOISE:
         assert noise not in result.stderr, result.stderr
     assert "cut.mp4: not a readable video" in result.stderr  # our own warnings stay
+
+
+# `detect` in a fresh process, its model on the stand-in FaceNet it was written with (the
+# folder alone refuses a stand-in); importing the helpers imports OpenCV before -q applies.
+_DETECT_WITH_STAND_IN = """
+import sys
+from tests.export.export_helpers import tiny_facenet
+import tfdeepfake.detect
+from tfdeepfake.detectors import load_detector
+embedder = tiny_facenet()
+tfdeepfake.detect.load_detector = lambda path, facenet_weights=None: load_detector(
+    path, embedder=embedder)
+from tfdeepfake.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_quiet_detect_silences_ffmpeg_opencv_and_the_progress_bar(tmp_path):
+    """Item 12 for `detect`: the same noise, and its progress bar over several videos."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from tests.conftest import REPO_ROOT
+    from tests.export.export_helpers import make_faces, tiny_facenet, write_triplet_model
+    from tests.media import write_face_video
+    from tfdeepfake.faces.settings import FaceSettings
+
+    cut, text = _noisy_videos(tmp_path)
+    good = write_face_video(tmp_path / "good.mp4", num_frames=6)
+    model = write_triplet_model(tmp_path / "model", tiny_facenet(), make_faces(6),
+                                np.array([0, 1] * 3), settings=FaceSettings(num_frames=2))
+
+    def detect(*flags):
+        return subprocess.run(
+            [sys.executable, "-c", _DETECT_WITH_STAND_IN, *flags, "detect", str(cut), str(text),
+             str(good), "--model", str(model)],
+            capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+
+    loud = detect()  # without -q the noise is there: the quiet run's check can fail
+    assert loud.returncode == 0, loud.stderr
+    assert all(noise in loud.stderr for noise in ("moov atom", "WARN:", "%|")), loud.stderr
+    quiet = detect("-q")
+    assert quiet.returncode == 0, quiet.stderr
+    for noise in NOISE:
+        assert noise not in quiet.stderr, quiet.stderr
+    assert "good.mp4" in quiet.stdout and "not a readable video" in quiet.stdout  # verdicts stay

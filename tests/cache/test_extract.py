@@ -222,6 +222,84 @@ def test_a_full_disk_stops_the_run_with_one_line_and_keeps_what_was_saved(tmp_pa
     assert (resumed.done, resumed.skipped) == (2, 1) and len(face_store(cache).done_ids()) == 3
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs mounted at ``tmp_path/disk``: a real file system that fills up. Skips
+    unless running as root with ``mount`` and the kernel lets us mount."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("mount") or not shutil.which("umount"):
+        pytest.skip("mounting a small tmpfs needs root and mount/umount")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+                              str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def _fill(disk: Path, leave: int) -> Path:
+    """A file taking all the space of ``disk`` but ``leave`` bytes."""
+    import os
+
+    stat = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def _says_disk_full_in_one_line(result, writing: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode not in (0, 139, -11), result.stderr  # -11: killed by SIGSEGV
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"tfdeepfake extract: disk full writing {writing}"), lines
+    assert lines[0].endswith("free space and rerun"), lines
+
+
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: ~25 s
+def test_a_really_full_disk_stops_extract_with_one_line_and_a_rerun_resumes(small_disk, tmp_path,
+                                                                             workers):
+    """Item 4 on a real full file system, not a patched write: HDF5 meeting ENOSPC while
+    writing a part crashed the run when it closed the file (exit -11/139), and so did the
+    merge of a rerun on the still-full disk, after printing its line."""
+    from tfdeepfake.datasets import write_manifest
+
+    (tmp_path / "videos").mkdir()
+    names = [f"v{i}.mp4" for i in range(6)]
+    for name in names:
+        write_face_video(tmp_path / "videos" / name, num_frames=5)
+    manifest = write_manifest(tmp_path / "m.jsonl", records_for(
+        tmp_path / "videos", [(name, 0) for name in names]))
+    cache = small_disk / "f.h5"
+    command = [sys.executable, "-m", "tfdeepfake.cli", "-q", "extract", str(manifest), "-o",
+               str(cache), "--num-frames", "5", "--size", "64", "--workers", str(workers),
+               "--no-progress"]
+    filler = _fill(small_disk, leave=200_000)  # room for two or three videos (~75 kB each)
+    # The disk fills writing a video's part (after some were saved), not before any.
+    _says_disk_full_in_one_line(subprocess.run(command, capture_output=True, text=True,
+                                               timeout=300), f"{cache}.parts/")
+    saved = face_store(cache).done_ids()
+    assert 1 <= len(saved) < len(names)
+    if workers == 1:  # a rerun still short of space: its merge must not crash either
+        _says_disk_full_in_one_line(subprocess.run(command, capture_output=True, text=True,
+                                                   timeout=300), f"{cache};")
+        assert face_store(cache).done_ids() == saved
+
+    filler.unlink()  # space freed: the rerun keeps what was saved and does the rest
+    rerun = subprocess.run(command + ["--json"], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    done = face_store(cache).done_ids()
+    assert saved <= done and done == {f"t/{Path(name).stem}" for name in names}
+    assert [p.name for p in small_disk.rglob("*") if p.name != "f.h5"] == []  # no temp, no parts
+
+
 def test_permission_denied_is_said_and_not_remembered_as_a_failure(tmp_path, monkeypatch):
     """Item 10: "not a readable video", recorded, and only `--retry-failed` would try again."""
     import os

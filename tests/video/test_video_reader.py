@@ -367,3 +367,22 @@ def test_a_damaged_middle_is_stepped_over_and_named(index_video, frame_index, tm
 def test_an_intact_video_reads_as_before(index_video):
     _, _, info = read_sampled_frames(index_video(60, codec="h264", keyint=25), 10)
     assert info.unreadable == () and info.unreadable_note == "" and info.frame_count == 60
+
+
+def test_iter_frames_steps_over_a_damaged_middle_and_keeps_the_count(index_video, frame_index, tmp_path):
+    """iter_frames stopped at the first undecodable frame, so `detect --annotate` wrote a copy
+    of a damaged video cut short there. Every frame index is kept: the frames FFmpeg cannot
+    decode repeat the last good one, the frames after the damage are themselves."""
+    path = damage_middle(index_video(300, codec="h264", keyint=25), tmp_path / "damaged.mp4")
+    _, _, info = read_sampled_frames(path, 25)
+    ((first, last),) = info.unreadable
+    got = decoded(reader.iter_frames(path), frame_index)
+    assert len(got) == 300  # the container's count: nothing lost after the damage
+    assert got[:first] == list(range(first))
+    assert got[first:last + 1] == [first - 1] * (last + 1 - first)  # the last good frame repeats
+    assert got[last + 1:] == list(range(last + 1, 300))
+
+
+def test_iter_frames_of_an_intact_video_is_every_frame(index_video, frame_index):
+    path = index_video(40, codec="h264", keyint=25)
+    assert decoded(reader.iter_frames(path), frame_index) == list(range(40))

@@ -108,3 +108,23 @@ def test_unreadable_input_is_an_error_naming_it(tmp_path):
     (tmp_path / "text.mp4").write_text("hello")
     with pytest.raises(VideoReadError, match="text.mp4"):
         annotate_video(tmp_path / "text.mp4", _verdict("x", []), tmp_path / "out.mp4")
+
+
+def test_a_damaged_middle_keeps_the_input_frame_count_and_draws_past_the_damage(tmp_path):
+    """The annotated copy of the bad-input matrix's damaged video stopped at the damage (29 of
+    60 frames, the scored frames after it never drawn); it must match the input's length."""
+    from tests.test_bad_inputs import write_damaged_face_video
+    from tfdeepfake.video.reader import read_sampled_frames
+
+    video = write_damaged_face_video(tmp_path / "damaged.mp4")
+    _, _, info = read_sampled_frames(video, 5)
+    ((first, last),) = info.unreadable
+    assert last < 59  # frames after the damage exist
+    box = [10, 30, 100, 110]
+    out = annotate_video(video, _verdict(video, [(0, None, None), (59, box, 1.0)], fps=25.0),
+                         tmp_path / "out.mp4")
+    info_out = probe_video(out)
+    assert _count(out) == info.frame_count == 60 and info_out.fps == pytest.approx(25.0)
+    # The scored frame after the damage is drawn: its red box is on the last frame.
+    frame = read_frames(out, [59])[0][0]
+    assert np.abs(_edge_colour(frame, box) - probability_colour(1.0)).max() < 45

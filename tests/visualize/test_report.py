@@ -49,6 +49,61 @@ def test_the_frame_plot_is_a_png_of_the_stated_size(tmp_path, verdict):
     assert image.std() > 10  # something is drawn
 
 
+def _plot(verdict, path, monkeypatch):
+    """The frame plot's PNG, and a function giving the pixel (row, column) of a data point
+    in it, read from the figure that was saved."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        saved.append(fig)
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    image = _png(plot_frame_scores(verdict, path))
+    (fig,) = saved
+    ax = fig.axes[0]
+
+    def pixel(x, y):
+        px, py = ax.transData.transform((x, y))  # from the bottom left, at the figure's dpi
+        return int(round(image.shape[0] - py)), int(round(px))
+
+    return image, pixel
+
+
+def _dark_share_of_row(image, row, first, last):
+    """Share of columns first..last with a dark pixel within a row of ``row``."""
+    band = image[row - 1:row + 2, first:last].min(axis=2).min(axis=0)
+    return float((band < 100).mean())
+
+
+def test_the_frame_plot_draws_the_threshold_and_marks_the_frames_without_a_face(tmp_path, monkeypatch):
+    """The size test passed with the threshold line or the no-face marks missing: find them
+    in the pixels, where the figure's own axes put them."""
+    rows = {}
+    for threshold in (0.3, 0.7):
+        verdict = dict(_verdict(FRAMES), threshold=threshold)
+        image, pixel = _plot(verdict, tmp_path / f"t{threshold}.png", monkeypatch)
+        (_, left), (_, right) = pixel(0.0, 0.0), pixel(4.0, 0.0)  # the frames span 0-4 s
+        rows[threshold] = {t: _dark_share_of_row(image, pixel(2.0, t)[0], left, right)
+                           for t in (0.3, 0.7)}
+    # The dashed black line (about 70% ink) lies at the threshold, and only there.
+    assert rows[0.3][0.3] > 0.5 and rows[0.3][0.7] < 0.1
+    assert rows[0.7][0.7] > 0.5 and rows[0.7][0.3] < 0.1
+
+    def mark(frames, name):
+        image, pixel = _plot(_verdict(frames), tmp_path / name, monkeypatch)
+        row, col = pixel(1.0, 0.02)  # frame 10 (1.0 s) has no face: an x at the bottom
+        patch = image[row - 3:row + 4, col - 3:col + 4].astype(int)
+        # Grey ink (0.35: about 89 in every channel), not the light grid.
+        return int(((patch.max(axis=2) < 140) & (np.ptp(patch, axis=2) < 30)).sum())
+
+    assert mark(FRAMES, "faceless.png") >= 5
+    assert mark([f for f in FRAMES if f[0] != 10], "all_faces.png") == 0
+
+
 def test_the_face_sheet_lays_out_one_captioned_tile_per_face(tmp_path):
     verdict = _verdict(FRAMES)
     image = _png(face_sheet(_faces(4), verdict, tmp_path / "faces.png", columns=3))

@@ -54,8 +54,9 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _VIDEOS = "videos"
 _FAILURES = "failures"
-# Room a merge needs beyond a copy of the main file and the parts: HDF5's own metadata.
-_MERGE_HEADROOM = 256 * 1024
+# Room a merge needs beyond a copy of the main file and the parts (whose own HDF5 overhead
+# already exceeds what merging them adds): new metadata.
+_MERGE_HEADROOM = 64 * 1024
 _MADE_BY = {"faces": " from `tfdeepfake extract`", "embeddings": " from `tfdeepfake embed`"}
 
 

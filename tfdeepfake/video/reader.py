@@ -380,19 +380,32 @@ def iter_frames(path: str | os.PathLike):
     """Every frame of ``path`` in display order, upright RGB uint8: frame ``i`` here is the
     frame ``read_sampled_frames`` calls index ``i`` (for drawing on a whole video).
 
-    A frame that decodes but cannot be converted repeats the previous one, so the count
-    and timing stay those of the stream. Raises ``VideoReadError`` naming the file."""
+    The count and timing stay the stream's: a frame that decodes but cannot be converted
+    repeats the previous one, and a damaged stretch, stepped over as ``read_sampled_frames``
+    does, is filled with the last good frame. Raises ``VideoReadError`` naming the file."""
     capture = _Capture(os.fspath(path))
+    cursor = _Cursor(capture, capture.info.frame_count)
     previous = None
     try:
-        while capture.cap.grab():
+        while True:
+            expected = cursor.position
+            index = cursor.grab()
+            if index is None:
+                break
+            # cursor.grab() may have moved to a new capture to step over damage.
             ok, frame = capture.cap.retrieve()
-            if ok and frame is not None:
-                previous = capture.to_rgb(frame)
-            elif previous is None:
+            current = capture.to_rgb(frame) if ok and frame is not None else None
+            if current is None and previous is None:
                 raise VideoReadError(path, "the first frame could not be converted")
-            else:
-                logger.warning("%s: a frame could not be converted; the previous one repeats", path)
+            if index > expected:
+                # expected..index-1 did not decode (the cursor logged it): keep their places.
+                filler = previous if previous is not None else current
+                for _ in range(index - expected):
+                    yield filler
+            if current is None:
+                logger.warning("%s: frame %d could not be converted; the previous one repeats", path, index)
+                current = previous
+            previous = current
             yield previous
     finally:
         capture.release()
