@@ -237,8 +237,10 @@ class TripletDetector(Detector):
                              f"{embeddings.shape}")
         if not len(embeddings):
             return np.zeros((0, int(self.head.output_shape[-1])), np.float32)
-        return np.asarray(self.head.predict(embeddings, batch_size=batch_size, verbose=0),
-                          np.float32)
+        # Called directly rather than through predict(), whose set-up costs ~70 ms a call.
+        return np.concatenate([
+            np.asarray(self.head(embeddings[start:start + batch_size], training=False), np.float32)
+            for start in range(0, len(embeddings), batch_size)])
 
     def score_embeddings(self, embeddings: np.ndarray, variant: str | None = None) -> np.ndarray:
         """Fake probability ``[N]`` of each FaceNet embedding."""
