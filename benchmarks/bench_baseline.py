@@ -46,11 +46,33 @@ class Timed:
     probability: float | None
 
 
-def full_resolution_detector(settings):
-    """MTCNN on whole frames at full size, one frame per call: the reference detector."""
-    from tfdeepfake.faces.detector import get_detector
+class PackageMTCNN:
+    """The ``mtcnn`` package as a first implementation calls it: ``MTCNN().detect_faces`` on
+    the whole frame, one frame per call, its networks run eagerly (the project's detector
+    traces them, which would make this reference faster than what the ratios were set
+    against). ``detect(frames)`` gives the project's ``Face`` lists, so recall compares."""
 
-    return get_detector(replace(settings.detector, detect_short_side=0, batch_size=1,
+    def __init__(self, config):
+        from mtcnn import MTCNN
+
+        self.config = config
+        self.mtcnn = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+
+    def detect(self, frames):
+        from tfdeepfake.faces.detector import faces_from_rows
+
+        found = []
+        for frame in frames:
+            rows = np.asarray(self.mtcnn.detect_faces(
+                [frame], output_type="numpy", box_format="xyxy", fit_to_image=True,
+                min_face_size=self.config.min_face_size), np.float64).reshape(-1, 16)
+            found += faces_from_rows(rows, 1, 1.0, self.config.min_confidence)
+        return found
+
+
+def full_resolution_detector(settings) -> PackageMTCNN:
+    """MTCNN on whole frames at full size, one frame per call: the reference detector."""
+    return PackageMTCNN(replace(settings.detector, detect_short_side=0, batch_size=1,
                                 key_frame_interval=1, retry_short_sides=()))
 
 

@@ -17,7 +17,7 @@ them, so both see the same load. The ratio is baseline seconds / detect seconds 
 for wall time and for CPU time of the process (on a machine shared with other work, CPU
 seconds are the steadier of the two). Recall: frames where `detect` found a face against
 frames where the baseline's full-resolution MTCNN did. Then every video once more through
-`VideoDetector.detect_many` (the next video decoded while one is scored) against one
+`VideoDetector.detect_many` (the next video decoded and its faces found while one is scored) against one
 `detect` after another, twice each in the order A B B A: folder throughput. --previous also times the face
 path before key frames and retries (every frame at 270 px), in the same interleaving.
 """
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
                 run()
                 spent[run] += time.perf_counter() - t
             folder_line = (f"{len(videos)} videos, twice each way (A B B A): one after another "
-                           f"{spent[one_by_one]:.1f} s, detect_many (next video decoded while one is scored) "
+                           f"{spent[one_by_one]:.1f} s, detect_many (next video decoded and its faces found while one is scored) "
                            f"{spent[folder_mode]:.1f} s: throughput x{spent[one_by_one] / spent[folder_mode]:.2f}")
 
     what = f"{detector.detector.name} ({detector.facenet or 'no FaceNet'})"

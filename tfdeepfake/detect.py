@@ -105,7 +105,8 @@ class VideoDetector:
         return self.inspect(path)[0]
 
     def detect_many(self, paths: Iterable[str | os.PathLike], depth: int = 1) -> Iterator[Verdict]:
-        """Verdicts on ``paths`` in order, each video decoded while the one before is scored."""
+        """Verdicts on ``paths`` in order, each video decoded and its faces found while the
+        one before is scored."""
         paths = list(paths)
         with self.prefetching(paths, depth):
             for path in paths:
@@ -114,9 +115,11 @@ class VideoDetector:
     @contextlib.contextmanager
     def prefetching(self, paths: Iterable[str | os.PathLike], depth: int = 1):
         """Within the block, ``detect``/``inspect`` of ``paths`` (in that order) find their
-        frames decoded ahead by a reader thread, at most ``depth`` videos ahead (memory stays
-        bounded). ``Verdict.seconds`` then leaves out decoding done in the background."""
-        self._ahead = prefetch(list(paths), self._read_frames, depth)
+        frames decoded and faces found ahead by a reader thread, at most ``depth`` videos
+        ahead (only the face crops wait, so memory stays small). The two threads split the
+        work between face finding (decoding, MTCNN) and scoring (FaceNet, classifier), which
+        cost about the same. ``Verdict.seconds`` then leaves out work done in the background."""
+        self._ahead = prefetch(list(paths), self._find_faces, depth)
         try:
             yield self
         finally:
@@ -132,8 +135,14 @@ class VideoDetector:
             raise VideoReadError(path, "no frame could be decoded")
         return frames, indices, info
 
-    def _frames(self, path: str | os.PathLike):
-        """This video's sampled frames: the reader thread's when prefetching, else read now."""
+    def _find_faces(self, path: str | os.PathLike):
+        """``(indices, info, found)``: the sampled frames' indices, what the container says,
+        and ``faces_from_frames``'s result. Decoding errors propagate."""
+        frames, indices, info = self._read_frames(path)
+        return indices, info, faces_from_frames(frames, indices, self.settings, self.face_detector)
+
+    def _faces(self, path: str | os.PathLike):
+        """``_find_faces(path)``: the reader thread's when prefetching, else done now."""
         ahead = getattr(self, "_ahead", None)
         if ahead is not None:
             item = next(ahead, None)
@@ -145,7 +154,7 @@ class VideoDetector:
             logger.debug("%s: not the next prefetched video; prefetching stopped", path)
             ahead.close()
             self._ahead = None
-        return self._read_frames(path)
+        return self._find_faces(path)
 
     def inspect(self, path: str | os.PathLike) -> tuple[Verdict, np.ndarray]:
         """``(verdict, faces)``: ``detect`` plus the face crops ``[F, S, S, 3]`` uint8, one per
@@ -160,12 +169,11 @@ class VideoDetector:
         settings = self.settings
         no_faces = np.zeros((0, settings.size, settings.size, 3), np.uint8)
         try:
-            frames, indices, info = self._frames(path)
+            indices, info, found = self._faces(path)
         except (VideoReadError, OSError, ValueError) as error:
             return Verdict(verdict="unknown", fake_probability=None, frames_sampled=0,
                            faces_found=0, seconds=time.perf_counter() - started,
                            reason=str(error), **base), no_faces
-        found = faces_from_frames(frames, indices, settings, self.face_detector)
         faces = found["faces"]
         base["fps"] = info.fps or None
         if len(faces) == 0:
