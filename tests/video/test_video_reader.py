@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfdeepfake.synthetic.videos import ffmpeg_exe, write_video
-from tfdeepfake.video import capture, reader
+from tfdeepfake.video import capture, reader, seeking
 from tfdeepfake.video.reader import (
     VideoInfo,
     VideoReadError,
@@ -141,7 +141,7 @@ def test_seeking_over_long_gops_reads_the_right_frames(index_video, frame_index,
     assert decoded(frames, frame_index) == list(wanted)
     # And the sampled reader gets the same answer with seeking as without.
     fast = read_sampled_frames(path, 7)
-    monkeypatch.setattr(reader, "MIN_FRAMES_SAVED_BY_SEEK", 10**9)
+    monkeypatch.setattr(seeking, "MIN_FRAMES_SAVED_BY_SEEK", 10**9)
     slow = read_sampled_frames(path, 7)
     np.testing.assert_array_equal(fast[1], slow[1])
     assert decoded(fast[0], frame_index) == list(fast[1])
