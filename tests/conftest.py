@@ -26,6 +26,18 @@ BIT_ON = (220, 40, 40)  # red
 BIT_OFF = (30, 30, 110)  # dark blue
 
 
+# Set in os.environ by in-process CLI runs (`-q`) and by importing the benchmarks; a
+# subprocess that inherits them prints (or hides) different noise than a user's shell.
+_LOG_LEVEL_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")
+
+
+def clean_environment() -> dict:
+    """``os.environ`` without the log-level variables earlier tests may have set."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k not in _LOG_LEVEL_VARIABLES}
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False,
                      help="also run tests marked slow (real-size networks, long runs)")

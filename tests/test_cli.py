@@ -227,7 +227,7 @@ def test_quiet_detect_silences_ffmpeg_opencv_and_the_progress_bar(tmp_path):
 
     import numpy as np
 
-    from tests.conftest import REPO_ROOT
+    from tests.conftest import REPO_ROOT, clean_environment
     from tests.export.export_helpers import make_faces, tiny_facenet, write_triplet_model
     from tests.media import write_face_video
     from tfdeepfake.faces.settings import FaceSettings
@@ -241,7 +241,7 @@ def test_quiet_detect_silences_ffmpeg_opencv_and_the_progress_bar(tmp_path):
         return subprocess.run(
             [sys.executable, "-c", _DETECT_WITH_STAND_IN, *flags, "detect", str(cut), str(text),
              str(good), "--model", str(model)],
-            capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+            capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=clean_environment())
 
     loud = detect()  # without -q the noise is there: the quiet run's check can fail
     assert loud.returncode == 0, loud.stderr

@@ -15,7 +15,9 @@ from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.cache.store import CacheError
 from tfdeepfake.datasets.records import make_record
 from tfdeepfake.faces.detector import DetectorConfig
+from tests.conftest import clean_environment
 from tests.media import write_blank_video, write_face_video
+
 
 def records_for(root, names_labels):
     return [make_record(root, name, label, "train", "t") for name, label in names_labels]
@@ -284,12 +286,14 @@ def test_a_really_full_disk_stops_extract_with_one_line_and_a_rerun_resumes(smal
     filler = _fill(small_disk, leave=200_000)  # room for two or three videos (~75 kB each)
     # The disk fills writing a video's part (after some were saved), not before any.
     _says_disk_full_in_one_line(subprocess.run(command, capture_output=True, text=True,
-                                               timeout=300), f"{cache}.parts/")
+                                               timeout=300, env=clean_environment()),
+                                f"{cache}.parts/")
     saved = face_store(cache).done_ids()
     assert 1 <= len(saved) < len(names)
     if workers == 1:  # a rerun still short of space: its merge must not crash either
         _says_disk_full_in_one_line(subprocess.run(command, capture_output=True, text=True,
-                                                   timeout=300), f"{cache};")
+                                                   timeout=300, env=clean_environment()),
+                                    f"{cache};")
         assert face_store(cache).done_ids() == saved
 
     filler.unlink()  # space freed: the rerun keeps what was saved and does the rest
