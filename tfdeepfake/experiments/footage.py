@@ -17,7 +17,9 @@ People per video (``identities``), in ``identity_group``'s naming: FaceForensics
 (head, body, scene) and the source SSS (face, for Deepfakes / FaceSwap; the driving actor
 for Face2Face / NeuralTextures, listed too, to be safe). DFDC fakes carry the person of their
 ``original`` (from ``dfdc/metadata/*.json``); the actor whose face was swapped in is not
-named by DFDC, so it cannot be excluded. Other file names are their own person.
+named by DFDC, so it cannot be excluded. Other file names are their own person, unless the
+dataset folder has a ``people.json`` (``PEOPLE_FILE``; the generated face swaps write one):
+it names every video's people, which then win over the file-name rules.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from tfdeepfake.faces.settings import FaceSettings
 logger = logging.getLogger(__name__)
 
 REAL_ONLY = "real_only"
+PEOPLE_FILE = "people.json"
 FULL_FRAMES, QUICK_FRAMES = 25, 6
 FULL_SEEDS, QUICK_SEEDS = (0, 1, 2), (0,)
 _FFPP_ORIGINAL = re.compile(r"^original_youtube_(c\d+|raw)_(\d+)$")
@@ -67,8 +70,54 @@ def _dfdc_originals(root: Path) -> dict[str, dict]:
     return entries
 
 
-def people_of(record: VideoRecord, dfdc: dict[str, dict]) -> tuple[VideoRecord, frozenset, str]:
-    """``(record with method/source, everyone the video carries, its primary person)``."""
+def read_people_file(folder: str | os.PathLike) -> dict[str, dict] | None:
+    """``{path in the folder: {"people": [...], "primary": ..., "method": ..., "source": ...}}``
+    from ``folder/people.json``, or None when there is none. The file is ``{"videos": {"real/
+    x.mp4": {"people": ["person:x"]}, "fake/x--y.mp4": {"people": ["person:x", "person:y"],
+    "primary": "person:x", "method": "faceswap", "source": "person:y"}}}``: ``people``
+    everyone whose footage or face the video carries (the same name in two folders is the
+    same person), ``primary`` the one whose footage it is (default: the first)."""
+    path = Path(folder) / PEOPLE_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: invalid JSON ({error})") from error
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, dict):
+        raise ValueError(f"{path}: expected an object with key 'videos' (path -> entry)")
+    out = {}
+    for rel, entry in videos.items():
+        people = entry.get("people") if isinstance(entry, dict) else None
+        if not isinstance(people, list) or not people or not all(
+                isinstance(x, str) and x for x in people):
+            raise ValueError(f"{path}: videos[{rel!r}].people: expected a non-empty list of "
+                             f"names, got {people!r}")
+        primary = entry.get("primary", people[0])
+        if primary not in people:
+            raise ValueError(f"{path}: videos[{rel!r}].primary: expected one of {people}, got "
+                             f"{primary!r}")
+        for key in ("method", "source"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise ValueError(f"{path}: videos[{rel!r}].{key}: expected a string or null, "
+                                 f"got {entry[key]!r}")
+        out[Path(rel).as_posix()] = {**entry, "primary": primary}
+    return out
+
+
+def people_of(record: VideoRecord, dfdc: dict[str, dict], listed: dict[str, dict] | None = None
+              ) -> tuple[VideoRecord, frozenset, str]:
+    """``(record with method/source, everyone the video carries, its primary person)``;
+    ``listed``: the folder's ``read_people_file``, which must name the video."""
+    if listed is not None:
+        entry = listed.get(Path(record.path).as_posix())
+        if entry is None:
+            raise ValueError(f"{Path(record.root) / PEOPLE_FILE}: no entry for {record.path} "
+                             "(it must list every video of its folder)")
+        record = dataclasses.replace(record, method=entry.get("method"),
+                                     source=entry.get("source"))
+        return record, frozenset(entry["people"]), entry["primary"]
     stem = Path(record.path).stem
     fake = _FFPP_FAKE.match(stem)
     original = _FFPP_ORIGINAL.match(stem)
@@ -111,8 +160,9 @@ def index_footage(videos_root: str | os.PathLike) -> tuple[list[VideoRecord], li
         if not any((folder / name).is_dir() for name in ("real", "fake")):
             continue
         dfdc = _dfdc_originals(folder)
+        listed = read_people_file(folder)
         for record in build_index("folders", folder, dataset=folder.name).records:
-            record, people, primary = people_of(record, dfdc)
+            record, people, primary = people_of(record, dfdc, listed)
             labelled.append(record)
             infos.append(VideoInfo(record.video_id, record.label, record.dataset, people, primary))
     if len({r.label for r in labelled}) < 2:
@@ -197,12 +247,13 @@ def run_footage(videos_root: str | os.PathLike, out_dir: str | os.PathLike, *,
                 val_fraction: float = 0.15, n_boot: int = 1000, workers: int = 1,
                 protocols: Sequence[str] | None = None,
                 facenet_weights: str | os.PathLike | None = None, embedder=None,
-                command: str | None = None) -> dict[str, Any]:
+                command: str | None = None, title: str | None = None) -> dict[str, Any]:
     """Run the whole experiment; write ``results.json`` and ``results.md`` into ``out_dir``
     and return the results. ``protocols``: names in ``PROTOCOLS`` (default all).
     ``embedder``: a built FaceNetEmbedder (tests pass a random-init one; the outputs then
     say RANDOM INIT); by default the installed pretrained weights, and
-    ``WeightsNotFoundError`` (with the install command) when there are none."""
+    ``WeightsNotFoundError`` (with the install command) when there are none. ``title``: the
+    report's (default: the poster's method on real footage)."""
     from tfdeepfake.cache.embeddings import load_embedding_table
     from tfdeepfake.experiments.footage_report import write_report
     from tfdeepfake.experiments.footage_methods import evaluate_protocols
@@ -235,7 +286,7 @@ def run_footage(videos_root: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  protocols=protocols, steps=steps)
     methods_of = {r.video_id: r.method for r in labelled}
     results.update(
-        title="The poster's method on real footage",
+        title=title or "The poster's method on real footage",
         command=command or f"python -m tfdeepfake.experiments.footage --videos {videos_root} "
                            f"--out {out_dir}{' --quick' if quick else ''}",
         quick=quick, videos_root=str(Path(videos_root).resolve()),
@@ -280,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--workers", type=int, default=1, help="face-extraction processes")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights file (default: installed)")
+    p.add_argument("--title", help="the report's title (default: the poster's method on real "
+                                   "footage)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -299,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               val_fraction=args.val_fraction, n_boot=args.bootstrap,
                               protocols=args.protocols,
                               workers=args.workers, facenet_weights=args.facenet_weights,
-                              command=command)
+                              command=command, title=args.title)
     except (WeightsNotFoundError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
