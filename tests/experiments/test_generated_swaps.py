@@ -3,7 +3,6 @@ twins, laid out so the footage experiment indexes them with both people of every
 Made here from the shipped photos and seeded variants of them (no shared data, no MTCNN)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,7 +156,7 @@ def test_the_shared_photo_sets_hold_the_people_the_results_count(shared_data_dir
 def test_the_confound_measure_tells_the_face_from_the_footage(generated):
     """Frame features that encode only the face in the frame (a fake's source): the face
     person is probed right for every video, the footage person and the label are not."""
-    from tfdeepfake.experiments.generated_swaps import confound_of
+    from tfdeepfake.experiments.generated_swaps_analysis import confound_of
 
     _, manifest = generated
     rng = np.random.default_rng(0)
@@ -174,3 +173,16 @@ def test_the_confound_measure_tells_the_face_from_the_footage(generated):
     assert face["probe"]["correct"] == 10 and face["nearest_shares"]["count"] == 10
     assert face["pairwise_auc"] == 1.0
     assert footage["probe"]["correct"] == 0 and label["probe"]["correct"] == 0
+
+
+def test_within_dataset_pairs_leave_out_the_pairs_across_datasets():
+    from tfdeepfake.experiments.generated_swaps_analysis import within_dataset_pairs
+
+    reals, fakes = ["a/real/x", "b/real/y"], ["a/fake/p", "b/fake/q", "b/fake/r"]
+    # across datasets the fake always wins, within a dataset it always loses
+    wins = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    results = {"protocols": {"identity_lpo": {"seeds": {"0": {"methods": {"m": {
+        "wins": wins, "reals": reals, "fakes": fakes}}}}}}}
+    got = within_dataset_pairs(results, n_boot=50)["0"]["m"]
+    assert got["auc"] == 0.0 and got["pairs"] == 3
+    assert within_dataset_pairs({"protocols": {}}) == {}

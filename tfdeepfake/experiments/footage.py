@@ -31,6 +31,7 @@ import logging
 import os
 import platform
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -345,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("tfdeepfake.experiments.steps").setLevel(logging.INFO)
     from tfdeepfake.models.facenet import WeightsNotFoundError
 
-    command = "python -m tfdeepfake.experiments.footage " + " ".join(
+    command = "python -m tfdeepfake.experiments.footage " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     try:
         results = run_footage(args.videos, args.out, quick=args.quick, seeds=args.seeds,

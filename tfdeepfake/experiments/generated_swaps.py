@@ -2,7 +2,12 @@
 
     python -m tfdeepfake.experiments.generated_swaps --faces ../shared/data/faces \\
         --out reports/genswaps/videos
-    python -m tfdeepfake.experiments.footage --videos reports/genswaps/videos ...
+    python -m tfdeepfake.experiments.footage --videos reports/genswaps/videos \\
+        --out reports/genswaps/footage ...
+    python -m tfdeepfake.experiments.generated_swaps --faces ../shared/data/faces \\
+        --out reports/genswaps/videos --analyse reports/genswaps/footage
+
+(the last reuses the clips and adds the measures of ``generated_swaps_analysis``).
 
 For every person of each photo set (``<faces>/<set>/<person>/*.jpg``), one **real** clip: the
 person's first usable photo (name order; MTCNN must find a face) animated by
@@ -252,56 +257,6 @@ def build_generated_swaps(faces_root: str | os.PathLike, out_root: str | os.Path
     return manifest
 
 
-def face_confound(videos_root: str | os.PathLike, embedding_cache: str | os.PathLike) -> dict:
-    """Does FaceNet follow the face in the frame, the footage around it, or the label? The
-    footage study's probes name a fake by its target (the footage's person); here each fake
-    also has a *face* person (its source), known from ``generated.json``. For the face
-    person, the footage person and the label: leave-one-video-out linear-probe accuracy,
-    nearest-other-video agreement and pairwise closeness AUC (``evaluation.protocols``) on
-    the labelled videos' frame embeddings in ``embedding_cache``."""
-    from tfdeepfake.cache.embeddings import load_embedding_table
-
-    manifest = json.loads((Path(videos_root) / MANIFEST).read_text("utf-8"))
-    table = load_embedding_table(embedding_cache)
-    if not np.isin(table.video_ids, [str(Path(v["path"]).with_suffix(""))
-                                     for v in manifest["videos"]]).any():
-        raise ValueError(f"{embedding_cache}: none of the videos of {videos_root}")
-    return confound_of(manifest, table.embeddings, table.video_ids)
-
-
-def confound_of(manifest: Mapping[str, Any], features, video_ids) -> dict:
-    """``face_confound`` on frame ``features`` of ``video_ids`` (the labelled videos of
-    ``manifest`` among them; others are ignored)."""
-    from tfdeepfake.evaluation.protocols import (VideoInfo, linear_probe_lovo,
-                                                 nearest_neighbour_confound, pairwise_confound,
-                                                 video_means)
-
-    from tfdeepfake.experiments.footage import REAL_ONLY
-
-    videos = {str(Path(v["path"]).with_suffix("")): v for v in manifest["videos"]
-              if v["dataset"] != REAL_ONLY}
-    keep = np.isin(np.asarray(video_ids).astype(str), sorted(videos))
-    features, ids = np.asarray(features)[keep], np.asarray(video_ids).astype(str)[keep]
-    targets = {
-        "face person": {k: v["source"] or v["target"] for k, v in videos.items()},
-        "footage person": {k: v["target"] for k, v in videos.items()},
-        "label": {k: "fake" if v["label"] == FAKE else "real" for k, v in videos.items()},
-    }
-    order, means = video_means(features, ids)
-    out = {"videos": len(order), "frames": int(len(ids))}
-    for name, target in targets.items():
-        infos = [VideoInfo(i, videos[i]["label"], videos[i]["dataset"],
-                           frozenset({target[i]})) for i in order]
-        probe = linear_probe_lovo(features, ids, target)
-        nearest = nearest_neighbour_confound(means, infos)["same_identity"]
-        pairs = pairwise_confound(means, infos)["same_identity"]
-        out[name] = {"probe": {k: probe[k] for k in ("n", "correct", "accuracy", "classes",
-                                                      "majority_rate")},
-                     "nearest_shares": nearest, "pairwise_auc": pairs["auc"],
-                     "pairs_sharing": pairs["positive_pairs"]}
-    return out
-
-
 def summary(manifest: Mapping[str, Any]) -> str:
     """``<set>: n people, r real / f fake; real_only: n`` for the command line."""
     counts: dict[str, list[int]] = {}
@@ -328,10 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=480)
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--confound", type=Path, metavar="EMBEDDINGS_H5",
-                   help="after building, measure face person vs footage person vs label in "
-                        "this embedding cache of the set (the footage run's caches/"
-                        "embeddings-*.h5); writes face_confound.json beside it")
+    p.add_argument("--analyse", type=Path, metavar="FOOTAGE_OUT",
+                   help="after building, read the footage run on this set (its --out folder) "
+                        "and write generated_analysis.json there: face person vs footage "
+                        "person vs label in the embeddings, pair-out AUC within datasets")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -349,16 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{args.out}: {len(manifest['videos'])} clips ({summary(manifest)})")
-    if args.confound:
-        result = face_confound(args.out, args.confound)
-        path = args.confound.parent / "face_confound.json"
-        path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-        for name in ("face person", "footage person", "label"):
-            r = result[name]
-            print(f"{name}: probe {r['probe']['correct']}/{r['probe']['n']}, nearest video "
-                  f"shares it {r['nearest_shares']['count']}/{result['videos']}, pairwise "
-                  f"AUC {r['pairwise_auc']:.3f}")
-        print(f"wrote {path}")
+    if args.analyse:
+        from tfdeepfake.experiments.generated_swaps_analysis import analyse, describe
+
+        try:
+            result = analyse(args.out, args.analyse)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(describe(result))
     return 0
 
 
