@@ -6,6 +6,7 @@ throughput. bench_recall: face recall of extract, detect and the TFLite path on 
 generated hard videos. bench_parity: how far the fast face path moves probabilities.
 bench_extract, bench_export: extract speed per resolution; TFLite variants. bench_facenet:
 FaceNet on 25 faces, Keras against TFLite builds (the floor under detect's latency).
+bench_stages: each stage of detect alone, and the floor their CPU seconds set on this machine.
 """
 
 import subprocess
@@ -20,6 +21,7 @@ BENCHMARKS = [
     ("bench_extract.py", ["--workers", "2"]),
     ("bench_export.py", []),
     ("bench_facenet.py", []),
+    ("bench_stages.py", []),
 ]
 
 if __name__ == "__main__":
