@@ -18,6 +18,8 @@ Design, from measurements on 2 cores:
   sampled reader checks the count while reading and resamples when it was wrong.
 - A damaged stretch in the middle (FFmpeg gives up on a run of packets) is stepped over
   by seeking past it, and named (``VideoInfo.unreadable``), instead of ending the read.
+- A file OpenCV opens but decodes nothing of (AV1: the wheels' FFmpeg lacks a software
+  decoder) is read through PyAV instead: ``tfdeepfake.video.pyav_frames``.
 - Opening files, the container's figures and rotation: ``tfdeepfake.video.capture``.
 """
 
@@ -44,6 +46,8 @@ from tfdeepfake.video.capture import (  # noqa: F401
     probe_video,
 )
 from tfdeepfake.video.packets import read_by_packets
+from tfdeepfake.video.pyav_frames import (iter_pyav_frames, pyav_available, read_pyav_frames,
+                                         read_sampled_pyav)
 from tfdeepfake.video.sampling import sample_indices
 # keyframe_indices is this module's public name too.
 from tfdeepfake.video.seeking import _seek_plan, keyframe_indices  # noqa: F401
@@ -53,6 +57,9 @@ logger = logging.getLogger(__name__)
 # Seeks tried per read to step over damaged stretches (each reopens the file): enough to
 # find where decoding resumes and narrow the stretch to a few frames.
 _MAX_RESUME_PROBES = 32
+# The reason OpenCV's readers give when a file opened but no frame decoded; the readers
+# then try PyAV (``tfdeepfake.video.pyav_frames``: AV1 and other codecs OpenCV lacks).
+NOTHING_DECODED = "no frames could be decoded"
 
 
 def _normalise_indices(indices) -> np.ndarray:
@@ -227,6 +234,30 @@ def read_frames(path: str | os.PathLike, indices) -> tuple[list[np.ndarray], np.
     """
     path = os.fspath(path)
     wanted = _normalise_indices(indices)
+    try:
+        return _read_frames_opencv(path, wanted)
+    except VideoReadError as error:
+        info = _undecodable_by_opencv(path, error)
+        frames, _ = read_pyav_frames(path, wanted, info.rotation)
+        if not frames:
+            raise
+        read = np.asarray(sorted(frames), dtype=np.int64)
+        if len(read) < len(wanted):
+            logger.warning("%s: %d of %d frames not read", path, len(wanted) - len(read), len(wanted))
+        return [frames[i] for i in read.tolist()], read
+
+
+def _undecodable_by_opencv(path: str, error: VideoReadError) -> VideoInfo:
+    """The container's info when ``error`` says OpenCV opened ``path`` and decoded nothing
+    and PyAV may do better; otherwise ``error`` is raised again."""
+    if not error.reason.startswith(NOTHING_DECODED) or not pyav_available():
+        raise error
+    info = probe_video(path)
+    logger.info("%s: OpenCV decoded no frame; decoding with PyAV", path)
+    return info
+
+
+def _read_frames_opencv(path: str, wanted: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     capture = _Capture(path)
     try:
         plan = _seek_plan(path, wanted, capture.info)
@@ -234,7 +265,7 @@ def read_frames(path: str | os.PathLike, indices) -> tuple[list[np.ndarray], np.
     finally:
         capture.release()
     if not result.frames:
-        raise VideoReadError(path, f"no frames could be decoded (asked for {len(wanted)}, stream gave {result.frames_seen})")
+        raise VideoReadError(path, f"{NOTHING_DECODED} (asked for {len(wanted)}, stream gave {result.frames_seen})")
     read = np.asarray(sorted(result.frames), dtype=np.int64)
     if len(read) < len(wanted):
         missing = np.setdiff1d(wanted, read)
@@ -260,6 +291,18 @@ def read_sampled_frames(
     path = os.fspath(path)
     # Validate the mode and arguments before touching the file.
     sample_indices(1, num_frames, mode, stride)
+    try:
+        return _read_sampled_opencv(path, num_frames, mode, stride)
+    except VideoReadError as error:
+        info = _undecodable_by_opencv(path, error)
+        found = read_sampled_pyav(path, num_frames, mode, stride, info)
+        if found is None:
+            raise
+        return found
+
+
+def _read_sampled_opencv(path: str, num_frames: int, mode: str,
+                         stride: int | None) -> tuple[list[np.ndarray], np.ndarray, VideoInfo]:
     capture = _Capture(path)
     try:
         info = capture.info
@@ -269,7 +312,7 @@ def read_sampled_frames(
             reported = _count_frames(capture)
             _reopen(capture)
             if reported == 0:
-                raise VideoReadError(path, "no frames could be decoded")
+                raise VideoReadError(path, NOTHING_DECODED)
             info = dataclasses.replace(info, frame_count=reported)
         if reported > 0:
             wanted = sample_indices(reported, num_frames, mode, stride)
@@ -294,7 +337,7 @@ def read_sampled_frames(
         if true_count is not None and true_count != reported and reported > 0:
             logger.warning("%s: container says %d frames, stream has %d; resampling", path, reported, true_count)
             if true_count == 0:
-                raise VideoReadError(path, "no frames could be decoded")
+                raise VideoReadError(path, NOTHING_DECODED)
             info = dataclasses.replace(info, frame_count=true_count)
             wanted = sample_indices(true_count, num_frames, mode, stride)
             missing = np.asarray([i for i in wanted.tolist() if i not in result.frames], dtype=np.int64)
@@ -310,7 +353,7 @@ def read_sampled_frames(
 
     read = np.asarray([i for i in wanted.tolist() if i in result.frames], dtype=np.int64)
     if len(read) == 0:
-        raise VideoReadError(path, "no frames could be decoded")
+        raise VideoReadError(path, NOTHING_DECODED)
     if len(read) < len(wanted):
         logger.warning("%s: read %d of %d sampled frames", path, len(read), len(wanted))
     return [result.frames[i] for i in read.tolist()], read, info
@@ -349,3 +392,7 @@ def iter_frames(path: str | os.PathLike):
             yield previous
     finally:
         capture.release()
+    if previous is None and pyav_available():
+        # Opened but nothing decoded (AV1 and other codecs OpenCV's FFmpeg lacks).
+        logger.info("%s: OpenCV decoded no frame; decoding with PyAV", path)
+        yield from iter_pyav_frames(path, capture.info.rotation)
