@@ -335,9 +335,9 @@ def _read_sampled_opencv(path: str, num_frames: int, mode: str,
 
         true_count = result.frames_seen if result.reached_end else None
         if true_count is not None and true_count != reported and reported > 0:
-            logger.warning("%s: container says %d frames, stream has %d; resampling", path, reported, true_count)
-            if true_count == 0:
+            if true_count == 0:  # nothing decoded: PyAV may read it (read_sampled_frames)
                 raise VideoReadError(path, NOTHING_DECODED)
+            logger.warning("%s: container says %d frames, stream has %d; resampling", path, reported, true_count)
             info = dataclasses.replace(info, frame_count=true_count)
             wanted = sample_indices(true_count, num_frames, mode, stride)
             missing = np.asarray([i for i in wanted.tolist() if i not in result.frames], dtype=np.int64)
