@@ -63,9 +63,18 @@ def test_read_frames_and_iter_frames_read_an_av1_file(av1_clip):
     assert [_index_of(f) for f in iter_frames(av1_clip)] == list(range(FRAMES))
 
 
-def test_opencvs_error_stands_when_pyav_decodes_nothing_either(av1_clip, monkeypatch):
-    monkeypatch.setattr(reader, "read_pyav_frames", lambda *args, **kwargs: ({}, 0))
-    monkeypatch.setattr(pyav_frames, "read_pyav_frames", lambda *args, **kwargs: ({}, 0))
+def _nothing(*args, **kwargs):
+    return {}, 0
+
+
+def _cannot_open(*args, **kwargs):
+    raise OSError("Invalid data found when processing input")
+
+
+@pytest.mark.parametrize("pyav", [_nothing, _cannot_open])
+def test_opencvs_error_stands_when_pyav_decodes_nothing_either(av1_clip, monkeypatch, pyav):
+    monkeypatch.setattr(reader, "read_pyav_frames", pyav)
+    monkeypatch.setattr(pyav_frames, "read_pyav_frames", pyav)
     opencv_decodes_it = True
     try:
         reader._read_sampled_opencv(str(av1_clip), 10, "uniform", None)

@@ -24,6 +24,11 @@ _ROTATE_CODES = {
 }
 
 
+# The reason the OpenCV readers give when a file opened but no frame decoded; they then
+# try PyAV (``tfdeepfake.video.pyav_frames``: AV1 and other codecs OpenCV lacks).
+NOTHING_DECODED = "no frames could be decoded"
+
+
 class VideoReadError(OSError):
     """A video file could not be opened or decoded. The message names the file.
 

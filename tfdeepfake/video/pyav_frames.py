@@ -20,7 +20,7 @@ from typing import Collection, Iterator
 import cv2
 import numpy as np
 
-from tfdeepfake.video.capture import VideoInfo
+from tfdeepfake.video.capture import NOTHING_DECODED, VideoInfo, VideoReadError, probe_video
 from tfdeepfake.video.sampling import sample_indices
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,15 @@ def pyav_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def opencv_decoded_nothing(path: str, error: VideoReadError) -> VideoInfo:
+    """The container's info (as OpenCV reads it) when ``error`` says OpenCV opened ``path``
+    and decoded no frame, and PyAV is installed to try; otherwise ``error`` is raised again."""
+    if not error.reason.startswith(NOTHING_DECODED) or not pyav_available():
+        raise error
+    logger.info("%s: OpenCV decoded no frame; decoding with PyAV", path)
+    return probe_video(path)
 
 
 def _decoded(path: str | os.PathLike):
@@ -99,4 +108,5 @@ def read_sampled_pyav(path: str, num_frames: int, mode: str, stride: int | None,
     return [frames[i] for i in read.tolist()], read, info
 
 
-__all__ = ["iter_pyav_frames", "pyav_available", "read_pyav_frames", "read_sampled_pyav"]
+__all__ = ["iter_pyav_frames", "opencv_decoded_nothing", "pyav_available", "read_pyav_frames",
+           "read_sampled_pyav"]

@@ -36,6 +36,7 @@ import numpy as np
 from tfdeepfake.constants import DEFAULT_NUM_FRAMES
 # VideoInfo, VideoReadError and probe_video are this module's public names too.
 from tfdeepfake.video.capture import (  # noqa: F401
+    NOTHING_DECODED,
     VideoInfo,
     VideoReadError,
     _Capture,
@@ -46,8 +47,8 @@ from tfdeepfake.video.capture import (  # noqa: F401
     probe_video,
 )
 from tfdeepfake.video.packets import read_by_packets
-from tfdeepfake.video.pyav_frames import (iter_pyav_frames, pyav_available, read_pyav_frames,
-                                         read_sampled_pyav)
+from tfdeepfake.video.pyav_frames import (iter_pyav_frames, opencv_decoded_nothing, pyav_available,
+                                         read_pyav_frames, read_sampled_pyav)
 from tfdeepfake.video.sampling import sample_indices
 # keyframe_indices is this module's public name too.
 from tfdeepfake.video.seeking import _seek_plan, keyframe_indices  # noqa: F401
@@ -57,9 +58,6 @@ logger = logging.getLogger(__name__)
 # Seeks tried per read to step over damaged stretches (each reopens the file): enough to
 # find where decoding resumes and narrow the stretch to a few frames.
 _MAX_RESUME_PROBES = 32
-# The reason OpenCV's readers give when a file opened but no frame decoded; the readers
-# then try PyAV (``tfdeepfake.video.pyav_frames``: AV1 and other codecs OpenCV lacks).
-NOTHING_DECODED = "no frames could be decoded"
 
 
 def _normalise_indices(indices) -> np.ndarray:
@@ -237,24 +235,17 @@ def read_frames(path: str | os.PathLike, indices) -> tuple[list[np.ndarray], np.
     try:
         return _read_frames_opencv(path, wanted)
     except VideoReadError as error:
-        info = _undecodable_by_opencv(path, error)
-        frames, _ = read_pyav_frames(path, wanted, info.rotation)
+        info = opencv_decoded_nothing(path, error)
+        try:
+            frames, _ = read_pyav_frames(path, wanted, info.rotation)
+        except OSError as pyav_error:  # PyAV cannot open it either: OpenCV's error stands
+            raise error from pyav_error
         if not frames:
             raise
         read = np.asarray(sorted(frames), dtype=np.int64)
         if len(read) < len(wanted):
             logger.warning("%s: %d of %d frames not read", path, len(wanted) - len(read), len(wanted))
         return [frames[i] for i in read.tolist()], read
-
-
-def _undecodable_by_opencv(path: str, error: VideoReadError) -> VideoInfo:
-    """The container's info when ``error`` says OpenCV opened ``path`` and decoded nothing
-    and PyAV may do better; otherwise ``error`` is raised again."""
-    if not error.reason.startswith(NOTHING_DECODED) or not pyav_available():
-        raise error
-    info = probe_video(path)
-    logger.info("%s: OpenCV decoded no frame; decoding with PyAV", path)
-    return info
 
 
 def _read_frames_opencv(path: str, wanted: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -294,8 +285,11 @@ def read_sampled_frames(
     try:
         return _read_sampled_opencv(path, num_frames, mode, stride)
     except VideoReadError as error:
-        info = _undecodable_by_opencv(path, error)
-        found = read_sampled_pyav(path, num_frames, mode, stride, info)
+        info = opencv_decoded_nothing(path, error)
+        try:
+            found = read_sampled_pyav(path, num_frames, mode, stride, info)
+        except OSError as pyav_error:
+            raise error from pyav_error
         if found is None:
             raise
         return found
@@ -395,4 +389,7 @@ def iter_frames(path: str | os.PathLike):
     if previous is None and pyav_available():
         # Opened but nothing decoded (AV1 and other codecs OpenCV's FFmpeg lacks).
         logger.info("%s: OpenCV decoded no frame; decoding with PyAV", path)
-        yield from iter_pyav_frames(path, capture.info.rotation)
+        try:
+            yield from iter_pyav_frames(path, capture.info.rotation)
+        except OSError as pyav_error:
+            raise VideoReadError(path, NOTHING_DECODED) from pyav_error
