@@ -46,3 +46,25 @@ def toy_face_video(video_id, label, split, faces, frame_indices, num_sampled, da
                      faces=np.asarray(faces), frame_indices=np.asarray(frame_indices),
                      boxes=np.zeros((n, 4), np.float32), keypoints=np.zeros((n, 5, 2), np.float32),
                      confidences=np.ones(n, np.float32), sampled_indices=sampled, attrs={})
+
+
+def write_pyav_video(path, frames, codec, fps=10, container_format=None, options=None):
+    """``frames`` (RGB uint8) encoded with PyAV's ``codec`` into ``path``; skips the test
+    when this PyAV lacks the encoder."""
+    import av
+    import pytest
+
+    try:
+        av.codec.Codec(codec, "w")
+    except (av.FFmpegError, ValueError) as error:
+        pytest.skip(f"no {codec} encoder in this PyAV: {error}")
+    with av.open(str(path), "w", format=container_format, options=options or {}) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

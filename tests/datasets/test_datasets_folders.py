@@ -39,6 +39,15 @@ def test_folders_recursive_case_insensitive(folders):
         index_folders(folders / "real")
 
 
+def test_phone_broadcast_and_older_containers_are_indexed(tmp_path, make_files):
+    root = tmp_path / "clips"
+    names = ["real/a.m4v", "real/b.3gp", "real/c.MTS", "real/d.m2ts", "fake/e.ts", "fake/f.mpg",
+             "fake/g.mpeg", "fake/h.wmv", "fake/i.flv", "fake/j.ogv", "fake/k.srt", "fake/l.jpg"]
+    make_files(root, *names)
+    found = sorted(r.path for r in index_folders(root).records)
+    assert found == sorted(names[:10])
+
+
 def test_folders_fractions_are_stratified_and_seeded(folders):
     result = index_folders(folders, val_fraction=0.2, test_fraction=0.2, seed=7)
     again = index_folders(folders, val_fraction=0.2, test_fraction=0.2, seed=7)

@@ -33,6 +33,21 @@ def test_containers_are_told_by_their_first_bytes(tmp_path):
     assert check_upload(renamed, "notes.txt") == ".mp4"
 
 
+# suffix, encoder, PyAV container format, muxer options
+OTHER_CONTAINERS = [(".ts", "libx264", "mpegts", None), (".m2ts", "libx264", "mpegts", {"mpegts_m2ts_mode": "1"}),
+                    (".mpg", "mpeg2video", "mpeg", None), (".wmv", "wmv2", "asf", None), (".flv", "flv", "flv", None)]
+
+
+@pytest.mark.parametrize("suffix,codec,container,options", OTHER_CONTAINERS)
+def test_broadcast_and_older_containers_are_told_and_accepted(tmp_path, suffix, codec, container, options):
+    from tests.media import write_pyav_video
+
+    path = write_pyav_video(tmp_path / f"clip{suffix}", _frames(8), codec, container_format=container,
+                            options=options)
+    assert sniff_container(path.read_bytes()[:256]) == suffix
+    assert check_upload(path, f"clip{suffix}") == suffix
+
+
 def test_uploads_that_are_not_videos_are_refused_with_a_reason(tmp_path):
     text = tmp_path / "upload"
     text.write_text("I am a text file renamed to .mp4\n" * 10)

@@ -1,7 +1,8 @@
 """Readers for the user's own videos: ``real/`` + ``fake/`` folders, or a CSV list.
 
 Folders: every video under ``<root>/real`` and ``<root>/fake`` (searched recursively; the
-folder names in any case; extensions .mp4 .avi .mov .mkv .webm in any case). All videos
+folder names in any case; video extensions as ``scan.VIDEO_EXTENSIONS`` lists them, in any
+case). All videos
 are train unless ``val_fraction`` / ``test_fraction`` ask for a split.
 
 CSV: a header naming ``path,label`` and optionally ``split``, ``method``, ``source``; label

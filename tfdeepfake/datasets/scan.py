@@ -9,7 +9,11 @@ from pathlib import Path
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.datasets.records import DatasetError, Skip
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+# Containers FFmpeg reads that people keep faces in: ISO media (phones, datasets), AVI,
+# Matroska/WebM, MPEG program and transport streams (DVD, broadcast, camcorders), ASF,
+# Flash video, Ogg.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".3gp", ".mpg", ".mpeg",
+                    ".ts", ".mts", ".m2ts", ".wmv", ".flv", ".ogv")
 SKIP_HIDDEN = "hidden file (for example a macOS '._' copy)"
 SKIP_FOLDER_AGAIN = "folder reached twice through links (indexed once)"
 SKIP_FOLDER_NAMED_VIDEO = "a folder named like a video, with no video in it"

@@ -11,6 +11,7 @@ from tfdeepfake.datasets.scan import is_video_name
 
 # The containers `detect` reads (VIDEO_EXTENSIONS), told apart by their first bytes.
 _QUICKTIME_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+_ASF = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")  # ASF header object GUID (WMV)
 MAX_LISTED = 1000
 
 
@@ -26,6 +27,18 @@ def sniff_container(head: bytes) -> str | None:
         return ".avi"
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return ".mkv"  # Matroska and WebM (EBML)
+    if head[:4] == b"\x00\x00\x01\xba":
+        return ".mpg"  # MPEG program stream
+    if len(head) >= 189 and head[0] == head[188] == 0x47:
+        return ".ts"  # MPEG transport stream: 188-byte packets, each opening with 0x47
+    if len(head) >= 197 and head[4] == head[196] == 0x47:
+        return ".m2ts"  # Blu-ray / AVCHD: 4-byte time code before each packet
+    if head[:16] == _ASF:
+        return ".wmv"
+    if head[:3] == b"FLV":
+        return ".flv"
+    if head[:4] == b"OggS":
+        return ".ogv"
     return None
 
 
@@ -38,11 +51,11 @@ def check_upload(path: Path, shown_name: str) -> str:
     if size == 0:
         raise UploadRejected(f"{shown_name}: the file is empty (0 bytes)")
     with open(path, "rb") as f:
-        head = f.read(64)
+        head = f.read(256)
     suffix = sniff_container(head)
     if suffix is None:
         raise UploadRejected(f"{shown_name}: not a video file (its content is not MP4/MOV, "
-                             "AVI, MKV or WebM, whatever its name says)")
+                             "AVI, MKV/WebM, MPEG-PS/TS, WMV, FLV or Ogg, whatever its name says)")
     try:
         read_frames(path, [0])
     except (VideoReadError, ValueError) as error:
