@@ -120,6 +120,40 @@ def test_wrong_reported_count_is_corrected_and_uniform_spans_the_real_video(
     assert str(path) in caplog.text
 
 
+def _gap_mkv(path, frames=30, gap=20):
+    """An H.264 MKV at 10 fps whose timestamps jump ``gap`` frames after frame 14 (a paused
+    recording): Matroska keeps no frame count, and OpenCV's duration x fps says 50."""
+    import fractions
+
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((96, 128, 3), 20 + 5 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = (i if i < 15 else i + gap), fractions.Fraction(1, 10)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_a_container_without_a_frame_count_is_counted_not_estimated(tmp_path, caplog):
+    path = _gap_mkv(tmp_path / "gap.mkv")
+    cap = cv2.VideoCapture(str(path))
+    estimate = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    cap.release()
+    assert estimate > 30  # what the readers used to go by
+    assert probe_video(path).frame_count == 30
+    with caplog.at_level(logging.WARNING, logger="tfdeepfake.video.reader"):
+        frames, idx, info = read_sampled_frames(path, 10)
+    np.testing.assert_array_equal(idx, sample_indices(30, 10))
+    assert [int(round((f.mean() - 20) / 5)) for f in frames] == idx.tolist()
+    assert info.frame_count == 30 and info.unreadable == ()
+    assert "resampling" not in caplog.text and "cannot be decoded" not in caplog.text
+
+
 def test_truncated_file_resamples_over_the_frames_that_exist(index_video, frame_index, tmp_path):
     data = index_video(40).read_bytes()
     cut = tmp_path / "cut.avi"

@@ -8,6 +8,7 @@ Rotation metadata (phone videos): OpenCV >= 4.5 turns frames upright itself
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from typing import Sequence
@@ -142,6 +143,12 @@ def _read_info(cap: cv2.VideoCapture, path: str) -> tuple[VideoInfo, int]:
         # Without auto-rotation the capture reports the stored size.
         width, height = height, width
     frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    counted = _counted_frames(path)
+    if 0 < counted and (frame_count <= 0 or counted < frame_count):
+        # OpenCV's figure for such a file is duration x fps: a WebM, MKV, TS or FLV of a
+        # variable-rate source said 184 for 135 frames, and the readers then looked for
+        # frames past the end (slow rereads, or "damage" stepped over where there was none).
+        frame_count = counted
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     info = VideoInfo(
         frame_count=max(frame_count, 0),
@@ -151,6 +158,35 @@ def _read_info(cap: cv2.VideoCapture, path: str) -> tuple[VideoInfo, int]:
         rotation=rotation,
     )
     return info, manual_rotation
+
+
+def _counted_frames(path: str) -> int:
+    """Video packets in ``path`` when its container stores no frame count (Matroska/WebM,
+    MPEG-TS/PS, FLV, ASF: one packet per frame), else 0 (also without PyAV). Counting
+    demuxes the file without decoding it, once per file version."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return 0
+    return _counted_frames_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _counted_frames_of(path: str, size: int, mtime_ns: int) -> int:
+    try:
+        import av
+    except ImportError:
+        return 0
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return 0
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return 0  # the container keeps a count; OpenCV reports it
+            return sum(1 for packet in container.demux(stream) if packet.size)
+    except (av.FFmpegError, OSError, ValueError):
+        return 0
 
 
 def _to_rgb(frame: np.ndarray) -> np.ndarray:
