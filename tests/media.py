@@ -48,9 +48,11 @@ def toy_face_video(video_id, label, split, faces, frame_indices, num_sampled, da
                      confidences=np.ones(n, np.float32), sampled_indices=sampled, attrs={})
 
 
-def write_pyav_video(path, frames, codec, fps=10, container_format=None, options=None):
-    """``frames`` (RGB uint8) encoded with PyAV's ``codec`` into ``path``; skips the test
-    when this PyAV lacks the encoder."""
+def write_pyav_video(path, frames, codec, fps=10, container_format=None, options=None,
+                     codec_options=None):
+    """``frames`` (RGB uint8) encoded with PyAV's ``codec`` into ``path`` (``options``: the
+    muxer's, ``codec_options``: the encoder's); skips the test when this PyAV lacks the
+    encoder."""
     import av
     import pytest
 
@@ -62,6 +64,7 @@ def write_pyav_video(path, frames, codec, fps=10, container_format=None, options
         stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
+        stream.options = codec_options or {}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.media import FACE, write_pyav_video
 from tfdeepfake.video import pyav_frames, reader
 from tfdeepfake.video.reader import (NOTHING_DECODED, VideoReadError, iter_frames, read_frames,
                                      read_sampled_frames)
@@ -20,21 +21,7 @@ def _level(index: int) -> int:
 
 
 def _write_av1(path, frames, fps=10):
-    try:
-        av.codec.Codec("libsvtav1", "w")
-    except (av.FFmpegError, ValueError) as error:  # an install of PyAV without the encoder
-        pytest.skip(f"no AV1 encoder in this PyAV: {error}")
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libsvtav1", rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "12"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_pyav_video(path, frames, "libsvtav1", fps, codec_options={"preset": "12"})
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +77,6 @@ def test_opencvs_error_stands_when_pyav_decodes_nothing_either(av1_clip, monkeyp
 
 
 def test_faces_are_found_in_an_av1_face_video(tmp_path):
-    from tests.media import FACE
-
     from tfdeepfake.faces.detector import get_detector
     from tfdeepfake.faces.pipeline import faces_of_video
     from tfdeepfake.faces.settings import FaceSettings
