@@ -186,3 +186,26 @@ def test_within_dataset_pairs_leave_out_the_pairs_across_datasets():
     got = within_dataset_pairs(results, n_boot=50)["0"]["m"]
     assert got["auc"] == 0.0 and got["pairs"] == 3
     assert within_dataset_pairs({"protocols": {}}) == {}
+
+
+def test_per_set_auc_scores_each_held_out_set_with_an_interval():
+    from tfdeepfake.experiments.generated_swaps_analysis import per_set_auc
+
+    manifest = {"videos": [{"path": f"{s}/{k}/{i}.mp4", "label": int(k == "fake")}
+                           for s in ("a", "b") for k in ("real", "fake") for i in range(4)]}
+    # set a: every fake above every real; set b: the other way round
+    scores = {f"{s}/{k}/{i}": (0.9 if (k == "fake") == (s == "a") else 0.1) + i / 100
+              for s in ("a", "b") for k in ("real", "fake") for i in range(4)}
+    results = {"protocols": {"lodo": {"seeds": {"0": {"methods": {"m": {"scores": scores}}}}}}}
+    got = per_set_auc(results, manifest, n_boot=200)["0"]["m"]
+    assert got["a"]["auc"] == 1.0 and got["b"]["auc"] == 0.0 and got["a"]["n"] == 8
+    assert got["a"]["ci"]["low"] == 1.0 and got["b"]["ci"]["high"] == 0.0
+    assert per_set_auc({"protocols": {}}, manifest) == {}
+
+
+def test_share_ci_brackets_the_share():
+    from tfdeepfake.experiments.generated_swaps_analysis import share_ci
+
+    ci = share_ci(37, 46)
+    assert ci["low"] < 37 / 46 < ci["high"] and 0.6 < ci["low"] and ci["high"] < 0.95
+    assert share_ci(0, 46)["high"] == 0.0

@@ -4,6 +4,8 @@ make (``python -m tfdeepfake.experiments.generated_swaps ... --analyse FOOTAGE_O
 - ``face_confound``: the footage report probes a fake's *target* (whose clip it is); a
   generated fake's face is its *source*'s, known from ``generated.json``. Which of face
   person, footage person and label do the FaceNet embeddings follow?
+- ``per_set_auc``: leaving one photo set out, each held-out set's video AUC with a
+  bootstrap interval (the footage report gives the AUC alone);
 - ``within_dataset_pairs``: leave-pair-out AUC over the pairs whose real and fake come from
   one dataset. Identity-disjoint folds drop more fakes with a real (the two fakes carrying
   its person) than reals with a fake, which lowers the fake share of the real's dataset in
@@ -73,6 +75,49 @@ def confound_of(manifest: Mapping[str, Any], features, video_ids) -> dict:
                                                       "majority_rate")},
                      "nearest_shares": nearest, "pairwise_auc": pairs["auc"],
                      "pairs_sharing": pairs["positive_pairs"]}
+        out[name]["probe"]["ci"] = share_ci(probe["correct"], probe["n"])
+        out[name]["nearest_shares"]["ci"] = share_ci(nearest["count"], len(order))
+    return out
+
+
+def share_ci(count: int, n: int, *, n_boot: int = 1000) -> dict:
+    """Bootstrap interval over videos of ``count`` of ``n`` (one yes/no per video), as the
+    footage study gives its rates (``evaluation.metrics.bootstrap_ci``)."""
+    from tfdeepfake.evaluation.metrics import bootstrap_ci
+
+    outcomes = (np.arange(n) < count).astype(np.float64)
+    return bootstrap_ci(np.ones(n, int), outcomes, "accuracy", n=n_boot, seed=0)
+
+
+def per_set_auc(results: Mapping[str, Any], manifest: Mapping[str, Any], *,
+                n_boot: int = 1000) -> dict:
+    """``{seed: {method: {set: {n, auc, ci}}}}``: leaving one photo set out, the video AUC
+    on each held-out set with its bootstrap interval (the footage report gives the AUC
+    alone). Empty without the ``lodo`` protocol."""
+    from sklearn.metrics import roc_auc_score
+
+    from tfdeepfake.evaluation.metrics import bootstrap_ci
+
+    protocol = results.get("protocols", {}).get("lodo")
+    if not protocol:
+        return {}
+    labels = {str(Path(v["path"]).with_suffix("")): v["label"] for v in manifest["videos"]}
+    out: dict[str, dict] = {}
+    for seed, entry in protocol["seeds"].items():
+        out[seed] = {}
+        for method, result in entry["methods"].items():
+            by_set: dict[str, list[str]] = {}
+            for video in result["scores"]:
+                by_set.setdefault(video.split("/")[0], []).append(video)
+            out[seed][method] = {}
+            for name, videos in sorted(by_set.items()):
+                y = np.array([labels[v] for v in videos])
+                p = np.array([result["scores"][v] for v in videos], np.float64)
+                if len(set(y.tolist())) < 2:
+                    continue
+                out[seed][method][name] = {
+                    "n": len(videos), "auc": float(roc_auc_score(y, p)),
+                    "ci": bootstrap_ci(y, p, "auc", n=n_boot, seed=int(seed))}
     return out
 
 
@@ -106,9 +151,11 @@ def analyse(videos_root: str | os.PathLike, footage_dir: str | os.PathLike,
                                 "python -m tfdeepfake.experiments.footage first)")
     results = json.loads(path.read_text("utf-8"))
     cache = Path(results["data"]["embedding_cache"])
+    manifest = json.loads((Path(videos_root) / MANIFEST).read_text("utf-8"))
     out = {"footage_results": str(path), "embedding_cache": str(cache),
            "confound": face_confound(videos_root, cache),
-           "within_dataset_pairs": within_dataset_pairs(results, n_boot=n_boot)}
+           "within_dataset_pairs": within_dataset_pairs(results, n_boot=n_boot),
+           "per_set_auc": per_set_auc(results, manifest, n_boot=n_boot)}
     (Path(footage_dir) / ANALYSIS_FILE).write_text(json.dumps(out, indent=2, allow_nan=False)
                                                    + "\n", "utf-8")
     return out
@@ -126,8 +173,13 @@ def describe(result: Mapping[str, Any]) -> str:
     for seed, methods in result["within_dataset_pairs"].items():
         lines.append(f"seed {seed}, pair-out AUC within datasets: " + ", ".join(
             f"{m} {v['auc']:.2f}" for m, v in methods.items()))
+    for seed, methods in result.get("per_set_auc", {}).items():
+        for method, sets in methods.items():
+            lines.append(f"seed {seed}, {method}, AUC per photo set held out: " + ", ".join(
+                f"{s} ({v['n']}) {v['auc']:.2f} [{v['ci']['low']:.2f}, {v['ci']['high']:.2f}]"
+                for s, v in sets.items()))
     return "\n".join(lines)
 
 
 __all__ = ["ANALYSIS_FILE", "analyse", "confound_of", "describe", "face_confound",
-           "within_dataset_pairs"]
+           "per_set_auc", "share_ci", "within_dataset_pairs"]
