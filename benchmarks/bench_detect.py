@@ -59,6 +59,19 @@ def video_class(width: int, height: int) -> str:
     return kind + (" portrait" if height > width else "")
 
 
+def benchmark_videos(resolutions: list[str], *, shared: bool = True, one_per_class: bool = False) -> list[Path]:
+    """The 298x298 clip, generated clips at ``resolutions``, then ../shared/data/videos
+    (all, or the first of each size class)."""
+    videos = [square_clip()] + generated_videos(resolutions)
+    if shared:
+        found = shared_videos()
+        if one_per_class:
+            seen = set()
+            found = [p for p in found if (c := video_class(*_size(p))) not in seen and not seen.add(c)]
+        videos += found
+    return videos
+
+
 def table(header: list[str], rows: list[list]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     fmt = "| " + " | ".join(f"{{:{w}}}" for w in widths) + " |"
@@ -155,13 +168,8 @@ def main(argv=None) -> int:
             previous.warm_up()
         full = full_resolution_detector(settings)
         full.detect([np.zeros((64, 64, 3), np.uint8)])
-        videos = [square_clip()] + generated_videos([r for r in args.resolutions.split(",") if r])
-        if not args.no_shared:
-            shared = shared_videos()
-            if args.quick:
-                seen = set()
-                shared = [p for p in shared if (c := video_class(*_size(p))) not in seen and not seen.add(c)]
-            videos += shared
+        videos = benchmark_videos([r for r in args.resolutions.split(",") if r], shared=not args.no_shared,
+                                  one_per_class=args.quick)
 
         rows, per_class = [], {}
         for path in videos:

@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 
 # Run as a script, this folder is on sys.path.
 from bench_baseline import cpu_seconds, full_resolution_detector, run_baseline  # noqa: E402
-from bench_detect import _size, bench_model, square_clip, table, video_class  # noqa: E402
-from bench_extract import CACHE, SHARED_VIDEOS, generated_videos, shared_videos  # noqa: E402
+from bench_detect import bench_model, benchmark_videos, table, video_class  # noqa: E402
+from bench_extract import CACHE, SHARED_VIDEOS  # noqa: E402
 
 
 def timed(run, repeat: int) -> tuple[float, float, object]:
@@ -69,13 +69,8 @@ def main(argv=None) -> int:
         settings = detector.settings
         full = full_resolution_detector(settings)
         full.detect([np.zeros((64, 64, 3), np.uint8)])
-        videos = [square_clip()] + generated_videos(["480p", "720p", "1080p"])
-        if not args.no_shared:
-            shared = shared_videos()
-            if not args.all_shared:
-                seen = set()
-                shared = [p for p in shared if (c := video_class(*_size(p))) not in seen and not seen.add(c)]
-            videos += shared
+        videos = benchmark_videos(["480p", "720p", "1080p"], shared=not args.no_shared,
+                                  one_per_class=not args.all_shared)
 
         rows, per_class = [], {}
         for path in videos:

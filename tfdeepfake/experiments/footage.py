@@ -40,7 +40,7 @@ from typing import Any, Sequence
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.datasets.records import VideoRecord, identity_group, make_record
 from tfdeepfake.evaluation.protocols import PROTOCOLS, VideoInfo
-from tfdeepfake.experiments.steps import Steps, short_hash
+from tfdeepfake.experiments.steps import Steps, script_logging, short_hash
 from tfdeepfake.faces.settings import FaceSettings
 
 logger = logging.getLogger(__name__)
@@ -340,10 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger(__name__).setLevel(logging.INFO)
-    logging.getLogger("tfdeepfake.experiments.steps").setLevel(logging.INFO)
+    script_logging(args.verbose, __name__)
     from tfdeepfake.models.facenet import WeightsNotFoundError
 
     command = "python -m tfdeepfake.experiments.footage " + shlex.join(

@@ -50,6 +50,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.experiments.steps import script_logging
 
 logger = logging.getLogger(__name__)
 
@@ -293,8 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    script_logging(args.verbose)
     try:
         manifest = build_generated_swaps(args.faces, args.out, sets=args.sets,
                                          real_only_sets=args.real_only, seconds=args.seconds,

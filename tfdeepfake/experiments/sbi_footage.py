@@ -47,7 +47,7 @@ from tfdeepfake.experiments.sbi_fits import (
     fit_sbi_triplet_direction,
     tuned_embeddings,
 )
-from tfdeepfake.experiments.steps import Steps, read_progress, write_progress
+from tfdeepfake.experiments.steps import Steps, read_progress, script_logging, write_progress
 
 logger = logging.getLogger(__name__)
 
@@ -317,9 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tfdeepfake.experiments.steps").setLevel(logging.INFO)
+    script_logging(args.verbose)
     command = "python -m tfdeepfake.experiments.sbi_footage " + " ".join(
         sys.argv[1:] if argv is None else argv)
     try:

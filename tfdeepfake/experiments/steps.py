@@ -16,6 +16,15 @@ logger = logging.getLogger(__name__)
 STATUSES = ("done", "skipped", "failed")
 
 
+def script_logging(verbose: bool, *progress_loggers: str) -> None:
+    """Logging for an experiment's ``python -m`` entry point: INFO with ``-v``, else
+    warnings; the steps' progress lines (and ``progress_loggers``') always."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in (__name__, *progress_loggers):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 class Steps:
     """Per-step wall time, status (done / skipped / failed) and a detail line.
 
@@ -98,5 +107,5 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text("utf-8"))
 
 
-__all__ = ["STATUSES", "Steps", "check_record", "read_json", "read_progress", "short_hash",
-           "write_progress"]
+__all__ = ["STATUSES", "Steps", "check_record", "read_json", "read_progress", "script_logging",
+           "short_hash", "write_progress"]
