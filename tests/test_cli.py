@@ -110,6 +110,22 @@ def test_index_folders_json_summary(tmp_path, capsys):
     assert {r["label"] for r in rows} == {0, 1}
 
 
+def test_index_csv_with_csv_root(tmp_path):
+    # --csv-root is the csv reader's own `root` keyword: it once collided with the
+    # dataset-location argument of build_index (TypeError before any video was read).
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(b"0")
+    (videos / "b.mp4").write_bytes(b"0")
+    listing = tmp_path / "lists" / "all.csv"
+    listing.parent.mkdir()
+    listing.write_text("path,label,split,method\na.mp4,real,test,cam\nb.mp4,fake,test,gen\n")
+    assert main(["index", "csv", str(listing), "--csv-root", str(videos), "-o",
+                 str(tmp_path / "m.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert {(r["path"], r["label"], r["method"]) for r in rows} == {("a.mp4", 0, "cam"),
+                                                                     ("b.mp4", 1, "gen")}
+
 def test_errors_are_one_line_with_the_path(tmp_path, capsys):
     assert main(["index", "folders", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.jsonl")]) == 2
     err = capsys.readouterr().err

@@ -57,8 +57,9 @@ def _reader(layout: str) -> Callable[..., IndexResult]:
     return LAYOUTS[layout]
 
 
-def build_index(layout: str, root: str | os.PathLike, **options) -> IndexResult:
-    """Index ``root`` with the named layout's reader.
+def build_index(layout: str, location: str | os.PathLike, /, **options) -> IndexResult:
+    """Index ``location`` (a dataset folder, or the CSV file for ``csv``) with the named
+    layout's reader. Positional-only: the csv reader takes a ``root`` option of its own.
 
     Unknown layouts or options raise ValueError naming the valid ones.
     """
@@ -70,7 +71,7 @@ def build_index(layout: str, root: str | os.PathLike, **options) -> IndexResult:
             f"unknown option(s) {', '.join(unknown)} for layout {layout!r}; "
             f"valid: {', '.join(valid)}"
         )
-    return reader(root, **options)
+    return reader(location, **options)
 
 
 def split_counts(records: Iterable[VideoRecord]) -> dict[str, dict[str, int]]:
