@@ -17,9 +17,9 @@ from tfdeepfake.detectors.calibrate import (
 def test_the_threshold_sits_just_above_the_allowed_real_videos():
     scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]  # n = 9
     threshold, flagged = conformal_threshold(scores, 0.1)  # k = 0: (0+1)/(9+1)
-    assert 0.9 < threshold < 0.9 + 1e-9 and flagged == 0
+    assert 0.9 < threshold < 0.9 + 1e-7 and flagged == 0  # one float32 step
     threshold, flagged = conformal_threshold(scores, 0.2)  # k = 1: 0.9 stays fake
-    assert 0.8 < threshold < 0.8 + 1e-9 and flagged == 1
+    assert 0.8 < threshold < 0.8 + 1e-7 and flagged == 1
     assert videos_needed(0.1) == 9 and videos_needed(0.2) == 4 and videos_needed(0.5) == 1
     with pytest.raises(ValueError, match="needs at least 9"):
         conformal_threshold(scores[:8], 0.1)
@@ -97,3 +97,47 @@ def test_the_command_calls_the_calibration_videos_real(tmp_path, capsys):
     assert all(verdicts[f"r{i}.mp4"]["threshold"] == pytest.approx(t["threshold"]) for i in range(4))
     assert main(argv[:-3] + ["--false-positive-rate", "0.1", "--in-place"]) == 2
     assert "needs at least 9" in capsys.readouterr().err
+
+
+def _saturated_reals():
+    """The issue's case: 30 genuine videos whose faces all saturate (score 1.0) and 69
+    spread over 0.2-0.9; at a 10% target the 10th highest score is 1.0."""
+    return np.concatenate([np.ones(30), np.linspace(0.2, 0.9, 69)])
+
+
+def test_saturated_real_scores_are_refused_not_flagged():
+    with pytest.raises(ValueError, match=r"30 of 99 real videos score 1\.0"):
+        conformal_threshold(_saturated_reals(), 0.1)
+    with pytest.raises(ValueError, match="saturate"):
+        calibrate_scores({"sbi": _saturated_reals()}, {"sbi": 0.5}, 0.1)
+    # A target that lets all 30 through is still met: the threshold sits above them.
+    threshold, flagged = conformal_threshold(_saturated_reals(), 0.35)  # k = 34
+    assert 0.858 < threshold < 0.86 and flagged == 34
+
+
+def test_the_recorded_bound_is_the_guaranteed_one_and_ties_are_apart():
+    """Ties at the (k+1)-th highest score leave fewer calibration videos flagged than k, but
+    the method guarantees (k+1)/(n+1), not (flagged+1)/(n+1)."""
+    scores = [0.9, 0.8, 0.8, 0.8, 0.5, 0.4, 0.3, 0.2, 0.1]  # n = 9; k = 2 at target 0.3
+    (t,) = calibrate_scores({"sbi": scores}, {"sbi": 0.5}, 0.3)
+    assert t.flagged == 1 and t.bound == pytest.approx(3 / 10)
+    assert t.tied == 3  # the three 0.8s tie at the boundary: all called real
+    assert 0.8 < t.threshold < 0.9
+    for target in (0.1, 0.2, 0.25, 0.3, 0.5):
+        for values in (scores, _saturated_reals()[:40] * 0.5, np.linspace(0, 1, 50)):
+            (t,) = calibrate_scores({"v": values}, {"v": 0.5}, target)
+            assert t.bound <= target + 1e-12
+            assert np.mean(np.asarray(values) >= t.threshold) <= t.bound
+
+
+def test_the_threshold_is_a_float32_above_the_boundary_score():
+    """Exports compare in float32: the stored threshold is a float32 value, above the
+    boundary score both in float64 and cast to float32."""
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        scores = rng.uniform(0, 1, 9)
+        threshold, _ = conformal_threshold(scores, 0.1)
+        boundary = scores.max()
+        assert float(np.float32(threshold)) == threshold
+        assert threshold > boundary and np.float32(threshold) > np.float32(boundary)
+        assert threshold - boundary < 2e-7  # one or two float32 steps, no more

@@ -145,11 +145,17 @@ def cmd_calibrate(args) -> int:
                                  on_video=lambda path: bar.update(1))
     lines = [f"calibrate: {result['real_videos']} real videos -> {result['model']}"]
     for t in result["thresholds"]:
-        lines.append(f"  {t['variant']}: threshold {t['previous']:.3f} -> {t['threshold']:.3f}; "
+        lines.append(f"  {t['variant']}: threshold {t['previous']:.3f} -> {t['threshold']:.7g}; "
                      f"real videos called fake {t['flagged_before']}/{t['n']} -> "
                      f"{t['flagged']}/{t['n']}; on new real videos like these at most "
                      f"{t['bound']:.1%}")
+        if t["tied"] > 1:
+            lines.append(f"    {t['tied']} real videos tie at the boundary score "
+                         f"{t['boundary']:.7g}: all called real, so fewer are flagged here than "
+                         "the bound allows")
     lines += [f"  left out {s['path']}: {s['reason']}" for s in result["skipped"]]
+    lines.append("  exports made before this (SavedModel, TFLite) keep the old threshold: "
+                 "re-export the calibrated model (`tfdeepfake export`)")
     emit(args, result, "\n".join(lines))
     return 0
 

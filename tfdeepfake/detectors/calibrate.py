@@ -8,6 +8,12 @@ the ``(k+1)``-th highest of their video scores, ``k`` the largest number with
 chance that one is called fake is at most ``(k + 1) / (n + 1)`` (the split-conformal bound),
 whatever the model. Fakes are not needed, and nothing is said about how many fakes the new
 threshold still catches: measure that on labelled videos.
+
+The threshold is stored as the smallest float32 above the boundary score (and above that
+score cast to float32): exports compare in float32, and one float64 step above a score is
+the score itself in float32, so a boundary video would be real in ``detect`` and fake in the
+export. When the boundary score is 1.0 (saturated sigmoids) no threshold up to 1 can call
+it real, and calibration refuses rather than write a bound it breaks.
 """
 
 from __future__ import annotations
@@ -37,7 +43,11 @@ class Threshold:
     n: int
     flagged: int  # calibration videos at or above the new threshold
     flagged_before: int  # ... and at or above the previous one
-    bound: float  # (flagged + 1) / (n + 1): false-positive rate on new real videos, at most
+    bound: float  # (k + 1) / (n + 1): false-positive rate on new real videos, at most
+    # Calibration videos at the boundary score (the (k+1)-th highest), itself included; all
+    # are called real, so with ties fewer than k are flagged while the bound stays (k+1)/(n+1).
+    tied: int = 1
+    boundary: float | None = None  # the (k+1)-th highest real score, called real
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,8 +58,14 @@ def videos_needed(target: float) -> int:
     return max(1, math.ceil(1.0 / target - 1.0 - 1e-9))
 
 
-def conformal_threshold(real_scores: Sequence[float], target: float) -> tuple[float, int]:
-    """``(threshold, k)``: fake when ``p >= threshold``; ``k`` real scores reach it."""
+def float32_above(score: float) -> float:
+    """The smallest float32 above ``score`` and above ``float32(score)``: a threshold that
+    calls ``score`` real whether it is compared in float64 (detect) or float32 (exports)."""
+    return float(np.nextafter(np.float32(score), np.float32(np.inf)))
+
+
+def _rank(real_scores: Sequence[float], target: float) -> tuple[np.ndarray, int]:
+    """Scores, highest first, and ``k``: the largest with ``(k + 1) / (n + 1) <= target``."""
     if not 0.0 < target < 1.0:
         raise ValueError(f"the false-positive rate must be in (0, 1), got {target}")
     scores = np.sort(np.asarray(real_scores, np.float64))[::-1]
@@ -59,8 +75,22 @@ def conformal_threshold(real_scores: Sequence[float], target: float) -> tuple[fl
         raise ValueError(f"{n} real videos cannot bound the false-positive rate at {target:g}: "
                          f"that needs at least {videos_needed(target)} (or a larger "
                          "--false-positive-rate)")
+    return scores, k
+
+
+def conformal_threshold(real_scores: Sequence[float], target: float) -> tuple[float, int]:
+    """``(threshold, flagged)``: fake when ``p >= threshold``; ``flagged`` real scores
+    reach it (at most ``k``; fewer when scores tie at the boundary)."""
+    scores, k = _rank(real_scores, target)
     # Just above the (k+1)-th highest score: that video and all below it are called real.
-    threshold = float(min(1.0, np.nextafter(scores[k], np.inf)))
+    threshold = float32_above(scores[k])
+    if threshold > 1.0:
+        n, saturated = len(scores), int(np.sum(scores.astype(np.float32) >= 1.0))
+        raise ValueError(f"{saturated} of {n} real videos score 1.0 (saturated), more than the "
+                         f"{k} a false-positive rate of {target:g} lets be called fake: no "
+                         "threshold up to 1 bounds it (fake when p >= threshold); use "
+                         f"--false-positive-rate {(saturated + 1) / (n + 1):.3g} or more, or a "
+                         "model whose real scores do not saturate")
     return threshold, int(np.sum(scores >= threshold))
 
 
@@ -71,9 +101,11 @@ def calibrate_scores(scores: Mapping[str, Sequence[float]], previous: Mapping[st
     for variant, values in scores.items():
         values = np.asarray(values, np.float64)
         threshold, flagged = conformal_threshold(values, target)
+        ranked, k = _rank(values, target)
         out.append(Threshold(variant, threshold, float(previous[variant]), len(values), flagged,
                              int(np.sum(values >= previous[variant])),
-                             (flagged + 1) / (len(values) + 1)))
+                             (k + 1) / (len(values) + 1), int(np.sum(ranked == ranked[k])),
+                             float(ranked[k])))
     return out
 
 
@@ -139,7 +171,8 @@ def calibrate_model(model, real_videos: Sequence[str | os.PathLike], target: flo
                                   target)
     record = {"false_positive_rate": target, "real_videos": used, "skipped": skipped,
               "rule": "fake when p >= threshold; at most (k+1)/(n+1) of new real videos like "
-                      "these are called fake (split-conformal)"}
+                      "these are called fake (split-conformal); the threshold is the float32 "
+                      "just above the (k+1)-th highest real score, so exports agree"}
     folder = write_calibrated(model.path if isinstance(model, Detector) else model, out_dir,
                               thresholds, record)
     return {"model": str(folder), "thresholds": [t.to_dict() for t in thresholds],
@@ -147,4 +180,4 @@ def calibrate_model(model, real_videos: Sequence[str | os.PathLike], target: flo
 
 
 __all__ = ["CALIBRATION_KEY", "Threshold", "calibrate_model", "calibrate_scores",
-           "conformal_threshold", "videos_needed", "write_calibrated"]
+           "conformal_threshold", "float32_above", "videos_needed", "write_calibrated"]

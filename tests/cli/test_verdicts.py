@@ -1,0 +1,77 @@
+"""`tfdeepfake detect` and `calibrate` (cli/verdicts.py): options, messages and exit codes,
+with the scoring stubbed where a network adds nothing to what is tested."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tfdeepfake.cli import build_parser, main
+
+
+class _StubDetector:
+    """Scores a video by the number its stub 'faces' carry (no network)."""
+
+    name, variants, default_variant = "sbi", ("sbi",), "sbi"
+
+    def threshold(self, variant=None):
+        return 0.5
+
+    def score_video(self, faces, variant=None):
+        return float(faces[0])
+
+
+class _StubVideoDetector:
+    scores: dict = {}
+
+    def __init__(self, model, facenet_weights=None, **_):
+        self.detector = _StubDetector()
+
+    def inspect(self, path):
+        return None, np.array([self.scores[path.name]])
+
+
+def _calibration_setup(tmp_path, monkeypatch, scores):
+    import tfdeepfake.detect
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format_version": 2, "threshold": 0.5}))
+    reals = tmp_path / "reals"
+    reals.mkdir()
+    names = {}
+    for i, score in enumerate(scores):
+        (reals / f"r{i:03d}.mp4").write_bytes(b"")
+        names[f"r{i:03d}.mp4"] = float(score)
+    monkeypatch.setattr(_StubVideoDetector, "scores", names)
+    monkeypatch.setattr(tfdeepfake.detect, "VideoDetector", _StubVideoDetector)
+    return model, reals
+
+
+def test_calibrate_refuses_saturated_real_scores(tmp_path, monkeypatch, capsys):
+    """The issue's case: 30 of 99 real videos at 1.0 and a 10% target: one error line, exit
+    2, the model untouched (it used to write threshold 1.0 and print 'at most 31.0%')."""
+    scores = np.concatenate([np.ones(30), np.linspace(0.2, 0.9, 69)])
+    model, reals = _calibration_setup(tmp_path, monkeypatch, scores)
+    before = (model / "model.json").read_text()
+    assert main(["-q", "calibrate", str(reals), "--model", str(model), "--in-place"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "30 of 99 real videos score 1.0" in err[0]
+    assert "--false-positive-rate 0.31" in err[0]
+    assert (model / "model.json").read_text() == before
+
+
+def test_calibrate_prints_the_guaranteed_bound_ties_and_the_export_note(tmp_path, monkeypatch,
+                                                                         capsys):
+    scores = [0.9, 0.8, 0.8, 0.8, 0.5, 0.4, 0.3, 0.2, 0.1]  # k = 2 at 0.3; three tie at 0.8
+    model, reals = _calibration_setup(tmp_path, monkeypatch, scores)
+    assert main(["-q", "calibrate", str(reals), "--model", str(model), "--in-place",
+                 "--false-positive-rate", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "at most 30.0%" in out and "1/9" in out
+    assert "3 real videos tie at the boundary score 0.8" in out
+    assert "re-export" in out and "keep the old threshold" in out
+    meta = json.loads((model / "model.json").read_text())
+    (t,) = meta["calibration"]["thresholds"]
+    assert t["bound"] == pytest.approx(0.3) and t["tied"] == 3 and t["flagged"] == 1
+    assert meta["threshold"] == t["threshold"] and float(np.float32(t["threshold"])) == t["threshold"]
