@@ -127,8 +127,11 @@ def make_self_blend_dataset(data: RealFaces, *, batch_size: int, seed: int,
         real = data.faces[index]
         fake = self_blend(real, data.keypoints[index], face_seeds, config).images
         if flip:
-            real = np.where(_flips(face_seeds, 1)[:, None, None, None], real[:, :, ::-1], real)
-            fake = np.where(_flips(face_seeds, 2)[:, None, None, None], fake[:, :, ::-1], fake)
+            # One flip for the pair: a pseudo-fake mirrored against its real would differ
+            # from it by more than the blend.
+            flipped = _flips(face_seeds, 1)[:, None, None, None]
+            real = np.where(flipped, real[:, :, ::-1], real)
+            fake = np.where(flipped, fake[:, :, ::-1], fake)
         if augment is not None:
             for i, s in enumerate(face_seeds):
                 real[i], fake[i] = augment_pair(np.stack([real[i], fake[i]]),
