@@ -16,6 +16,7 @@ from tfdeepfake.synthetic.self_blend import (
     blend_mask,
     face_outline,
     keypoints_in_crop,
+    lower_face_source,
     self_blend,
     usable_keypoints,
 )
@@ -190,3 +191,48 @@ def test_a_pair_is_augmented_alike():
     assert (~near).sum() > 1000
     np.testing.assert_array_equal(first[0][~near], first[1][~near])
     assert (first[0][near] != first[1][near]).any()
+
+
+def test_lip_sync_imitations_change_the_lower_face_only(faces):
+    """``mouth_probability=1``: every pseudo-fake redraws nose-to-chin (through a bottleneck)
+    and leaves the eyes and forehead as they were."""
+    crops, points = faces
+    config = SelfBlendConfig(mouth_probability=1.0, blend_ratios=(1.0,))
+    out = self_blend(crops, points, seed=3, config=config)
+    for i in range(len(crops)):
+        eyes_y = int(points[i, :2, 1].max())
+        mouth_y = int(points[i, 3:, 1].mean())
+        assert out.masks[i, : eyes_y - 2].max() == 0.0  # above the eyes: untouched
+        assert out.masks[i, mouth_y].max() > 0.9  # the mouth row: replaced
+        np.testing.assert_array_equal(out.images[i, : eyes_y - 2], crops[i, : eyes_y - 2])
+        assert (out.images[i, mouth_y] != crops[i, mouth_y]).any()
+    again = self_blend(crops, points, seed=3, config=config)
+    np.testing.assert_array_equal(again.images, out.images)
+    # The source is the face through a bottleneck: smoother than the face itself.
+    mask, source = lower_face_source(crops[0], points[0], np.random.default_rng(0),
+                                     SelfBlendConfig(mouth_bottleneck=(0.3, 0.3), source_shift=0,
+                                                     channel_shift=0))
+    assert np.abs(np.diff(source, axis=1)).mean() < np.abs(np.diff(crops[0].astype(float),
+                                                                  axis=1)).mean()
+    with pytest.raises(ValueError, match="mouth_probability"):
+        SelfBlendConfig(mouth_probability=1.5)
+
+
+def test_quality_changes_are_shared_by_the_pair():
+    """Resolution drop and noise, when enabled, hit both images of a pair identically (two
+    equal images stay equal) and make them differ from the input; off by default."""
+    photo = load_photo("astronaut")
+    crop = crop_face(photo.image, photo.box, 160, margin=0.33)
+    pair = np.stack([crop, crop])
+    config = PairAugmentConfig(rescale_probability=1.0, rescale_side=(40, 40),
+                               noise_probability=1.0, jpeg_probability=0.0, channel_shift=0,
+                               brightness=0, contrast=0, saturation=0, blur_probability=0)
+    out = augment_pair(pair, np.random.default_rng(1), config)
+    np.testing.assert_array_equal(out[0], out[1])
+    assert np.abs(out[0].astype(int) - crop).mean() > 2
+    # Enlarged from 40 px: far less fine detail than the 160 px crop had.
+    assert np.abs(np.diff(out[0].astype(float), axis=0)).mean() < \
+        np.abs(np.diff(crop.astype(float), axis=0)).mean() + 3  # the noise adds a little
+    plain = PairAugmentConfig(jpeg_probability=0.0, channel_shift=0, brightness=0, contrast=0,
+                              saturation=0, blur_probability=0)
+    np.testing.assert_array_equal(augment_pair(pair, np.random.default_rng(1), plain), pair)

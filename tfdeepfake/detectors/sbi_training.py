@@ -60,11 +60,20 @@ class SBITrainingConfig:
     max_faces_per_video: int | None = None
     flip: bool = True
     augment: bool = True  # the same colour / JPEG / blur change on a real face and its fake
+    # ... and the same resolution drop (64-160 px faces) and noise (needs augment), so that
+    # image quality cannot tell the classes apart.
+    quality_augment: bool = False
+    # Share of pseudo-fakes that imitate lip-sync (lower face through a bottleneck); the
+    # blend config's mouth_probability, set here so the CLI can reach it.
+    mouth_fakes: float = 0.0
     blend: SelfBlendConfig = dataclasses.field(default_factory=SelfBlendConfig)
 
     def __post_init__(self):
         if isinstance(self.blend, Mapping):
             object.__setattr__(self, "blend", SelfBlendConfig.from_dict(self.blend))
+        if self.mouth_fakes != self.blend.mouth_probability:
+            object.__setattr__(self, "blend", dataclasses.replace(
+                self.blend, mouth_probability=float(self.mouth_fakes)))
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; valid: {', '.join(BACKBONES)}")
         if self.trainable_from not in TRAINABLE_FROM:
@@ -118,6 +127,15 @@ class SBIFit:
                 "seconds": round(self.seconds, 2)}
 
 
+def pair_augment_config(config: SBITrainingConfig) -> PairAugmentConfig | None:
+    """The pair augmentation ``config`` trains with (None: none)."""
+    if not config.augment:
+        return None
+    if config.quality_augment:
+        return PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
+    return PairAugmentConfig()
+
+
 def _optimizer(config: SBITrainingConfig):
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9)
@@ -163,7 +181,7 @@ def fit_sbi(train: RealFaces, val: RealFaces | None, config: SBITrainingConfig, 
     train_ds = make_self_blend_dataset(train, batch_size=batch, seed=seed, config=config.blend,
                                        epochs=config.epochs, training=True,
                                        input_size=config.input_size, flip=config.flip,
-                                       augment=PairAugmentConfig() if config.augment else None)
+                                       augment=pair_augment_config(config))
     val_ds = None
     if val is not None and len(val):
         val_ds = make_self_blend_dataset(val, batch_size=batch, seed=seed + 1, config=config.blend,

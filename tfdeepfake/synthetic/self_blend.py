@@ -59,6 +59,10 @@ FACE_OUTLINE = np.array([[-0.9, -0.75], [0.0, -0.9], [0.9, -0.75],
                          [-1.2, 0.0], [1.2, 0.0],
                          [-1.1, 0.8], [1.1, 0.8],
                          [-0.6, 1.45], [0.0, 1.6], [0.6, 1.45]], np.float32)
+# The region a lip-sync generator redraws, in the same frame: from between the eyes and the
+# mouth down to the chin, cheek to cheek.
+LOWER_FACE = np.array([[-1.0, 0.45], [1.0, 0.45], [-1.1, 0.8], [1.1, 0.8],
+                       [-0.6, 1.45], [0.0, 1.6], [0.6, 1.45]], np.float32)
 # Keypoints describe a face when the eyes are this far apart and the mouth this far from
 # them (fractions of the crop side), and every point lies within this margin of the crop.
 MIN_FEATURE_DISTANCE = 0.08
@@ -83,10 +87,14 @@ class SelfBlendConfig:
     contrast: float = 0.1  # factor 1 +- this
     downscale: tuple[float, float] = (0.4, 0.9)  # the blurring branch: resize by this and back
     sharpen: tuple[float, float] = (0.2, 1.0)  # the sharpening branch: unsharp-mask amount
+    # Lip-sync imitations (``lower_face_source``): this share of pseudo-fakes replaces only
+    # the lower face with the face passed through a bottleneck of this side (crop fraction).
+    mouth_probability: float = 0.0
+    mouth_bottleneck: tuple[float, float] = (0.25, 0.6)
 
     def __post_init__(self):
         for name in ("blend_ratios", "outline_scale", "blur", "source_scale", "downscale",
-                     "sharpen"):
+                     "sharpen", "mouth_bottleneck"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if not self.blend_ratios or not all(0.0 < r <= 1.0 for r in self.blend_ratios):
             raise ValueError(f"blend_ratios must be in (0, 1], got {self.blend_ratios}")
@@ -99,6 +107,10 @@ class SelfBlendConfig:
             raise ValueError("outline_scale and source_scale must be > 0")
         if self.downscale[1] > 1.0 or self.downscale[0] <= 0:
             raise ValueError(f"downscale must lie in (0, 1], got {self.downscale}")
+        if self.mouth_bottleneck[1] > 1.0 or self.mouth_bottleneck[0] <= 0:
+            raise ValueError(f"mouth_bottleneck must lie in (0, 1], got {self.mouth_bottleneck}")
+        if not 0.0 <= self.mouth_probability <= 1.0:
+            raise ValueError(f"mouth_probability must be in [0, 1], got {self.mouth_probability}")
         if self.elastic_grid < 2:
             raise ValueError(f"elastic_grid must be >= 2, got {self.elastic_grid}")
         for name in ("outline_jitter", "elastic", "source_shift", "channel_shift", "brightness",
@@ -256,6 +268,38 @@ def altered_source(face: np.ndarray, centre: np.ndarray, rng: np.random.Generato
                           borderMode=cv2.BORDER_REFLECT101)
 
 
+def lower_face_source(face: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator,
+                      config: SelfBlendConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A lip-sync imitation: ``(mask [S, S], source [S, S, 3] float32)``. Lip-sync generators
+    (Wav2Lip's 96 px, diffusion ones at 256-512 px) redraw the mouth and jaw at a lower
+    resolution than the frame and paste them back, so the mask covers nose-to-chin only
+    and the source is the face through a bottleneck (down, then up), slightly moved."""
+    size = face.shape[0]
+    jitter = rng.uniform(-config.outline_jitter, config.outline_jitter, LOWER_FACE.shape)
+    k = np.asarray(keypoints, np.float32)
+    eyes, mouth = k[0:2].mean(axis=0), k[3:5].mean(axis=0)
+    across, down = k[1] - k[0], mouth - eyes
+    outline = LOWER_FACE + jitter
+    points = eyes + outline[:, :1] * across + outline[:, 1:] * down
+    mask = _elastic(hull_mask(np.concatenate([points, k[2:]]), size), rng,
+                    config.elastic * size, config.elastic_grid)
+    sigma = _uniform(rng, config.blur) * size
+    if sigma > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                                borderType=cv2.BORDER_CONSTANT)
+    peak = float(mask.max())
+    mask = (mask / peak).astype(np.float32) if peak > 0 else mask
+    small = max(8, int(round(size * _uniform(rng, config.mouth_bottleneck))))
+    x = cv2.resize(face.astype(np.float32), (small, small), interpolation=cv2.INTER_AREA)
+    x = cv2.resize(x, (size, size), interpolation=(cv2.INTER_LINEAR, cv2.INTER_CUBIC)[
+        int(rng.integers(2))])
+    shift = rng.uniform(-config.channel_shift, config.channel_shift, 3).astype(np.float32) / 2
+    dx, dy = rng.uniform(-config.source_shift, config.source_shift, 2) * size / 2
+    x = cv2.warpAffine(np.clip(x + shift, 0, 255), np.float32([[1, 0, dx], [0, 1, dy]]),
+                       (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    return mask, x
+
+
 def blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray, ratio) -> np.ndarray:
     """``round(r M S + (1 - r M) T)`` as uint8, over a batch ``[N, S, S, 3]`` (or one face);
     ``mask`` is ``[..., S, S]``, ``ratio`` a scalar or ``[N]``."""
@@ -299,65 +343,21 @@ def self_blend(faces: np.ndarray, keypoints: np.ndarray, seed: int | Sequence[in
     ratios = np.zeros(count, np.float32)
     for i in range(count):
         rng = np.random.default_rng(int(seeds[i]))
-        masks[i] = blend_mask(keypoints[i], size, rng, config)
-        centre = face_outline(keypoints[i][None])[0].mean(axis=0)
-        sources[i] = altered_source(faces[i], centre, rng, config)
+        # Drawn only when enabled, so configs without lip-sync imitations keep their outputs.
+        if config.mouth_probability > 0 and rng.random() < config.mouth_probability:
+            masks[i], sources[i] = lower_face_source(faces[i], keypoints[i], rng, config)
+        else:
+            masks[i] = blend_mask(keypoints[i], size, rng, config)
+            centre = face_outline(keypoints[i][None])[0].mean(axis=0)
+            sources[i] = altered_source(faces[i], centre, rng, config)
         ratios[i] = config.blend_ratios[int(rng.integers(len(config.blend_ratios)))]
     return SelfBlended(blend(faces, sources, masks, ratios), masks, ratios, sources, canonical)
 
 
-# -- augmenting a real face and its pseudo-fake alike --------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class PairAugmentConfig:
-    """Global changes applied identically to a real face and its pseudo-fake (SBI trains
-    with them): with few training videos, a network otherwise learns "looks exactly like a
-    training face = real" and calls every unseen face fake; changing both images of a pair
-    the same way leaves the blend as their only difference."""
-
-    channel_shift: float = 20.0
-    brightness: float = 0.15
-    contrast: float = 0.2
-    saturation: float = 0.3
-    jpeg_quality: tuple[int, int] = (40, 100)
-    jpeg_probability: float = 0.5
-    blur_probability: float = 0.2
-    blur_sigma: tuple[float, float] = (0.5, 1.5)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
-
-def augment_pair(images: np.ndarray, rng: np.random.Generator,
-                 config: PairAugmentConfig = PairAugmentConfig()) -> np.ndarray:
-    """``images [K, S, S, 3]`` uint8 (a real face and its pseudo-fake) changed by the same
-    random colour jitter, saturation change, JPEG compression and blur."""
-    x = np.asarray(images, np.float32)
-    shift = rng.uniform(-config.channel_shift, config.channel_shift, 3).astype(np.float32)
-    brightness = rng.uniform(-config.brightness, config.brightness) * 255.0
-    contrast = 1.0 + rng.uniform(-config.contrast, config.contrast)
-    saturation = 1.0 + rng.uniform(-config.saturation, config.saturation)
-    grey = x.mean(axis=-1, keepdims=True)
-    x = grey + (x - grey) * saturation
-    mean = float(x.mean())  # one mean for the pair: the same change at every pixel
-    x = np.clip((x - mean) * contrast + mean + brightness + shift, 0, 255)
-    blur = rng.random() < config.blur_probability
-    sigma = rng.uniform(*config.blur_sigma)
-    jpeg = rng.random() < config.jpeg_probability
-    quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
-    out = np.rint(x).astype(np.uint8)
-    for i in range(len(out)):
-        if blur:
-            out[i] = cv2.GaussianBlur(out[i], (0, 0), sigma)
-        if jpeg:
-            ok, data = cv2.imencode(".jpg", out[i][..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if ok:
-                out[i] = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
-    return out
+# The pair augmentation lives in synthetic/pair_augment.py; its names stay importable here.
+from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair  # noqa: E402
 
 
 __all__ = ["CANONICAL_KEYPOINTS", "FACE_OUTLINE", "PairAugmentConfig", "SelfBlendConfig",
            "SelfBlended", "altered_source", "augment_pair", "blend", "blend_mask", "face_outline", "face_seeds", "hull_mask",
-           "keypoints_in_crop", "self_blend", "usable_keypoints"]
+           "keypoints_in_crop", "lower_face_source", "self_blend", "usable_keypoints"]
