@@ -59,6 +59,7 @@ from tfdeepfake.pipelines.self_blend import real_faces
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.weights.h5"
+TRAINED_LAYERS_FILE = "trained_layers.h5"  # write_trained_only's folders
 DECISION_THRESHOLD = 0.5
 SCORE_BATCH_SIZE = 64
 CACHE_FAKES = ("ignore", "refuse")
@@ -92,6 +93,55 @@ def build_from_meta(backbone: dict, input_size: int, where) -> Any:
 
 def _require_in(section: dict, key: str, kind, where):
     return require(section, key, kind, f"{where} [backbone]")
+
+
+def _load_trained_only(folder: ModelFolder, meta: dict, backbone: dict, input_size: int,
+                       facenet_weights):
+    """A folder that holds only the trained layers (``write_trained_only``): the pretrained
+    FaceNet it started from is built from the installed weights (checked against the
+    recorded identity), then the trained layers are set on it."""
+    from tfdeepfake.detectors.trained_layers import TrainedLayersError, load_trained_layers
+    from tfdeepfake.models.facenet import FaceNetIdentity
+    from tfdeepfake.models.sbi_classifier import build_sbi_classifier
+
+    where = folder.meta_path
+    spec = meta["weights"]
+    if spec.get("base") != "facenet" or backbone.get("kind") != "facenet":
+        raise ModelFolderError(f"{where} [weights]: trained layers only make sense on the "
+                               f"facenet backbone (base {spec.get('base')!r})")
+    try:
+        identity = FaceNetIdentity.from_dict(require(meta, "facenet", dict, where))
+    except ValueError as error:
+        raise ModelFolderError(f"{where}: {error}") from None
+    embedder = identity.build(facenet_weights)
+    model = build_sbi_classifier("facenet", input_size=input_size,
+                                 trainable_from=backbone["trainable_from"],
+                                 dropout=float(backbone["dropout"]),
+                                 facenet_network=embedder.model)
+    try:
+        load_trained_layers(model, folder.path(require(spec, "file", str, where)))
+    except TrainedLayersError as error:
+        raise ModelFolderError(str(error)) from None
+    return model
+
+
+def write_trained_only(detector: "SelfBlendedDetector", out_dir, dtype: str = "float16"
+                       ) -> "SelfBlendedDetector":
+    """A copy of a facenet-backbone ``sbi`` model folder at ``out_dir`` that stores only
+    the trained layers (in ``dtype``) and takes the rest from the installed FaceNet: a
+    model small enough to ship. Returns the copy, loaded."""
+    from tfdeepfake.detectors.trained_layers import save_trained_layers
+
+    if detector.backbone.get("kind") != "facenet" or not detector.meta.get("facenet"):
+        raise ValueError("only a model fine-tuned from pretrained FaceNet can leave FaceNet's "
+                         "layers out")
+    folder = ModelFolder(out_dir).start()
+    save_trained_layers(detector.model, folder.root / TRAINED_LAYERS_FILE, dtype)
+    meta = {k: v for k, v in detector.meta.items()}
+    meta["weights"] = {"file": TRAINED_LAYERS_FILE, "base": "facenet", "dtype": dtype,
+                       "layers": "trainable layers only; the rest is the recorded FaceNet"}
+    folder.write_meta(meta)
+    return SelfBlendedDetector.from_folder(folder, folder.read_meta())
 
 
 # Below this many real training videos ``train`` warns (the study's 1- and 2-video fits:
@@ -184,6 +234,9 @@ class SelfBlendedDetector(Detector):
         where = folder.meta_path
         input_size = require(meta, "input_size", int, where)
         backbone = require(meta, "backbone", dict, where)
+        if isinstance(meta.get("weights"), dict):
+            return cls(folder, meta, _load_trained_only(folder, meta, backbone, input_size,
+                                                        kwargs.get("facenet_weights")))
         weights = folder.path(require(meta, "weights", str, where))
         model = build_from_meta(backbone, input_size, where)
         folder.load_weights(model, weights)
@@ -279,5 +332,5 @@ def save_sbi_model(out_dir, model, config: SBITrainingConfig, *, face_settings, 
     return SelfBlendedDetector(folder, folder.read_meta(), model)
 
 
-__all__ = ["CACHE_FAKES", "SelfBlendedDetector", "WEIGHTS_FILE", "build_from_meta",
-           "save_sbi_model"]
+__all__ = ["CACHE_FAKES", "SelfBlendedDetector", "TRAINED_LAYERS_FILE", "WEIGHTS_FILE",
+           "build_from_meta", "save_sbi_model", "write_trained_only"]
