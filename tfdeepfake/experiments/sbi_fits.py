@@ -45,8 +45,10 @@ def fit_sbi_direction(direction: Direction, videos: dict, settings, config, scor
     from tfdeepfake.pipelines.self_blend import real_faces
 
     train_ids, val_ids, how = _carve(videos, direction.train, val_fraction, seed)
-    train = real_faces([videos[v] for v in sorted(train_ids)], settings)
-    val = real_faces([videos[v] for v in sorted(val_ids)], settings) if val_ids else None
+    train = real_faces([videos[v] for v in sorted(train_ids)], settings,
+                       config.max_faces_per_video)
+    val = (real_faces([videos[v] for v in sorted(val_ids)], settings, config.max_faces_per_video)
+           if val_ids else None)
     folder = out / "models" / f"{name}-{direction.name}-seed{seed}"
     fit = fit_sbi(train, val, config, seed=seed, run_dir=folder / "run", strategy=strategy,
                   facenet_weights=facenet_weights)
