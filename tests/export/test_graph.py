@@ -58,3 +58,26 @@ def test_keras_face_scorer_resizes_inside_like_the_training_pipeline(helpers, fa
 def test_keras_face_scorer_needs_the_embedding_layer():
     with pytest.raises(ValueError, match="no layer 'pool5'"):
         KerasFaceScorer(_tiny_classifier(96), "pool5")
+
+
+@pytest.mark.parametrize("how", AGGREGATIONS)
+def test_the_graph_and_detect_agree_at_a_calibrated_threshold(how):
+    """`calibrate` sets the threshold just above a real video's score (float64, as `detect`
+    computes it); the exported graph aggregates and compares in float32. Over many simulated
+    boundary videos both must call every calibration video real (one float64 step above
+    the score used to be the score itself in float32: fake in the export)."""
+    from tfdeepfake.detectors.calibrate import conformal_threshold
+
+    rng = np.random.default_rng(0)
+    graph = tf.function(lambda p: aggregate_faces(p, how),
+                        input_signature=[tf.TensorSpec([None], tf.float32)])
+    disagree = 0
+    for _ in range(400):
+        videos = [rng.beta(5, 2, rng.integers(1, 40)).astype(np.float32) for _ in range(9)]
+        scores = np.array([aggregate_video_scores(v, np.zeros(len(v), int), how=how)[1][0]
+                           for v in videos])
+        threshold, _ = conformal_threshold(scores, 0.1)  # k = 0: all nine called real
+        for video, score in zip(videos, scores):
+            export = bool(graph(tf.constant(video)) >= tf.constant(threshold, tf.float32))
+            disagree += export != bool(score >= threshold)
+    assert disagree == 0

@@ -238,3 +238,30 @@ def test_bad_arguments(setup, tmp_path):
         export_savedmodel(*args, setup["meta"], tmp_path, "m", aggregation="mode")
     with pytest.raises(ValueError, match="3-d embeddings"):
         FaceScorer(setup["embedder"], setup["head"], "sgd", {"coef": np.zeros(3, np.float32), "intercept": 0.0})
+
+
+def test_a_calibrated_threshold_gives_detects_verdicts_at_the_boundary(helpers, setup, tmp_path):
+    """Calibrate on 'videos' (subsets of 12 faces) scored as `detect` scores them (float64
+    mean of the graph's float32 face probabilities), export with that threshold: the
+    SavedModel's score_video calls every video what `detect` calls it, the boundary
+    videos (real, one float32 step below the threshold) included."""
+    from itertools import combinations
+
+    from tfdeepfake.detectors.calibrate import conformal_threshold
+    from tfdeepfake.scoring import aggregate_video_scores
+
+    emb = setup["head"](setup["embedder"](helpers.make_faces(24, seed=0))).numpy()
+    _, arrays, meta = helpers.fit_classifier("sgd", emb, (np.arange(24) % 2).astype(np.int32))
+    faces = helpers.make_faces(12, seed=3)
+    probe = export_savedmodel(setup["embedder"], setup["head"], arrays, meta, tmp_path, "probe")
+    probs = load_and_predict(probe, faces)["fake_probability"]  # float32, as detect gets them
+    masks = [np.isin(np.arange(12), c) for n in (2, 3, 5) for c in combinations(range(12), n)][::7]
+    scores = np.array([aggregate_video_scores(probs[m], np.zeros(m.sum(), int))[1][0] for m in masks])
+    threshold, flagged = conformal_threshold(scores, 0.2)
+    path = export_savedmodel(setup["embedder"], setup["head"], arrays, meta, tmp_path, "m",
+                             threshold=threshold)
+    score_video = tf.saved_model.load(str(path)).signatures["score_video"]
+    exported = [bool(score_video(faces=tf.constant(faces), mask=tf.constant(m))["is_fake"])
+                for m in masks]
+    assert exported == [bool(s >= threshold) for s in scores]
+    assert sum(exported) == flagged

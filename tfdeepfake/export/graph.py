@@ -51,23 +51,26 @@ def aggregate_faces(probabilities: tf.Tensor, how: str) -> tf.Tensor:
     """``[F]`` face probabilities -> the video's probability ``[]``; NaN when ``F == 0``.
 
     The median of an even count is the mean of the two middle values, as ``np.median``.
+    The mean and median are computed in float64, as ``detect`` computes them, and rounded
+    once to float32: a float32 sum drifts by a step or two, enough to cross a threshold
+    that ``calibrate`` set one float32 step above a real video's score.
     """
     check_aggregation(how)
-    probabilities = tf.reshape(tf.cast(probabilities, tf.float32), [-1])
+    probabilities = tf.reshape(tf.cast(probabilities, tf.float64), [-1])
     count = tf.size(probabilities, out_type=tf.int32)
-    nan = tf.constant(float("nan"), tf.float32)
+    nan = tf.constant(float("nan"), tf.float64)
     if how == "mean":
-        value = tf.reduce_sum(probabilities) / tf.cast(tf.maximum(count, 1), tf.float32)
+        value = tf.reduce_sum(probabilities) / tf.cast(tf.maximum(count, 1), tf.float64)
     elif how == "max":
-        value = tf.reduce_max(tf.concat([probabilities, [-1.0]], 0))
+        value = tf.reduce_max(tf.concat([probabilities, tf.constant([-1.0], tf.float64)], 0))
     else:
         # One value above every probability keeps the gathers in range when there is no
         # face; sorted last, it is never picked otherwise.
-        ordered = tf.sort(tf.concat([probabilities, [2.0]], 0))
+        ordered = tf.sort(tf.concat([probabilities, tf.constant([2.0], tf.float64)], 0))
         lower = tf.gather(ordered, tf.maximum(count - 1, 0) // 2)
         upper = tf.gather(ordered, count // 2)
         value = (lower + upper) / 2.0
-    return tf.where(count > 0, value, nan)
+    return tf.cast(tf.where(count > 0, value, nan), tf.float32)
 
 
 class FaceScorerBase(tf.Module):
