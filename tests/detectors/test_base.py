@@ -1,6 +1,7 @@
 """The shared detector pieces: keep-best, the identity-grouped validation carve, the
 model folder's checks."""
 
+import dataclasses
 import json
 import re
 
@@ -100,6 +101,30 @@ def test_carve_prefers_the_manifest_val_split_and_skips_faceless_videos():
     assert carve_validation(rows, 0.5, seed=0) == ({"a", "b"}, {"c"}, "manifest val split")
     with pytest.raises(ValueError, match="no fake training videos"):
         require_both_classes(counts_of(rows, {"a"}), "cache.h5")
+
+
+def test_a_val_split_that_shares_people_with_training_is_warned_about(caplog):
+    """A cache's own val split (folder layouts, Celeb-DF --group-by video) may put a person
+    on both sides; keep-best would watch an optimistic score: one warning line, counted."""
+    moved = ("celebdf-v2/Celeb-real/id0_0001", "celebdf-v2/Celeb-real/id1_0001",
+             "celebdf-v2/Celeb-synthesis/id1_id2_0000")  # people id0 and id1 stay in train too
+    rows = [dataclasses.replace(r, split="val") if r.video_id in moved else r
+            for r in _celebdf_rows(4)]
+    with caplog.at_level("WARNING"):
+        train, val, how = carve_validation(rows, 0.25, seed=0)
+    assert how == "manifest val split" and len(val) == 3
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0].getMessage()
+    message = warnings[0].getMessage()
+    assert "2 identity groups" in message and "3 of 3 validation videos" in message
+    assert "celebdf:id0" in message  # an example, so the user can look it up
+    caplog.clear()
+    apart = [dataclasses.replace(r, split="val") if r.group == "celebdf:id3" else r
+             for r in _celebdf_rows(4)]
+    with caplog.at_level("WARNING"):
+        carve_validation(apart, 0.25, seed=0)
+        carve_validation(_celebdf_rows(4), 0.25, seed=0)  # carved by group: apart by design
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_require_names_the_file_and_key(tmp_path):

@@ -18,7 +18,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL, SPLITS
 
@@ -147,6 +147,23 @@ def identity_group(video_id: str, source: str | None = None) -> str:
         original = source if source else name
         return f"{dataset}:{posixpath.splitext(posixpath.basename(original))[0]}"
     return video_id
+
+
+def warn_shared_identities(train: Mapping[str, str], val: Mapping[str, str],
+                           where: str = "the val split") -> set[str]:
+    """Identity groups with videos both in ``train`` and in ``val`` (each ``{video_id:
+    group}``), with one warning line when there are any: a split made by video id (folder
+    layouts, Celeb-DF ``--group-by video``) lets validation recognise people it trained on,
+    so the score keep-best watches is optimistic."""
+    shared = set(train.values()) & set(val.values())
+    if shared:
+        videos = sum(1 for group in val.values() if group in shared)
+        logger.warning("%s shares people with training: %d identity group%s (e.g. %s) hold %d "
+                       "of %d validation videos, so validation scores are optimistic; keep a "
+                       "person on one side (index with --group-by identity, or a val split "
+                       "by person)", where, len(shared), "" if len(shared) == 1 else "s",
+                       ", ".join(sorted(shared)[:3]), videos, len(val))
+    return shared
 
 
 def make_record(

@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, LABEL_NAMES, REAL
+from tfdeepfake.datasets.records import warn_shared_identities
 # The checks are this module's public names too (detectors import them from here).
 from tfdeepfake.detectors.checks import (  # noqa: F401
     ModelFolderError,
@@ -196,6 +197,8 @@ def carve_validation(videos: Sequence[VideoRow], val_fraction: float,
     train = [v for v in usable if v.split == "train"]
     val = [v for v in usable if v.split == "val"]
     if val:
+        warn_shared_identities({v.video_id: v.group for v in train},
+                               {v.video_id: v.group for v in val}, "the cache's val split")
         return {v.video_id for v in train}, {v.video_id for v in val}, "manifest val split"
     if val_fraction <= 0 or len(train) < 2:
         return {v.video_id for v in train}, set(), "none"
