@@ -75,3 +75,31 @@ def test_calibrate_prints_the_guaranteed_bound_ties_and_the_export_note(tmp_path
     (t,) = meta["calibration"]["thresholds"]
     assert t["bound"] == pytest.approx(0.3) and t["tied"] == 3 and t["flagged"] == 1
     assert meta["threshold"] == t["threshold"] and float(np.float32(t["threshold"])) == t["threshold"]
+
+
+def test_detect_variant_points_to_classifier(tmp_path, capsys):
+    """`--variant` was an alias of --tflite-variant, so `--variant knn` (a model's variant)
+    failed as 'invalid choice'; now it names the option meant."""
+    assert main(["detect", str(tmp_path / "v.mp4"), "--model", str(tmp_path), "--variant",
+                 "knn"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--classifier knn" in err[0] and "--tflite-variant" in err[0]
+    detect = build_parser()._subparsers._group_actions[0].choices["detect"]
+    assert "--variant" not in detect.format_help()
+    assert build_parser().parse_args(["detect", "v.mp4", "--tflite-variant", "float16"]
+                                     ).tflite_variant == "float16"
+
+
+def test_detect_help_and_readme_give_the_exit_statuses():
+    from pathlib import Path
+
+    detect = build_parser()._subparsers._group_actions[0].choices["detect"]
+    text = " ".join(detect.format_help().split())
+    for status in ("0 when every video got a verdict", "0 also when some are unknown",
+                   "1 when none did", "2 on"):
+        assert status in text, status
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    section = readme.split("### evaluate and detect", 1)[1].split("\n### ", 1)[0]
+    section = " ".join(section.split())
+    assert "exit status is 0 when every video got a verdict" in section
+    assert "1 when none did" in section and "--classifier" in section

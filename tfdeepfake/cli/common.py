@@ -50,6 +50,21 @@ def _field_type(cls, field: dataclasses.Field):
     return hints.get(field.name, str)
 
 
+def _optional(annotation) -> bool:
+    """Whether ``annotation`` admits None (``int | None``)."""
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and \
+        type(None) in typing.get_args(annotation)
+
+
+def _number_or_none(kind: type):
+    """An argparse type: ``kind(text)``, or None for ``none`` (any case)."""
+    def parse(text: str):
+        return None if text.strip().lower() == "none" else kind(text)
+    parse.__name__ = kind.__name__  # argparse names the type in "invalid int value"
+    return parse
+
+
 def _simple(annotation) -> tuple[type, bool] | None:
     """``(type, is_sequence)`` for annotations an option can carry, else None."""
     origin = typing.get_origin(annotation)
@@ -66,12 +81,17 @@ def _simple(annotation) -> tuple[type, bool] | None:
 
 def dataclass_options(group, cls, *, skip: Iterable[str] = (), aliases: Mapping[str, str] | None = None,
                       choices: Mapping[str, Iterable[str]] | None = None,
-                      helps: Mapping[str, str] | None = None, prefix: str = "") -> list[str]:
+                      helps: Mapping[str, str] | None = None, prefix: str = "",
+                      hidden: Iterable[str] = (),
+                      none_means: Mapping[str, str] | None = None) -> list[str]:
     """One option per simple field of dataclass ``cls``, default from the class itself.
 
-    Returns the dests added. Sequences are comma-separated; booleans get ``--x/--no-x``.
+    Returns the dests added. Sequences are comma-separated; booleans get ``--x/--no-x``;
+    numbers that may be None (``int | None``) also take ``none``, explained in the help by
+    ``none_means[name]``. ``hidden`` fields work but are left out of ``--help``.
     """
     aliases, choices, helps = aliases or {}, choices or {}, helps or {}
+    hidden, none_means = set(hidden), none_means or {}
     defaults = cls()
     added = []
     for field in dataclasses.fields(cls):
@@ -85,18 +105,26 @@ def dataclass_options(group, cls, *, skip: Iterable[str] = (), aliases: Mapping[
         default = getattr(defaults, field.name)
         names = [flag(field.name)] + ([aliases[field.name]] if field.name in aliases else [])
         text = helps.get(field.name, "")
+        shown = "%(default)s"
+        # Only numbers: a string option (a folder, a key) may really be called "none".
+        nullable = kind in (int, float) and not sequence and _optional(_field_type(cls, field))
+        if nullable:
+            shown += f"; none: {none_means.get(field.name, 'not set')}"
+        hide = field.name in hidden
         if kind is bool and not sequence:
             group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction,
-                               default=default, help=f"{text} (default: %(default)s)".strip())
+                               default=default, help=argparse.SUPPRESS if hide else
+                               f"{text} (default: %(default)s)".strip())
         elif sequence:
-            shown = ",".join(str(v) for v in default)
+            listed = ",".join(str(v) for v in default)
             group.add_argument(*names, dest=dest, default=default, metavar="A,B,...",
                                type=lambda text, kind=kind: tuple(kind(v) for v in text.split(",") if v),
-                               help=f"{text} (default: {shown})".strip())
+                               help=argparse.SUPPRESS if hide else f"{text} (default: {listed})".strip())
         else:
-            group.add_argument(*names, dest=dest, type=kind, default=default,
+            group.add_argument(*names, dest=dest, type=_number_or_none(kind) if nullable else kind,
+                               default=default,
                                choices=tuple(choices[field.name]) if field.name in choices else None,
-                               help=f"{text} (default: %(default)s)".strip())
+                               help=argparse.SUPPRESS if hide else f"{text} (default: {shown})".strip())
         added.append(dest)
     return added
 

@@ -26,6 +26,11 @@ logger = logging.getLogger("tfdeepfake")
 
 # Short spellings users of the poster's settings know; the long names come from the configs.
 _ALIASES = {"learning_rate": "--lr"}
+# Config fields that work but are not offered in --help (tests' stand-ins).
+_HIDDEN = ("random_init",)
+# What None means for the config numbers that may be None (given as `none`).
+_NONE_MEANS = {"patience": "no early stopping", "early_stopping_patience": "no early stopping",
+               "max_faces_per_video": "every face", "steps_per_epoch": "one pass over the larger class"}
 # train() parameters the CLI fills itself.
 _FIXED_TRAIN_PARAMS = ("cls", "source", "out_dir", "config", "options", "kwargs")
 
@@ -96,9 +101,13 @@ def add_train(sub, parents, *, detailed: bool = True) -> None:
                        help=f"the {cls.source_kind} cache to train on (`tfdeepfake "
                             f"{'extract' if cls.source_kind == 'faces' else 'embed'}`)")
         t.add_argument("-o", "--output", required=True, type=Path, help="model folder, e.g. saved_models/<name>")
-        dataclass_options(t.add_argument_group("training (defaults: the poster's where it gives them)"),
-                          cls.config_class, prefix="cfg_", aliases=_ALIASES,
-                          choices=cls.option_choices)
+        # The configs of the poster's method and baselines say so in their docstrings; the
+        # others (sbi) are not the poster's, and their defaults must not claim to be.
+        poster = "poster" in (cls.config_class.__doc__ or "")
+        heading = "training (defaults: the poster's where it gives them)" if poster else "training"
+        dataclass_options(t.add_argument_group(heading), cls.config_class, prefix="cfg_",
+                          aliases=_ALIASES, choices=cls.option_choices, hidden=_HIDDEN,
+                          none_means=_NONE_MEANS)
         g = t.add_argument_group("data and run")
         dataclass_options(g, TrainOptions, prefix="opt_",
                           choices={"aggregation": AGGREGATIONS, "strategy": STRATEGIES},

@@ -3,6 +3,7 @@ Apache Beam) and calibrate (thresholds from known-real videos)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -17,6 +18,12 @@ from tfdeepfake.cli.common import (
 from tfdeepfake.export.formats import TFLITE_VARIANTS
 
 
+DETECT_EXIT_STATUS = ("exit status: 0 when every video got a verdict (real or fake), and 0 "
+                      "also when some are unknown (no face, unreadable: check the verdicts); "
+                      "1 when none did; 2 on a usage or model error. With "
+                      "--runner: 0 once the pipeline has run.")
+
+
 def _verdict_line(verdict: dict, path) -> str:
     prob = verdict["fake_probability"]
     return (f"{verdict['verdict']:7s} {'' if prob is None else f'{prob:.3f}':>6s}  "
@@ -29,6 +36,10 @@ def _verdict_line(verdict: dict, path) -> str:
 def cmd_detect(args) -> int:
     from tfdeepfake.detect import expand_video_paths
 
+    if args.old_variant is not None:
+        raise CommandError(f"--variant is ambiguous: a model's variant is --classifier "
+                           f"{args.old_variant}; the TFLite face model is --tflite-variant "
+                           f"({', '.join(TFLITE_VARIANTS)})")
     paths = list(expand_video_paths(args.videos))
     if not paths:
         raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
@@ -100,14 +111,18 @@ def add_detect(sub, parents) -> None:
                                    "face is found or the file cannot be read), fake probability "
                                    "(the model's aggregation of frame probabilities; the poster: "
                                    "mean), frames sampled, faces found, seconds. A bad video never "
-                                   "stops the others; exit status 1 when no video got a verdict.")
+                                   "stops the others.",
+                       epilog=DETECT_EXIT_STATUS)
     p.add_argument("videos", nargs="+", help="video files or folders")
     p.add_argument("--model", type=Path, help="model folder (saved_models/<name>)")
     p.add_argument("--tflite", type=Path, help="TFLite folder from `export` (<out>/tflite): MTCNN and "
                                                "the face model run on the TFLite runtime")
-    p.add_argument("--tflite-variant", "--variant", dest="tflite_variant",
+    p.add_argument("--tflite-variant", dest="tflite_variant",
                    default=TFLITE_VARIANTS[0], choices=TFLITE_VARIANTS,
                    help="which TFLite face model with --tflite (default: %(default)s)")
+    # Once an alias of --tflite-variant, which users took for the model's variant
+    # (--classifier): kept only to say which of the two they mean.
+    p.add_argument("--variant", dest="old_variant", help=argparse.SUPPRESS)
     p.add_argument("--classifier", help="the model's variant (triplet: knn, sgd or rf; default: the model's)")
     p.add_argument("--threshold", type=float, help="default: the model's")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
