@@ -189,8 +189,12 @@ def test_exports_with_tflite_parity(trained, tmp_path):
                            tflite_variants=("float32",))
     assert written["detector"] == "sbi" and written["facenet"] is None
     faces = np.concatenate([v.faces for v in iter_face_videos(cache, splits=("test",))])
-    lite = open_export(tmp_path / "out" / "tflite").score_faces(faces)
-    np.testing.assert_allclose(lite, detector.score_faces(faces), atol=1e-5)
+    lite = open_export(tmp_path / "out" / "tflite")
+    np.testing.assert_allclose(lite.score_faces(faces), detector.score_faces(faces), atol=1e-5)
+    # The export's embedding is embed()'s: the feature layer, L2-normalised (issue 25).
+    embedding = lite.model(faces=faces)["embedding"]
+    np.testing.assert_allclose(embedding, detector.embed(faces), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
 
 
 def test_the_poster_method_on_pseudo_fakes(tmp_path, monkeypatch):

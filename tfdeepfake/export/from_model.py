@@ -51,11 +51,12 @@ def _xception_scorer(detector, variant: str):
 
 
 def _sbi_scorer(detector, variant: str):
-    """The self-blended-trained classifier (``sbi``) on the model folder's face crops."""
+    """The self-blended-trained classifier (``sbi``) on the model folder's face crops; its
+    ``embedding`` output is ``detector.embed()``'s (the feature layer, L2-normalised)."""
     from tfdeepfake.export.graph import KerasFaceScorer
 
     return KerasFaceScorer(detector.model, detector.feature_layer,
-                           face_size=detector.face_settings.size)
+                           face_size=detector.face_settings.size, normalize=True)
 
 
 FACE_SCORERS: dict[str, Callable[[Any, str], Any]] = {

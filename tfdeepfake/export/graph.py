@@ -155,7 +155,7 @@ class KerasFaceScorer(FaceScorerBase):
     """
 
     def __init__(self, model: tf.keras.Model, feature_layer: str, face_size: int | None = None,
-                 name: str = "face_scorer"):
+                 name: str = "face_scorer", normalize: bool = False):
         super().__init__(name=name)
         try:
             features = model.get_layer(feature_layer).output
@@ -167,6 +167,8 @@ class KerasFaceScorer(FaceScorerBase):
         self.face_size = int(face_size or self.model_size)
         self.embedding_dim = int(features.shape[-1])
         self.feature_layer = feature_layer
+        # L2-normalised embeddings, for detectors whose own embed() normalises (sbi).
+        self.normalize = bool(normalize)
         self.resize = None
         if self.face_size != self.model_size:
             self.resize = tf.constant(resize_matrix(self.face_size, self.model_size), name="resize")
@@ -178,6 +180,9 @@ class KerasFaceScorer(FaceScorerBase):
             x = tf.einsum("pw,nowc->nopc", self.resize, x)
             x = tf.clip_by_value(x, 0.0, 255.0)
         probability, embedding = self.model(x, training=False)
+        if self.normalize:
+            embedding = tf.math.l2_normalize(tf.reshape(embedding, [tf.shape(embedding)[0], -1]),
+                                             axis=-1)
         # Named like the triplet classifier so int8 TFLite keeps the sigmoid in float too.
         with tf.name_scope(CLASSIFIER_SCOPE):
             probability = tf.reshape(probability, [-1])
@@ -185,7 +190,7 @@ class KerasFaceScorer(FaceScorerBase):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "model_input_size": self.model_size,
-                "embedding_layer": self.feature_layer}
+                "embedding_layer": self.feature_layer, "embedding_l2_normalized": self.normalize}
 
 
 def classifier_kind_from_meta(meta: Mapping[str, Any] | None, kind: str | None = None) -> str:
