@@ -197,6 +197,26 @@ def test_exports_with_tflite_parity(trained, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
 
 
+def test_explain_writes_occlusion_overlays(trained, tmp_path):
+    """The sbi detector explains with occlusion maps (explain, detect --report, serve)."""
+    import cv2
+    from pathlib import Path
+
+    from tests.media import write_face_video
+
+    _, _, detector = trained
+    assert detector.heat_map_kind == "occlusion"
+    faces = np.concatenate([v.faces for v in iter_face_videos(trained[1], splits=("test",))])
+    maps = detector.heat_map(faces[:2])
+    assert maps.shape == (2, SIZE, SIZE) and 0.0 <= maps.min() and maps.max() <= 1.0
+    video = write_face_video(tmp_path / "face.mp4", num_frames=8)
+    summary = detector.explain(video, tmp_path / "explain", num_frames=3)
+    assert summary["heat_map"] == "occlusion" and summary["frames_sampled"] == 3
+    assert summary["faces_found"] == len(summary["overlays"]) >= 1
+    assert Path(summary["grid"]).name == "face_occlusion_grid.png"
+    assert cv2.imread(summary["overlays"][0]).shape == (SIZE, SIZE, 3)
+    assert summary["verdict"] in ("real", "fake")
+
 def test_the_poster_method_on_pseudo_fakes(tmp_path, monkeypatch):
     """``sbi_embedding_table`` and ``train triplet --fakes sbi``: real faces against their
     pseudo-fakes, a real video's pseudo-fakes kept with it by identity group."""

@@ -293,6 +293,24 @@ class SelfBlendedDetector(Detector):
             out.append(fn(x).numpy())
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
+    heat_map_kind = "occlusion"
+
+    def heat_map(self, faces: np.ndarray, variant: str | None = None) -> np.ndarray:
+        """Occlusion maps (``tfdeepfake.models.occlusion``): how far a grey patch over each
+        region moves the fake probability."""
+        from tfdeepfake.models.occlusion import occlusion_maps
+
+        return occlusion_maps(faces, lambda images: self.score_faces(images)[:, None])
+
+    def explain(self, video_path, out_dir, num_frames: int = 8, *, alpha: float = 0.4,
+                face_detector=None) -> dict:
+        """Occlusion heat maps on the faces of one video (``detectors.explain``)."""
+        from tfdeepfake.detectors.explain import explain_video
+
+        return explain_video(self, video_path, out_dir, num_frames, self.heat_map,
+                             kind="occlusion", input_size=self.face_settings.size, alpha=alpha,
+                             face_detector=face_detector)
+
     def split_scores(self, source, split: str) -> dict[str, Scores]:
         probs, labels, ids = per_face_of_split(source, split, self.score_faces,
                                                "the sbi detector")

@@ -26,8 +26,6 @@ in ``tfdeepfake.detectors.face_caches`` and are re-exported here, where the ``ls
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import time
@@ -243,47 +241,16 @@ class XceptionDetector(Detector):
         score and verdict. Raises ``NoFaceError`` / ``VideoReadError`` naming the file.
         ``face_detector`` replaces MTCNN (anything with ``detect(frames)``).
         """
-        from tfdeepfake.faces.detector import get_detector
-        from tfdeepfake.faces.pipeline import faces_of_video
-        from tfdeepfake.models.gradcam import grad_cam, save_grid, save_overlays
-        from tfdeepfake.scoring import aggregate_video_scores
+        from tfdeepfake.detectors.explain import explain_video
+        from tfdeepfake.models.gradcam import grad_cam
 
-        sampling = "uniform" if self.face_settings.sampling == "stride" else self.face_settings.sampling
-        settings = dataclasses.replace(self.face_settings, num_frames=int(num_frames),
-                                       size=self.input_size, sampling=sampling, stride=None)
-        arrays, _ = faces_of_video(video_path, settings,
-                                   face_detector or get_detector(settings.detector))
-        faces = arrays["faces"]
-        probs = self.score_faces(faces)
-        heatmaps = grad_cam(self.model, faces.astype(np.float32), layer_name=layer_name,
-                            target_class=target_class, output_size=(self.input_size,) * 2)
-        out_dir = Path(out_dir)
-        stem = Path(video_path).stem
-        names = [f"{stem}_frame{int(i):05d}" for i in arrays["frame_indices"]]
-        overlays = save_overlays(out_dir, faces, heatmaps, names=names, alpha=alpha)
-        grid = save_grid(out_dir / f"{stem}_gradcam_grid.png", overlays)
-        _, video = aggregate_video_scores(probs, np.zeros(len(probs), int), how=self.aggregation)
-        video_prob = float(video[0])
-        summary = {
-            "video": str(video_path),
-            "model": str(self.path),
-            "target_class": LABEL_NAMES[target_class],
-            "fake_probability": video_prob,
-            "aggregation": self.aggregation,
-            "verdict": LABEL_NAMES[FAKE] if video_prob >= self.threshold() else LABEL_NAMES[REAL],
-            "frames_sampled": int(len(arrays["sampled_indices"])),
-            "faces_found": int(len(faces)),
-            "frames": [{"frame_index": int(i), "fake_probability": float(p), "overlay": str(path)}
-                       for i, p, path in zip(arrays["frame_indices"], probs, overlays)],
-            "overlays": [str(p) for p in overlays],
-            "grid": str(grid),
-        }
-        json_path = out_dir / f"{stem}_explain.json"
-        summary["json"] = str(json_path)
-        json_path.write_text(json.dumps(summary, indent=2), "utf-8")
-        logger.info("Grad-CAM of %s: %d faces, fake probability %.3f -> %s", video_path,
-                    len(faces), video_prob, out_dir)
-        return summary
+        size = self.input_size
+        return explain_video(
+            self, video_path, out_dir, num_frames,
+            lambda faces: grad_cam(self.model, faces.astype(np.float32), layer_name=layer_name,
+                                   target_class=target_class, output_size=(size, size)),
+            kind="Grad-CAM", input_size=size, alpha=alpha, face_detector=face_detector,
+            extra={"target_class": LABEL_NAMES[target_class]})
 
 
 __all__ = ["DECISION_THRESHOLD", "WEIGHTS_FILE", "XceptionDetector", "cap_frames",
