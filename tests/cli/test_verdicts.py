@@ -103,3 +103,43 @@ def test_detect_help_and_readme_give_the_exit_statuses():
     section = " ".join(section.split())
     assert "exit status is 0 when every video got a verdict" in section
     assert "1 when none did" in section and "--classifier" in section
+
+
+class _RecordingVideoDetector:
+    """Records the model folder detect opens; every video is 'real'."""
+
+    opened: list = []
+
+    def __init__(self, model, **_):
+        self.opened.append(model)
+
+    def detect(self, path):
+        class _Verdict:
+            def to_dict(self):
+                return {"verdict": "real", "fake_probability": 0.1, "faces_found": 1,
+                        "frames_sampled": 1, "seconds": 0.0}
+        return _Verdict()
+
+
+def test_detect_without_model_uses_the_default_and_says_so(tmp_path, monkeypatch, capsys):
+    import tfdeepfake.detect
+
+    from tests.media import write_blank_video
+
+    video = write_blank_video(tmp_path / "v.mp4")
+    default = tmp_path / "default"
+    default.mkdir()
+    (default / "model.json").write_text("{}")
+    monkeypatch.setenv("TFDEEPFAKE_DEFAULT_MODEL", str(default))
+    monkeypatch.setattr(_RecordingVideoDetector, "opened", [])
+    monkeypatch.setattr(tfdeepfake.detect, "VideoDetector", _RecordingVideoDetector)
+    assert main(["detect", str(video)]) == 0
+    assert _RecordingVideoDetector.opened == [default]
+    assert "model: the default model" in capsys.readouterr().err
+    assert main(["detect", str(video), "--model", str(tmp_path / "mine")]) == 0
+    assert _RecordingVideoDetector.opened[-1] == tmp_path / "mine"
+    # No default there: one line that names the folder and the fix.
+    monkeypatch.setenv("TFDEEPFAKE_DEFAULT_MODEL", str(tmp_path / "nothing"))
+    assert main(["detect", str(video)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing" in err[0] and "--model" in err[0]

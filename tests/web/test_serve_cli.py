@@ -68,8 +68,9 @@ def test_default_models_are_the_saved_models_folders(recorded, tmp_path, monkeyp
 
 def test_errors_are_one_line(recorded, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TFDEEPFAKE_DEFAULT_MODEL", str(tmp_path / "no_default"))
     assert main(["serve"]) == 2
-    assert "no model: give --model" in capsys.readouterr().err
+    assert "no --model given and no default model" in capsys.readouterr().err
     assert main(["serve", "--model", str(tmp_path)]) == 2
     assert "model.json" in capsys.readouterr().err
     model = _model(tmp_path / "m")
@@ -77,6 +78,14 @@ def test_errors_are_one_line(recorded, tmp_path, monkeypatch, capsys):
     assert "not a folder (--videos)" in capsys.readouterr().err
     assert main(["serve", "--model", str(model), "--max-upload-mb", "0"]) == 2
     assert recorded == []  # nothing started
+
+
+def test_without_saved_models_the_default_model_is_served(recorded, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    default = _model(tmp_path / "bundled" / "default_model")
+    monkeypatch.setenv("TFDEEPFAKE_DEFAULT_MODEL", str(default))
+    assert main(["serve", "--port", "0"]) == 0
+    assert list(recorded[0].args[0].values()) == [default]
 
 
 def test_help_does_not_import_tensorflow_or_flask():

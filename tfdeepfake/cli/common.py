@@ -24,6 +24,26 @@ def emit(args, payload: Any, line: str) -> None:
         print(line)
 
 
+MODEL_HELP = ("model folder (default: the bundled default model, tfdeepfake/default_model, "
+              "or $TFDEEPFAKE_DEFAULT_MODEL)")
+
+
+def model_folder(args) -> Path:
+    """``args.model``, or the default model folder when none was given (said on stderr
+    unless -q, so a verdict is never read without knowing which model gave it)."""
+    from tfdeepfake.detectors.base import ModelFolderError
+    from tfdeepfake.detectors.default_model import resolve_model
+
+    try:
+        folder, is_default = resolve_model(getattr(args, "model", None) or None)
+    except ModelFolderError as error:
+        raise CommandError(str(error)) from None
+    if is_default and not getattr(args, "quiet", False):
+        print(f"model: the default model ({folder}; its card: {folder / 'MODEL_CARD.md'})",
+              file=sys.stderr)
+    return folder
+
+
 def progress(total: int, unit: str, enabled: bool):
     from tqdm import tqdm
 

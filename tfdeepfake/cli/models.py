@@ -11,11 +11,13 @@ import os
 from pathlib import Path
 
 from tfdeepfake.cli.common import (
+    MODEL_HELP,
     CommandError,
     dataclass_from_args,
     dataclass_options,
     emit,
     flag,
+    model_folder,
 )
 # detect and calibrate live in cli/verdicts.py; their names stay importable from here.
 from tfdeepfake.cli.verdicts import add_calibrate, add_detect, cmd_calibrate, cmd_detect
@@ -167,7 +169,7 @@ def cmd_export(args) -> int:
     from tfdeepfake.export.from_model import export_model
 
     formats = FORMATS if args.format == "all" else (args.format,)
-    written = export_model(args.model, args.output, formats=formats, variant=args.classifier,
+    written = export_model(model_folder(args), args.output, formats=formats, variant=args.classifier,
                            facenet_weights=args.facenet_weights, face_cache=args.faces,
                            tflite_variants=args.variants.split(",") if args.variants else None,
                            model_name=args.name, version=args.version_number, seed=args.seed)
@@ -189,7 +191,7 @@ def add_export(sub, parents) -> None:
                                    "network) as a SavedModel in TF Serving's layout "
                                    "<out>/serving/<name>/<version>/ and as TFLite variants with "
                                    "MTCNN's networks, for `detect --tflite`.")
-    p.add_argument("--model", required=True, type=Path, help="model folder")
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("-o", "--output", required=True, type=Path, help="export folder")
     p.add_argument("--format", choices=FORMATS + ("all",), default="all")
     p.add_argument("--classifier", help="the model's variant (triplet: knn, sgd or rf; default: the model's)")
@@ -208,9 +210,9 @@ def add_export(sub, parents) -> None:
 def cmd_explain(args) -> int:
     from tfdeepfake.detectors import load_detector
 
-    detector = load_detector(args.model, facenet_weights=args.facenet_weights)
+    detector = load_detector(model_folder(args), facenet_weights=args.facenet_weights)
     if not hasattr(detector, "explain"):
-        raise CommandError(f"{args.model}: a {detector.name} model has no heat maps; explain "
+        raise CommandError(f"{detector.path}: a {detector.name} model has no heat maps; explain "
                            "works with models that offer them (xception: Grad-CAM)")
     result = detector.explain(args.video, args.output, num_frames=args.num_frames)
     emit(args, result, f"explain: {len(result['overlays'])} heat-map overlays -> {args.output} "
@@ -223,7 +225,7 @@ def add_explain(sub, parents) -> None:
                        description="Sample frames, crop faces at the model's input size and write "
                                    "heat-map overlays (PNG) of what drives the fake score.")
     p.add_argument("video", type=Path)
-    p.add_argument("--model", required=True, type=Path, help="model folder")
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("-o", "--output", type=Path, default=Path("explain"))
     p.add_argument("--num-frames", type=int, default=8)
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")

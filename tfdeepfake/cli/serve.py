@@ -40,8 +40,9 @@ def cmd_serve(args) -> int:
 
     folders = list(args.model or default_models())
     if not folders:
-        raise CommandError("no model: give --model saved_models/<name> (train one, or run "
-                           "`make demo` and use demo_output/model)")
+        from tfdeepfake.cli.common import model_folder
+
+        folders = [model_folder(args)]
     for folder in folders:
         ModelFolder(folder).read_meta()  # a clear error now, not a failed job later
     if args.max_upload_mb <= 0:
@@ -82,7 +83,7 @@ def add_serve(sub, parents) -> None:
                                    "queue.")
     p.add_argument("--model", type=Path, action="append",
                    help="model folder; repeat for several (default: every saved_models/<name> "
-                        "with a model.json)")
+                        "with a model.json, else the bundled default model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s, this computer only)")
     p.add_argument("--port", type=int, default=8080,

@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 
 from tfdeepfake.cli.common import (
+    MODEL_HELP,
     CommandError,
     add_beam_options,
     beam_counter_lines,
     beam_pipeline_module,
     emit,
+    model_folder,
     progress,
 )
 from tfdeepfake.export.formats import TFLITE_VARIANTS
@@ -63,9 +65,7 @@ def cmd_detect(args) -> int:
     else:
         from tfdeepfake.detect import VideoDetector
 
-        if not args.model:
-            raise CommandError("give --model saved_models/<name> (or --tflite DIR)")
-        detector = VideoDetector(args.model, variant=args.classifier, threshold=args.threshold,
+        detector = VideoDetector(model_folder(args), variant=args.classifier, threshold=args.threshold,
                                  facenet_weights=args.facenet_weights)
         score = lambda path: detector.detect(path).to_dict()  # noqa: E731
         if annotate or report:
@@ -91,11 +91,11 @@ def _detect_on_beam(args, beam, paths, visuals: bool) -> int:
     if args.tflite or visuals:
         raise CommandError("--runner scores with --model; --tflite, --annotate and --report run "
                            "locally")
-    if not args.model or not args.output:
-        raise CommandError("--runner needs --model and --output FILE.jsonl (verdicts are "
-                           "appended; a rerun skips videos already there)")
+    if not args.output:
+        raise CommandError("--runner needs --output FILE.jsonl (verdicts are appended; a rerun "
+                           "skips videos already there)")
     counts, counters = beam.run_beam_detect(
-        paths, args.output, beam.DetectorFromFolder(args.model, args.classifier, args.threshold,
+        paths, args.output, beam.DetectorFromFolder(model_folder(args), args.classifier, args.threshold,
                                                     args.facenet_weights),
         runner=args.runner, workers=args.workers, beam_options=args.beam_option or ())
     emit(args, {**counts, "output": str(args.output), "runner": args.runner,
@@ -114,7 +114,7 @@ def add_detect(sub, parents) -> None:
                                    "stops the others.",
                        epilog=DETECT_EXIT_STATUS)
     p.add_argument("videos", nargs="+", help="video files or folders")
-    p.add_argument("--model", type=Path, help="model folder (saved_models/<name>)")
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("--tflite", type=Path, help="TFLite folder from `export` (<out>/tflite): MTCNN and "
                                                "the face model run on the TFLite runtime")
     p.add_argument("--tflite-variant", dest="tflite_variant",
