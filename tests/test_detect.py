@@ -102,6 +102,23 @@ def test_variant_and_threshold_can_be_chosen(world):
         VideoDetector(_triplet(world), variant="svm")
 
 
+def test_a_calibrated_model_says_how_unusual_the_score_is_for_genuine_video(world, tmp_path):
+    """genuine_share: (1 + calibration reals scoring at least as high) / (n + 1); None for a
+    model without calibration scores."""
+    from tfdeepfake.detectors.base import ModelFolder
+
+    assert VideoDetector(_triplet(world)).detect(world["video"]).genuine_share is None
+    folder = tmp_path / "calibrated"
+    shutil.copytree(world["model"], folder)
+    meta = ModelFolder(folder).read_meta()
+    reals = [0.0, 0.1, 0.2, 0.3, 0.99]
+    meta["calibration"] = {"real_scores": {meta["default_classifier"]: reals}}
+    ModelFolder(folder).write_meta(meta)
+    verdict = VideoDetector(_triplet(world, folder)).detect(world["video"])
+    expected = (1 + sum(r >= verdict.fake_probability for r in reals)) / (len(reals) + 1)
+    assert verdict.genuine_share == pytest.approx(expected)
+    assert "genuine_share" in verdict.to_dict()
+
 def test_no_face_and_unreadable_videos_are_unknown_with_a_reason(tmp_path, detector):
     blank = detector.detect(write_blank_video(tmp_path / "blank.mp4"))
     assert blank.verdict == "unknown" and "no face" in blank.reason and blank.fake_probability is None

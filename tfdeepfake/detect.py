@@ -60,6 +60,10 @@ class Verdict:
     aggregation: str = ""  # frame scores -> video score (mean / median / max)
     frame_level: bool = True  # False: the detector scores whole videos (no frame scores)
     fps: float | None = None
+    # Share of the model's calibration genuine videos scoring at least this high (a
+    # conformal p-value: 0.03 = rarer than 3% of genuine footage like those); None when the
+    # model was not calibrated on genuine videos or the video has no score.
+    genuine_share: float | None = None
     frames: list[FrameScore] = field(default_factory=list)  # every sampled frame, in order
 
     def to_dict(self) -> dict:
@@ -188,7 +192,15 @@ class VideoDetector:
         return Verdict(verdict="fake" if probability >= self.threshold else "real",
                        fake_probability=probability, frames_sampled=len(indices),
                        faces_found=len(faces), seconds=time.perf_counter() - started,
-                       reason=info.unreadable_note, **base), faces
+                       reason=info.unreadable_note, genuine_share=self._genuine_share(probability),
+                       **base), faces
+
+    def _genuine_share(self, probability: float) -> float | None:
+        from tfdeepfake.detectors.calibrate import CALIBRATION_KEY, genuine_share
+
+        reals = ((self.detector.meta.get(CALIBRATION_KEY) or {}).get("real_scores") or {}
+                 ).get(self.variant)
+        return genuine_share(reals, probability) if reals else None
 
     def _scores(self, faces: np.ndarray) -> tuple[np.ndarray | None, float]:
         """``(per-face probabilities or None, video probability)``, scoring each face once."""

@@ -75,6 +75,8 @@ def test_calibrate_prints_the_guaranteed_bound_ties_and_the_export_note(tmp_path
     (t,) = meta["calibration"]["thresholds"]
     assert t["bound"] == pytest.approx(0.3) and t["tied"] == 3 and t["flagged"] == 1
     assert meta["threshold"] == t["threshold"] and float(np.float32(t["threshold"])) == t["threshold"]
+    # The genuine videos' scores are kept for detect's genuine_share.
+    assert meta["calibration"]["real_scores"] == {"sbi": sorted(scores)}
 
 
 def test_detect_variant_points_to_classifier(tmp_path, capsys):

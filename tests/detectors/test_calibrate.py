@@ -141,3 +141,12 @@ def test_the_threshold_is_a_float32_above_the_boundary_score():
         assert float(np.float32(threshold)) == threshold
         assert threshold > boundary and np.float32(threshold) > np.float32(boundary)
         assert threshold - boundary < 2e-7  # one or two float32 steps, no more
+
+
+def test_genuine_share_is_the_conformal_p_value():
+    from tfdeepfake.detectors.calibrate import genuine_share
+
+    reals = [0.1, 0.2, 0.3, 0.4]
+    assert genuine_share(reals, 0.35) == pytest.approx(2 / 5)  # 0.4 and the video itself
+    assert genuine_share(reals, 0.9) == pytest.approx(1 / 5)  # the smallest it can say
+    assert genuine_share(reals, 0.0) == pytest.approx(1.0)

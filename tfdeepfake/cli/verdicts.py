@@ -31,6 +31,8 @@ def _verdict_line(verdict: dict, path) -> str:
     return (f"{verdict['verdict']:7s} {'' if prob is None else f'{prob:.3f}':>6s}  "
             f"{verdict['faces_found']}/{verdict['frames_sampled']} faces  "
             f"{verdict['seconds']:.2f} s  {path}"
+            + (f"  genuine share {verdict['genuine_share']:.2f}"
+               if verdict.get("genuine_share") is not None else "")
             + (f"  ({verdict['reason']})" if verdict.get("reason") else "")
             + ("  [RANDOM-INIT FaceNet]" if verdict.get("random_init_facenet") else ""))
 

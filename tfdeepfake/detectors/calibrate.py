@@ -170,6 +170,9 @@ def calibrate_model(model, real_videos: Sequence[str | os.PathLike], target: flo
     thresholds = calibrate_scores(scores, {v: detector.threshold(v) for v in detector.variants},
                                   target)
     record = {"false_positive_rate": target, "real_videos": used, "skipped": skipped,
+              # Kept so that detect can say how unusual a new score is among these
+              # (``genuine_share``, a conformal p-value).
+              "real_scores": {v: sorted(values) for v, values in scores.items()},
               "rule": "fake when p >= threshold; at most (k+1)/(n+1) of new real videos like "
                       "these are called fake (split-conformal); the threshold is the float32 "
                       "just above the (k+1)-th highest real score, so exports agree"}
@@ -179,5 +182,13 @@ def calibrate_model(model, real_videos: Sequence[str | os.PathLike], target: flo
             "real_videos": len(used), "skipped": skipped, "false_positive_rate": target}
 
 
-__all__ = ["CALIBRATION_KEY", "Threshold", "calibrate_model", "calibrate_scores",
+def genuine_share(real_scores: Sequence[float], score: float) -> float:
+    """``(1 + #{real scores >= score}) / (n + 1)``: the conformal p-value of ``score`` under
+    "this video is like the calibration's genuine videos"; small means unusual for a
+    genuine video (0.05: at most 5% of such videos score this high)."""
+    values = np.asarray(real_scores, np.float64)
+    return float((1 + np.sum(values >= score)) / (len(values) + 1))
+
+
+__all__ = ["CALIBRATION_KEY", "Threshold", "calibrate_model", "calibrate_scores", "genuine_share",
            "conformal_threshold", "float32_above", "videos_needed", "write_calibrated"]
