@@ -86,7 +86,8 @@ def build_from_meta(backbone: dict, input_size: int, where) -> Any:
             raise ModelFolderError(f"{where} [backbone]: key 'facenet_model': {error}") from None
     try:
         return build_sbi_classifier(kind, input_size=input_size, trainable_from=trainable_from,
-                                    dropout=dropout, facenet_network=network)
+                                    dropout=dropout, facenet_network=network,
+                                    texture=backbone.get("texture"))
     except ValueError as error:
         raise ModelFolderError(f"{where} [backbone]: {error}") from None
 
@@ -117,7 +118,7 @@ def _load_trained_only(folder: ModelFolder, meta: dict, backbone: dict, input_si
     model = build_sbi_classifier("facenet", input_size=input_size,
                                  trainable_from=backbone["trainable_from"],
                                  dropout=float(backbone["dropout"]),
-                                 facenet_network=embedder.model)
+                                 facenet_network=embedder.model, texture=backbone.get("texture"))
     try:
         load_trained_layers(model, folder.path(require(spec, "file", str, where)))
     except TrainedLayersError as error:

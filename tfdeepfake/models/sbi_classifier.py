@@ -56,20 +56,48 @@ def set_trainable_from(backbone: keras.Model, trainable_from: str) -> int:
     return len(layers) - start
 
 
-def _head(x, dropout: float, seed: int):
+def _head(x, dropout: float, seed: int, name: str = "fake_probability"):
     x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
-    return keras.layers.Dense(1, activation="sigmoid", name="fake_probability",
+    return keras.layers.Dense(1, activation="sigmoid", name=name,
                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
 
 
+class CombinedLogits(keras.layers.Layer):
+    """``sigmoid(w logit(p) + (1 - w) t)``: the fine-tuned head's probability ``p`` and the
+    texture head's logit ``t`` as one fake probability (``w`` = ``weight``)."""
+
+    def __init__(self, weight: float, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        probability, texture_logit = inputs
+        p = tf.clip_by_value(probability, 1e-6, 1.0 - 1e-6)
+        logit = tf.math.log(p) - tf.math.log(1.0 - p)
+        return tf.sigmoid(self.weight * logit + (1.0 - self.weight) * texture_logit)
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
 def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: float,
-                        seed: int) -> keras.Model:
+                        seed: int, texture: dict | None = None) -> keras.Model:
     """``network``: a FaceNet embedder model (``tfdeepfake.models.facenet``: raw pixels ->
-    standardisation -> ``inception_resnet_v1``); its layers become the classifier's."""
+    standardisation -> ``inception_resnet_v1``); its layers become the classifier's.
+
+    ``texture`` (``{"layer", "weight"}``) adds a second, linear head on the average-pooled
+    output of a frozen middle layer of FaceNet (``texture_norm`` -> ``texture_logit``; its
+    weights are set after training, ``detectors.texture_head``), combined with the fine-tuned
+    head by ``CombinedLogits``: middle layers see texture, where whole generated faces differ
+    from camera footage, more than identity."""
     backbone = network.get_layer(FACENET_BACKBONE)
     standardize = network.get_layer(FACENET_STANDARDIZE)
-    trunk = keras.Model(backbone.input, backbone.get_layer(FACENET_POOL).output,
-                        name="facenet_trunk")
+    outputs = [backbone.get_layer(FACENET_POOL).output]
+    if texture:
+        outputs.append(backbone.get_layer(texture["layer"]).output)
+    trunk = keras.Model(backbone.input, outputs, name="facenet_trunk")
     trainable = set_trainable_from(backbone, trainable_from)
     logger.info("FaceNet backbone: %d of %d layers trainable (from %s)", trainable,
                 len(backbone.layers), trainable_from)
@@ -77,8 +105,20 @@ def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: floa
     faces = keras.Input((size, size, 3), dtype="float32", name="faces")
     # training=False: BatchNorm keeps its loaded statistics (module docs).
     pooled = trunk(standardize(faces), training=False)
+    if not texture:
+        features = keras.layers.Activation("linear", name="features")(pooled)
+        return keras.Model(faces, _head(features, dropout, seed), name="sbi_classifier")
+    pooled, middle = pooled
     features = keras.layers.Activation("linear", name="features")(pooled)
-    return keras.Model(faces, _head(features, dropout, seed), name="sbi_classifier")
+    head = _head(features, dropout, seed, name="sbi_probability")
+    texture_features = keras.layers.GlobalAveragePooling2D(name="texture_pool")(middle)
+    normalised = keras.layers.Normalization(name="texture_norm")(
+        texture_features)
+    texture_logit = keras.layers.Dense(1, name="texture_logit", kernel_initializer="zeros")(
+        normalised)
+    combined = CombinedLogits(float(texture["weight"]), name="fake_probability")(
+        [head, texture_logit])
+    return keras.Model(faces, combined, name="sbi_classifier")
 
 
 def _tiny_classifier(input_size: int, dropout: float, seed: int) -> keras.Model:
@@ -95,7 +135,8 @@ def _tiny_classifier(input_size: int, dropout: float, seed: int) -> keras.Model:
 
 def build_sbi_classifier(backbone: str = "facenet", *, input_size: int = 160,
                          trainable_from: str = "Mixed_7a", dropout: float = 0.5, seed: int = 0,
-                         facenet_network: keras.Model | None = None) -> keras.Model:
+                         facenet_network: keras.Model | None = None,
+                         texture: dict | None = None) -> keras.Model:
     """Face crops ``[N, input_size, input_size, 3]`` (0..255) -> fake probability ``[N, 1]``.
 
     ``facenet_network`` (``backbone="facenet"`` only): the FaceNet to start from, e.g.
@@ -117,7 +158,9 @@ def build_sbi_classifier(backbone: str = "facenet", *, input_size: int = 160,
         if int(facenet_network.input_shape[1]) != int(input_size):
             raise ValueError(f"FaceNet takes {facenet_network.input_shape[1]} px faces, "
                              f"input_size is {input_size}")
-        return _facenet_classifier(facenet_network, trainable_from, dropout, seed)
+        return _facenet_classifier(facenet_network, trainable_from, dropout, seed, texture)
+    if texture:
+        raise ValueError(f"a texture head needs the facenet backbone, not {backbone!r}")
     if facenet_network is not None:
         raise ValueError(f"facenet_network is for backbone 'facenet', not {backbone!r}")
     if backbone == "xception":
@@ -134,5 +177,5 @@ def weights_only(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
-__all__ = ["BACKBONES", "FEATURE_LAYERS", "TRAINABLE_FROM", "build_sbi_classifier",
+__all__ = ["BACKBONES", "FEATURE_LAYERS", "TRAINABLE_FROM", "CombinedLogits", "build_sbi_classifier",
            "set_trainable_from", "weights_only"]

@@ -1,0 +1,135 @@
+"""A second head for an ``sbi`` network: a linear classifier on the average-pooled output of
+a frozen middle layer of FaceNet, fitted on real faces against labelled fakes and
+pseudo-fakes, and combined with the fine-tuned head's logit (``sbi_classifier.CombinedLogits``).
+
+Why: the self-blended head learns blending boundaries, which whole generated faces (talking
+heads, portrait animation) do not have; a middle layer (``Block17_10``, 8x8 cells of a 160 px
+face) still describes texture more than identity, and there generated faces differ from
+camera footage. It costs nothing at run time: the layer is computed on the way to the
+fine-tuned blocks anyway. Fitted with scikit-learn (logistic regression on standardised
+features); stored as Keras weights (a ``Normalization`` and a ``Dense`` layer), no pickle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+TEXTURE_LAYER = "Block17_10_Activation"
+
+
+@dataclasses.dataclass
+class TextureHead:
+    """A fitted linear head: ``logit = coef . ((x - mean) / sqrt(variance)) + intercept``."""
+
+    layer: str
+    mean: np.ndarray  # [D]
+    variance: np.ndarray  # [D]
+    coef: np.ndarray  # [D]
+    intercept: float
+    record: dict
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        z = (np.asarray(features, np.float64) - self.mean) / np.sqrt(self.variance)
+        return z @ self.coef + self.intercept
+
+
+def fit_texture_head(real: np.ndarray, fake: np.ndarray, *, layer: str = TEXTURE_LAYER,
+                     c: float = 0.001, record: dict | None = None) -> TextureHead:
+    """Logistic regression (classes balanced, L2 strength ``1/c``) on standardised features
+    of real (label 0) and fake (label 1) faces."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([real, fake]).astype(np.float64)
+    y = np.concatenate([np.zeros(len(real)), np.ones(len(fake))])
+    if not len(real) or not len(fake):
+        raise ValueError("a texture head needs real and fake faces")
+    mean, variance = x.mean(axis=0), x.var(axis=0) + 1e-6
+    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    model.fit((x - mean) / np.sqrt(variance), y)
+    return TextureHead(layer, mean, variance, model.coef_[0].astype(np.float64),
+                       float(model.intercept_[0]),
+                       {**(record or {}), "real_faces": int(len(real)), "fake_faces": int(len(fake)),
+                        "c": c, "method": "logistic regression, balanced classes"})
+
+
+def texture_feature_model(facenet_network, layer: str = TEXTURE_LAYER):
+    """Keras model: faces (0..255) -> the average-pooled ``layer`` of a FaceNet network."""
+    from tensorflow import keras
+
+    from tfdeepfake.models.sbi_classifier import FACENET_BACKBONE, FACENET_STANDARDIZE
+
+    backbone = facenet_network.get_layer(FACENET_BACKBONE)
+    trunk = keras.Model(backbone.input, backbone.get_layer(layer).output)
+    size = int(facenet_network.input_shape[1])
+    faces = keras.Input((size, size, 3), dtype="float32")
+    middle = trunk(facenet_network.get_layer(FACENET_STANDARDIZE)(faces), training=False)
+    return keras.Model(faces, keras.layers.GlobalAveragePooling2D()(middle))
+
+
+def texture_features(model, faces: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """``texture_feature_model``'s features of ``faces`` ``[N, S, S, 3]`` (0..255)."""
+    import tensorflow as tf
+
+    fn = getattr(model, "_tfdeepfake_infer", None)
+    if fn is None:  # one traced function per model, not one per call
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model._tfdeepfake_infer = fn
+    out = [fn(tf.constant(np.asarray(faces[i:i + batch_size], np.float32))).numpy()
+           for i in range(0, len(faces), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0.5,
+                      facenet_weights=None):
+    """A new ``sbi`` model folder at ``out_dir``: ``detector``'s network with ``head`` added
+    (``weight`` on the fine-tuned head's logit, ``1 - weight`` on the texture logit); the
+    trained layers only, FaceNet from the installed weights (``write_trained_only``)."""
+    from tfdeepfake.detectors.base import ModelFolder
+    from tfdeepfake.detectors.self_blended import TRAINED_LAYERS_FILE, SelfBlendedDetector
+    from tfdeepfake.detectors.trained_layers import save_trained_layers, trained_layers
+    from tfdeepfake.models.facenet import FaceNetIdentity
+    from tfdeepfake.models.sbi_classifier import build_sbi_classifier
+
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    backbone = dict(detector.backbone)
+    if backbone.get("kind") != "facenet" or backbone.get("texture"):
+        raise ValueError(f"{detector.path}: needs a facenet-backbone sbi model without a texture head")
+    texture = {"layer": head.layer, "weight": float(weight)}
+    embedder = FaceNetIdentity.from_dict(detector.meta["facenet"]).build(facenet_weights)
+    model = build_sbi_classifier("facenet", input_size=detector.input_size,
+                                 trainable_from=backbone["trainable_from"],
+                                 dropout=float(backbone["dropout"]),
+                                 facenet_network=embedder.model, texture=texture)
+    for layer in trained_layers(detector.model):
+        name = "sbi_probability" if layer.name == "fake_probability" else layer.name
+        target = _find(model, name)
+        target.set_weights(layer.get_weights())
+    model.get_layer("texture_norm").set_weights(
+        [head.mean.astype(np.float32), head.variance.astype(np.float32), np.int64(1)])
+    model.get_layer("texture_logit").set_weights(
+        [head.coef.reshape(-1, 1).astype(np.float32), np.float32([head.intercept])])
+    folder = ModelFolder(out_dir).start()
+    save_trained_layers(model, folder.root / TRAINED_LAYERS_FILE, "float16")
+    meta = dict(detector.meta)
+    meta["backbone"] = {**backbone, "texture": texture}
+    meta["texture_head"] = head.record
+    meta["weights"] = {"file": TRAINED_LAYERS_FILE, "base": "facenet", "dtype": "float16",
+                       "layers": "trainable layers only; the rest is the recorded FaceNet"}
+    folder.write_meta(meta)
+    return SelfBlendedDetector.from_folder(folder, folder.read_meta(),
+                                           facenet_weights=facenet_weights)
+
+
+def _find(model, name: str):
+    from tfdeepfake.detectors.trained_layers import all_layers
+
+    for layer in all_layers(model):
+        if layer.name == name:
+            return layer
+    raise ValueError(f"layer {name!r} is not in {model.name}")
+
+
+__all__ = ["TEXTURE_LAYER", "TextureHead", "fit_texture_head", "texture_feature_model",
+           "texture_features", "with_texture_head"]
