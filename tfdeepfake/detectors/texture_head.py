@@ -97,12 +97,18 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
     if backbone.get("kind") != "facenet" or backbone.get("texture"):
         raise ValueError(f"{detector.path}: needs a facenet-backbone sbi model without a texture head")
     texture = {"layer": head.layer, "weight": float(weight)}
+    if weight == 0:
+        # The fine-tuned blocks would not count: keep FaceNet's own (nothing to store).
+        backbone["trainable_from"] = "none"
     embedder = FaceNetIdentity.from_dict(detector.meta["facenet"]).build(facenet_weights)
     model = build_sbi_classifier("facenet", input_size=detector.input_size,
                                  trainable_from=backbone["trainable_from"],
                                  dropout=float(backbone["dropout"]),
                                  facenet_network=embedder.model, texture=texture)
+    names = {layer.name for layer in trained_layers(model)} | {"fake_probability"}
     for layer in trained_layers(detector.model):
+        if layer.name not in names:
+            continue
         name = "sbi_probability" if layer.name == "fake_probability" else layer.name
         target = _find(model, name)
         target.set_weights(layer.get_weights())

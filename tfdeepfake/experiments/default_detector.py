@@ -105,8 +105,7 @@ def conformal_false_alarms(scores: Mapping[str, float], groups: Mapping[str, str
     np.random.default_rng(seed).shuffle(names)
     half = set(names[::2])
     sides = [[v for v in scores if groups[v] in half], [v for v in scores if groups[v] not in half]]
-    flagged = tested = 0
-    thresholds = []
+    flagged, tested, thresholds = [], [], []
     for cal, test in (sides, sides[::-1]):
         if not cal or not test:
             continue
@@ -115,9 +114,10 @@ def conformal_false_alarms(scores: Mapping[str, float], groups: Mapping[str, str
         except ValueError:
             continue
         thresholds.append(threshold)
-        flagged += sum(scores[v] >= threshold for v in test)
-        tested += len(test)
-    return {"flagged": int(flagged), "tested": int(tested), "thresholds": thresholds}
+        flagged += [v for v in test if scores[v] >= threshold]
+        tested += list(test)
+    return {"flagged": len(flagged), "tested": len(tested), "thresholds": thresholds,
+            "flagged_videos": sorted(flagged), "tested_videos": sorted(tested)}
 
 
 def run(cache: str | Path, out: str | Path, *, recipes: Sequence[str], folds: int = 3,
@@ -186,6 +186,14 @@ class _Direction:
 def summarise(name: str, config, videos: Mapping, real_scores: Mapping[str, float],
               fake_scores: Mapping[str, float], records: Sequence[dict], n_boot: int,
               seed: int) -> dict[str, Any]:
+    return {"config": config.to_dict(),
+            **summarise_scores(videos, real_scores, fake_scores, n_boot, seed),
+            "fits": list(records)}
+
+
+def summarise_scores(videos: Mapping, real_scores: Mapping[str, float],
+                     fake_scores: Mapping[str, float], n_boot: int, seed: int) -> dict[str, Any]:
+    """Video AUCs (all fakes, by family, by source) and false alarms of out-of-fold scores."""
     real = np.array([real_scores[v] for v in sorted(real_scores)])
     by_family: dict[str, list[float]] = {}
     by_source: dict[str, list[float]] = {}
@@ -194,7 +202,6 @@ def summarise(name: str, config, videos: Mapping, real_scores: Mapping[str, floa
         by_source.setdefault(collection(videos[v]), []).append(s)
     groups = {v: collection(videos[v]) for v in real_scores}
     return {
-        "config": config.to_dict(),
         "all": auc_interval(real, list(fake_scores.values()), n_boot, seed),
         "families": {f: auc_interval(real, s, n_boot, seed) for f, s in sorted(by_family.items())},
         "sources": {g: auc_interval(real, s, n_boot, seed) for g, s in sorted(by_source.items())},
@@ -203,7 +210,6 @@ def summarise(name: str, config, videos: Mapping, real_scores: Mapping[str, floa
                                 "of": len(fake_scores)},
         "conformal": conformal_false_alarms(real_scores, groups, FALSE_ALARM_TARGET, seed),
         "real_scores": dict(real_scores), "fake_scores": dict(fake_scores),
-        "fits": list(records),
     }
 
 
@@ -229,10 +235,60 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_csv(videos_root: str | Path, out: str | Path) -> int:
+    """The CSV (``path,label,split,method,source``) of every labelled shared video for
+    ``tfdeepfake index csv``: ``method`` names a real video's collection (its dataset or
+    the repository it came from, per ``SOURCES.csv``) and a fake's generator. Returns the
+    row count."""
+    import csv
+
+    root = Path(videos_root)
+    rows: list[dict[str, str]] = []
+
+    def add(path: str, label: str, method: str) -> None:
+        if (root / path).is_file():
+            rows.append({"path": path, "label": label, "split": "test", "method": method,
+                         "source": ""})
+
+    for folder, label in (("ffpp_c23/real", "real"), ("ffpp_c23/fake", "fake"),
+                          ("dfdc/real", "real"), ("dfdc/fake", "fake")):
+        for f in sorted((root / folder).glob("*.mp4")):
+            add(f"{folder}/{f.name}", label, folder.split("/")[0].replace("_c23", ""))
+    for f in sorted((root / "real_only").glob("*.mp4")):
+        add(f"real_only/{f.name}", "real", "real_only:" + f.name.split("_")[0])
+    with open(root / "real_more" / "SOURCES.csv", newline="") as listing:
+        for row in csv.DictReader(listing):
+            add(f"real_more/{row['file']}", "real", "real_more:" + row["source_repo"])
+    with open(root / "fake_modern" / "SOURCES.csv", newline="") as listing:
+        for row in csv.DictReader(listing):
+            fake = row["label"] == "fake"
+            add(row["file"], row["label"],
+                "modern:" + row["generator"].split(" (")[0] if fake else "modern_inputs")
+    listed = {r["path"] for r in rows}
+    for f in sorted((root / "fake_modern_inputs").glob("*.mp4")):
+        if f"fake_modern_inputs/{f.name}" not in listed:
+            add(f"fake_modern_inputs/{f.name}", "real", "modern_inputs")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "split", "method", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from tfdeepfake.experiments.steps import script_logging
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--write-csv"]:
+        if len(argv) != 3:
+            print("usage: --write-csv VIDEOS_ROOT OUT.csv", file=sys.stderr)
+            return 2
+        print(f"{write_csv(argv[1], argv[2])} videos -> {argv[2]}")
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="--write-csv VIDEOS_ROOT OUT.csv: the shared videos' "
+                                       "CSV for `tfdeepfake index csv` (and nothing else)")
     p.add_argument("cache", type=Path)
     p.add_argument("--out", type=Path, default=Path("reports/default"))
     p.add_argument("--recipe", action="append", choices=sorted(RECIPES))

@@ -1,0 +1,225 @@
+"""The texture head (``detectors.texture_head``) and its combination with ``sbi`` networks,
+measured leave-one-generator-out on the shared footage (issue 20).
+
+    python -m tfdeepfake.experiments.default_texture runs/dd/faces.h5 --sbi reports/default -v
+
+Needs the face cache of ``default_detector`` (its ``method`` column: real collections,
+fake generators) and, for combinations, that study's fold models (``--sbi``: its ``--out``).
+Protocol, for every real fold ``k`` (the collections of ``default_detector``) and every fake
+source ``g`` (a modern generator, FF++, DFDC): a texture head is fitted on the reals outside
+fold ``k`` and the labelled fakes of every source but ``g`` (each face also once degraded:
+shrunk to 56-112 px and JPEG-compressed at quality 30-80, in both classes, so that image
+quality is no cue), optionally with self-blended and lip-sync pseudo-fakes of those reals
+(and their real partners, augmented alike); it scores the reals of fold ``k`` and the fakes
+of ``g``, combined face by face with the fold-``k`` ``sbi`` network as the shipped network
+combines them: ``sigmoid(w logit(p_sbi) + (1 - w) t)``. A real video's score is the mean over
+the ``g`` models, a fake's the mean over the ``k`` models; no model ever saw the person,
+collection or generator it scores. Writes ``texture.json`` and ``texture.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfdeepfake.constants import FAKE, REAL
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
+TRAIN_FACES_PER_VIDEO = 12
+PSEUDO_FAKES_PER_VIDEO = 8
+
+
+def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``face`` shrunk to a 56-112 px side, enlarged back and JPEG-compressed (30-80)."""
+    import cv2
+
+    size = face.shape[0]
+    side = int(rng.integers(56, 113))
+    x = cv2.resize(cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA), (size, size),
+                   interpolation=cv2.INTER_LINEAR)
+    ok, data = cv2.imencode(".jpg", x[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 81))])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1] if ok else x
+
+
+def texture_table(cache: str | Path, out: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    """Texture features of every face (``x``), of a degraded copy (``x_degraded``), and of
+    pseudo-fakes of real faces with their augmented real partners (``pf_fake``, ``pf_real``,
+    ``pf_ids``), cached in ``out/texture_features.npz``."""
+    path = out / "texture_features.npz"
+    if path.exists():
+        return dict(np.load(path))
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
+    from tfdeepfake.detectors.xception import face_cache_settings
+    from tfdeepfake.models.facenet import load_facenet
+    from tfdeepfake.pipelines.self_blend import real_faces
+    from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair
+    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+
+    model = texture_feature_model(load_facenet().model)
+    settings = face_cache_settings(cache)
+    rng = np.random.default_rng(seed)
+    quality = PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
+    rows: dict[str, list] = {k: [] for k in ("ids", "x", "x_degraded", "pf_ids", "pf_fake", "pf_real")}
+    for video in iter_face_videos(cache):
+        if not len(video.faces):
+            continue
+        faces = np.asarray(video.faces)
+        rows["ids"] += [video.video_id] * len(faces)
+        rows["x"].append(texture_features(model, faces))
+        rows["x_degraded"].append(texture_features(model, np.stack([degrade(f, rng) for f in faces])))
+        if video.label != REAL:
+            continue
+        data = real_faces([video], settings, PSEUDO_FAKES_PER_VIDEO)
+        seeds = rng.integers(0, 2**62, len(data))
+        for config in (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0)):
+            fakes = self_blend(data.faces, data.keypoints, seeds, config).images
+            pairs = [augment_pair(np.stack([r, f]), np.random.default_rng(int(s)), quality)
+                     for r, f, s in zip(data.faces, fakes, seeds)]
+            rows["pf_real"].append(texture_features(model, np.stack([p[0] for p in pairs])))
+            rows["pf_fake"].append(texture_features(model, np.stack([p[1] for p in pairs])))
+            rows["pf_ids"] += [video.video_id] * len(data)
+    table = {k: (np.concatenate(v) if k not in ("ids", "pf_ids") else np.asarray(v))
+             for k, v in rows.items()}
+    np.savez(path, **table)
+    return table
+
+
+def _every(count: int, keep: int) -> np.ndarray:
+    return np.unique(np.round(np.linspace(0, count - 1, min(keep, count))).astype(int))
+
+
+def _logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def sbi_face_scores(cache, sbi_dir: Path, recipe: str, fold_of: dict, folds: int) -> dict:
+    """Per-face probabilities of each fold's ``sbi`` network on the videos it did not see
+    (its held-out reals and every fake), cached in ``sbi_dir/face_scores-<recipe>.json``."""
+    path = sbi_dir / f"face_scores-{recipe}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.detectors import load_detector
+
+    videos = [v for v in iter_face_videos(cache) if len(v.faces)]
+    scores: dict[str, dict[str, list]] = {}
+    for k in range(folds):
+        detector = load_detector(sbi_dir / "models" / f"{recipe}-fold{k}-seed0")
+        for v in videos:
+            if v.label == FAKE or fold_of.get(v.video_id) == k:
+                scores.setdefault(v.video_id, {})[str(k)] = detector.score_faces(v.faces).tolist()
+    path.write_text(json.dumps(scores))
+    return scores
+
+
+def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], folds: int = 3,
+             seed: int = 0, c: float = 0.001, n_boot: int = 1000) -> dict[str, Any]:
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.detectors.texture_head import fit_texture_head
+    from tfdeepfake.experiments.default_detector import assign_folds, collection, summarise_scores
+
+    out.mkdir(parents=True, exist_ok=True)
+    table = texture_table(cache, out, seed)
+    videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
+    ids, pf_ids = table["ids"], table["pf_ids"]
+    reals = sorted(v for v in videos if videos[v].label == REAL)
+    sizes: dict[str, int] = {}
+    for v in reals:
+        sizes[collection(videos[v])] = sizes.get(collection(videos[v]), 0) + 1
+    group_fold = assign_folds(sizes, folds, seed)
+    fold_of = {v: group_fold[collection(videos[v])] for v in reals}
+    source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
+    sources = sorted(set(source.values()))
+    rows_of = {v: np.flatnonzero(ids == v) for v in videos}
+    train_rows = {v: r[_every(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
+    results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
+                               "weights": list(WEIGHTS), "combinations": {}}
+    variants = [("texture", None, False), ("texture+pseudo-fakes", None, True)]
+    variants += [(f"{r}+texture", r, False) for r in recipes]
+    variants += [(f"{r}+texture+pseudo-fakes", r, True) for r in recipes]
+    for name, recipe, use_pseudo in variants:
+        sbi = sbi_face_scores(cache, sbi_dir, recipe, fold_of, folds) if recipe else None
+        real_scores = {w: {v: [] for v in reals} for w in WEIGHTS}
+        fake_scores = {w: {v: [] for v in source} for w in WEIGHTS}
+        for k in range(folds):
+            for g in sources:
+                train_real = np.concatenate([train_rows[v] for v in reals if fold_of[v] != k])
+                train_fake = np.concatenate([train_rows[v] for v in source if source[v] != g])
+                real = [table["x"][train_real], table["x_degraded"][train_real]]
+                fake = [table["x"][train_fake], table["x_degraded"][train_fake]]
+                if use_pseudo:
+                    mine = np.array([fold_of[v] != k for v in pf_ids])
+                    real.append(table["pf_real"][mine])
+                    fake.append(table["pf_fake"][mine])
+                head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c)
+                scored = [v for v in reals if fold_of[v] == k] + [v for v in source if source[v] == g]
+                for v in scored:
+                    texture = head.logits(table["x"][rows_of[v]])
+                    tuned = _logit(sbi[v][str(k)]) if sbi else np.zeros_like(texture)
+                    for w in (WEIGHTS if sbi else (0.0,)):
+                        p = 1.0 / (1.0 + np.exp(-(w * tuned + (1 - w) * texture)))
+                        (real_scores if videos[v].label == REAL else fake_scores)[w][v].append(
+                            float(p.mean()))
+        results["combinations"][name] = {
+            str(w): summarise_scores(videos, {v: float(np.mean(s)) for v, s in real_scores[w].items()},
+                                     {v: float(np.mean(s)) for v, s in fake_scores[w].items()},
+                                     n_boot, seed)
+            for w in (WEIGHTS if sbi else (0.0,))}
+        (out / "texture.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Texture head and sbi combinations, leave-one-generator-out", "",
+             "Weight `w` on the fine-tuned sbi head's logit, `1 - w` on the texture head's. "
+             "Video AUC [bootstrap 95% interval]; real videos called fake at 0.5.", "",
+             "| combination | w | all | modern | classic | reals called fake at 0.5 |",
+             "|---|---|---|---|---|---|"]
+    for name, by_weight in results["combinations"].items():
+        for w, r in by_weight.items():
+            cells = [f"{r[k]['auc']:.2f} [{r[k]['low']:.2f}, {r[k]['high']:.2f}]"
+                     if k == "all" else
+                     f"{r['families'][k]['auc']:.2f} [{r['families'][k]['low']:.2f}, "
+                     f"{r['families'][k]['high']:.2f}]" for k in ("all", "modern", "classic")]
+            fa = r["false_alarms_at_0.5"]
+            lines.append(f"| {name} | {w} | " + " | ".join(cells) + f" | {fa['flagged']} / {fa['of']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tfdeepfake.experiments.steps import script_logging
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("cache", type=Path)
+    p.add_argument("--sbi", type=Path, help="default_detector's --out (its fold models)")
+    p.add_argument("--recipe", action="append", default=None)
+    p.add_argument("--out", type=Path, default=Path("reports/default-texture"))
+    p.add_argument("--c", type=float, default=0.001)
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    script_logging(args.verbose)
+    started = time.perf_counter()
+    results = evaluate(args.cache, args.out, sbi_dir=args.sbi,
+                       recipes=(args.recipe or []) if args.sbi else [], c=args.c)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["command"] = " ".join(["python -m tfdeepfake.experiments.default_texture",
+                                   *(argv if argv is not None else sys.argv[1:])])
+    (args.out / "texture.json").write_text(json.dumps(results, indent=1))
+    (args.out / "texture.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
