@@ -1,0 +1,145 @@
+"""Which layer of pretrained FaceNet separates genuine from generated faces: linear probes
+on its pooled layers, under the default-model studies' protocol (docs/results.md, "The
+default model"). Exploratory: point estimates, no intervals.
+
+    python scripts/default_layer_probe.py runs/dd/faces.h5 --features runs/dd/feats.npz
+    python scripts/default_layer_probe.py runs/dd/faces.h5 --features runs/dd/feats.npz \\
+        --layer Mixed_6a --c 0.01
+    python scripts/default_layer_probe.py ... --video meandiff   # video-level, temporal
+
+Features (every face, and a degraded copy: 56-112 px and JPEG 30-80) of four layers are
+computed once into --features. Then, for each genuine fold k (default_detector's folds of
+collections) and each fake source g, a logistic regression (balanced, standardised) is fitted
+on the genuine videos outside k and the fakes outside g (12 faces per video, with their
+degraded copies), and scores the genuine videos of k and the fakes of g; prints video AUC
+for all fakes, modern generators and classic FF++ / DFDC. ``--video MODE`` fits on video
+features instead (``mean``, ``std``, ``diff``: mean absolute frame-to-frame change,
+``meandiff``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+LAYERS = ("Block35_5_Activation", "Mixed_6a", "Block17_10_Activation", "AvgPool")
+
+
+def compute_features(cache: Path, out: Path) -> None:
+    import tensorflow as tf
+    from tensorflow import keras
+
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.experiments.default_texture import degrade
+    from tfdeepfake.models.facenet import load_facenet
+
+    network = load_facenet().model
+    backbone = network.get_layer("inception_resnet_v1")
+    trunk = keras.Model(backbone.input, [backbone.get_layer(n).output for n in LAYERS])
+    faces_in = keras.Input((160, 160, 3))
+    outputs = trunk(network.get_layer("facenet_standardize")(faces_in), training=False)
+    pooled = [keras.layers.GlobalAveragePooling2D()(o) if len(o.shape) == 4 else o for o in outputs]
+    model = keras.Model(faces_in, pooled)
+    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    rng = np.random.default_rng(0)
+    rows = {"ids": [], "labels": [], "methods": []}
+    feats = {n: [] for n in LAYERS}
+    degraded = {n: [] for n in LAYERS}
+    for video in iter_face_videos(cache):
+        if not len(video.faces):
+            continue
+        faces = np.asarray(video.faces)
+        for store, batch in ((feats, faces), (degraded, np.stack([degrade(f, rng) for f in faces]))):
+            for name, value in zip(LAYERS, infer(tf.constant(batch.astype(np.float32)))):
+                store[name].append(value.numpy())
+        rows["ids"] += [video.video_id] * len(faces)
+        rows["labels"] += [video.label] * len(faces)
+        rows["methods"] += [str(video.attrs.get("method"))] * len(faces)
+    np.savez(out, **{k: np.asarray(v) for k, v in rows.items()},
+             **{n: np.concatenate(feats[n]) for n in LAYERS},
+             **{"deg_" + n: np.concatenate(degraded[n]) for n in LAYERS})
+
+
+def main(argv=None) -> int:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tfdeepfake.experiments.default_detector import assign_folds, auc_interval
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("cache", type=Path)
+    p.add_argument("--features", type=Path, default=Path("runs/dd/feats.npz"))
+    p.add_argument("--layer", default="Block17_10_Activation", help="a layer, or several joined by +")
+    p.add_argument("--c", type=float, default=0.01)
+    p.add_argument("--faces", type=int, default=12)
+    p.add_argument("--no-degraded", action="store_true")
+    p.add_argument("--video", choices=("mean", "std", "diff", "meandiff"))
+    args = p.parse_args(argv)
+    if not args.features.exists():
+        compute_features(args.cache, args.features)
+    d = np.load(args.features)
+    ids, labels, methods = d["ids"], d["labels"], d["methods"]
+    x = np.concatenate([d[n] for n in args.layer.split("+")], axis=1)
+    xd = np.concatenate([d["deg_" + n] for n in args.layer.split("+")], axis=1)
+    videos = sorted(set(ids))
+    label = {v: int(labels[ids == v][0]) for v in videos}
+    method = {v: str(methods[ids == v][0]) for v in videos}
+    reals = [v for v in videos if label[v] == 0]
+    sizes: dict[str, int] = {}
+    for v in reals:
+        sizes[method[v]] = sizes.get(method[v], 0) + 1
+    folds = assign_folds(sizes, 3, 0)
+    fold = {v: folds[method[v]] for v in reals}
+    sources = sorted({method[v] for v in videos if label[v] == 1})
+    if args.video:
+        def video_features(v):
+            f = x[ids == v] / (np.linalg.norm(x[ids == v], axis=1, keepdims=True) + 1e-8)
+            diff = np.abs(np.diff(f, axis=0)).mean(0) if len(f) > 1 else np.zeros(f.shape[1])
+            return np.concatenate({"mean": [f.mean(0)], "std": [f.std(0)], "diff": [diff],
+                                   "meandiff": [f.mean(0), diff]}[args.video])
+        table = {v: video_features(v) for v in videos}
+    keep = np.zeros(len(ids), bool)
+    for v in videos:
+        rows = np.flatnonzero(ids == v)
+        keep[rows[np.unique(np.linspace(0, len(rows) - 1, args.faces).round().astype(int))]] = True
+    real_scores = {v: [] for v in reals}
+    fake_scores = {v: [] for v in videos if label[v] == 1}
+    for k in range(3):
+        for g in sources:
+            chosen = [v for v in videos if (label[v] == 0 and fold[v] != k)
+                      or (label[v] == 1 and method[v] != g)]
+            scored = [v for v in videos if (label[v] == 0 and fold[v] == k)
+                      or (label[v] == 1 and method[v] == g)]
+            model = make_pipeline(StandardScaler(), LogisticRegression(
+                C=args.c, max_iter=3000, class_weight="balanced"))
+            if args.video:
+                model.fit(np.stack([table[v] for v in chosen]), [label[v] for v in chosen])
+                probs = {v: model.predict_proba(table[v][None])[0, 1] for v in scored}
+            else:
+                rows = keep & np.isin(ids, chosen)
+                train_x, train_y = x[rows], labels[rows]
+                if not args.no_degraded:
+                    train_x, train_y = np.concatenate([train_x, xd[rows]]), np.concatenate([train_y, train_y])
+                model.fit(train_x, train_y)
+                probs = {v: model.predict_proba(x[ids == v])[:, 1].mean() for v in scored}
+            for v, s in probs.items():
+                (real_scores if label[v] == 0 else fake_scores)[v].append(float(s))
+    real = [np.mean(s) for s in real_scores.values()]
+    fake = {v: np.mean(s) for v, s in fake_scores.items()}
+    modern = [s for v, s in fake.items() if method[v].startswith("modern")]
+    classic = [s for v, s in fake.items() if not method[v].startswith("modern")]
+    print(f"{args.layer} c={args.c} faces={args.faces} video={args.video}: all "
+          f"{auc_interval(real, list(fake.values()), 1)['auc']:.3f}, modern "
+          f"{auc_interval(real, modern, 1)['auc']:.3f}, classic {auc_interval(real, classic, 1)['auc']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
