@@ -7,6 +7,7 @@ generated hard videos. bench_parity: how far the fast face path moves probabilit
 bench_extract, bench_export: extract speed per resolution; TFLite variants. bench_facenet:
 FaceNet on 25 faces, Keras against TFLite builds (the floor under detect's latency).
 bench_stages: each stage of detect alone, and the floor their CPU seconds set on this machine.
+bench_default_model: the bundled default model's TFLite parity and its speed against triplet.
 """
 
 import subprocess
@@ -22,6 +23,7 @@ BENCHMARKS = [
     ("bench_export.py", []),
     ("bench_facenet.py", []),
     ("bench_stages.py", []),
+    ("bench_default_model.py", []),
 ]
 
 if __name__ == "__main__":
