@@ -29,7 +29,7 @@ def real_set(video_id: str) -> str:
 
 
 def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: str,
-         weight: str, commands: Sequence[str]) -> str:
+         weight: str, commands: Sequence[str], poster: Mapping | None = None) -> str:
     meta = json.loads((model_dir / "model.json").read_text())
     chosen = texture["combinations"][combination][weight]
     calibration = meta["calibration"]
@@ -84,6 +84,9 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
     if sbi:
         lines += ["Other recipes measured the same way (genuine videos only, every fake unseen):",
                   "", "| recipe | all | modern | classic |", "|---|---|---|---|"]
+        for name, r in ((poster or {}).get("classifiers") or {}).items():
+            lines.append(f"| poster's method, {name} (3 x 3 folds) | {_auc(r['all'])} | "
+                         f"{_auc(r['families']['modern'])} | {_auc(r['families']['classic'])} |")
         for name, r in sbi["recipes"].items():
             lines.append(f"| sbi `{name}` | {_auc(r['all'])} | {_auc(r['families']['modern'])} | "
                          f"{_auc(r['families']['classic'])} |")
@@ -155,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=BUNDLED_MODEL_DIR)
     p.add_argument("--texture", type=Path, default=Path("reports/default-texture"))
     p.add_argument("--sbi", type=Path, default=Path("reports/default"))
+    p.add_argument("--poster", type=Path, default=Path("reports/default-poster"))
     p.add_argument("--combination", default="texture")
     p.add_argument("--weight", default="0.0")
     p.add_argument("--command", action="append", default=[])
@@ -165,8 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The sbi study first: the texture study reads its fold models.
     commands = ([sbi["command"]] if sbi and sbi.get("command") else []) \
         + [texture.get("command", "")] + args.command
+    poster_path = args.poster / "poster.json"
+    poster = json.loads(poster_path.read_text()) if poster_path.exists() else None
+    if poster and poster.get("command"):
+        commands.insert(len(commands) - len(args.command), poster["command"])
     (args.model / MODEL_CARD).write_text(card(args.model, texture, sbi, args.combination,
-                                              args.weight, commands))
+                                              args.weight, commands, poster))
     print(args.model / MODEL_CARD)
     return 0
 
