@@ -70,6 +70,17 @@ def assign_folds(groups: Mapping[str, int], folds: int, seed: int) -> dict[str, 
     return out
 
 
+def real_folds(videos: Mapping, folds: int, seed: int) -> dict[str, int]:
+    """``{video_id: fold}`` of the real videos among ``videos`` (``{video_id: FaceVideo}``):
+    whole collections per fold, ``assign_folds``."""
+    reals = [v for v in videos if videos[v].label == REAL]
+    sizes: dict[str, int] = {}
+    for v in reals:
+        sizes[collection(videos[v])] = sizes.get(collection(videos[v]), 0) + 1
+    fold_of_group = assign_folds(sizes, folds, seed)
+    return {v: fold_of_group[collection(videos[v])] for v in reals}
+
+
 def family(video) -> str:
     name = collection(video)
     if video.label == REAL:
@@ -135,13 +146,9 @@ def run(cache: str | Path, out: str | Path, *, recipes: Sequence[str], folds: in
     videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     reals = sorted(v for v in videos if videos[v].label == REAL)
     fakes = sorted(v for v in videos if videos[v].label == FAKE)
-    sizes: dict[str, int] = {}
-    for v in reals:
-        sizes[collection(videos[v])] = sizes.get(collection(videos[v]), 0) + 1
-    fold_of_group = assign_folds(sizes, folds, seed)
-    fold_of = {v: fold_of_group[collection(videos[v])] for v in reals}
-    logger.info("%d real videos in %d collections, %d fakes; folds of %s reals", len(reals),
-                len(sizes), len(fakes), [sum(f == k for f in fold_of.values()) for k in range(folds)])
+    fold_of = real_folds(videos, folds, seed)
+    logger.info("%d real videos, %d fakes; folds of %s reals", len(reals), len(fakes),
+                [sum(f == k for f in fold_of.values()) for k in range(folds)])
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed,
                                "faces_per_video": faces_per_video, "base": BASE,
                                "fold_of": fold_of, "recipes": {}}
@@ -277,7 +284,7 @@ def write_csv(videos_root: str | Path, out: str | Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tfdeepfake.experiments.steps import script_logging
+    from tfdeepfake.experiments.steps import script_logging, write_study
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--write-csv"]:
@@ -301,12 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     results = run(args.cache, args.out, recipes=args.recipe or list(RECIPES), folds=args.folds,
                   seed=args.seed, faces_per_video=args.faces_per_video)
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    results["command"] = " ".join(["python -m tfdeepfake.experiments.default_detector",
-                                   *(argv if argv is not None else sys.argv[1:])])
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    (args.out / "results.md").write_text(markdown(results))
-    print(markdown(results))
+    print(write_study(args.out, "results", results, markdown, "tfdeepfake.experiments.default_detector", argv, started))
     return 0
 
 

@@ -127,18 +127,14 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
              seed: int = 0, c: float = 0.001, n_boot: int = 1000) -> dict[str, Any]:
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.texture_head import fit_texture_head
-    from tfdeepfake.experiments.default_detector import assign_folds, collection, summarise_scores
+    from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
 
     out.mkdir(parents=True, exist_ok=True)
     table = texture_table(cache, out, seed)
     videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     ids, pf_ids = table["ids"], table["pf_ids"]
     reals = sorted(v for v in videos if videos[v].label == REAL)
-    sizes: dict[str, int] = {}
-    for v in reals:
-        sizes[collection(videos[v])] = sizes.get(collection(videos[v]), 0) + 1
-    group_fold = assign_folds(sizes, folds, seed)
-    fold_of = {v: group_fold[collection(videos[v])] for v in reals}
+    fold_of = real_folds(videos, folds, seed)
     source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
     sources = sorted(set(source.values()))
     rows_of = {v: np.flatnonzero(ids == v) for v in videos}
@@ -198,7 +194,7 @@ def markdown(results: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tfdeepfake.experiments.steps import script_logging
+    from tfdeepfake.experiments.steps import script_logging, write_study
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("cache", type=Path)
@@ -212,12 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     results = evaluate(args.cache, args.out, sbi_dir=args.sbi,
                        recipes=(args.recipe or []) if args.sbi else [], c=args.c)
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    results["command"] = " ".join(["python -m tfdeepfake.experiments.default_texture",
-                                   *(argv if argv is not None else sys.argv[1:])])
-    (args.out / "texture.json").write_text(json.dumps(results, indent=1))
-    (args.out / "texture.md").write_text(markdown(results))
-    print(markdown(results))
+    print(write_study(args.out, "texture", results, markdown, "tfdeepfake.experiments.default_texture", argv, started))
     return 0
 
 

@@ -44,16 +44,13 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     from tfdeepfake.detectors.base import ModelFolder
     from tfdeepfake.detectors.calibrate import calibrate_scores
     from tfdeepfake.detectors.texture_head import fit_texture_head, with_texture_head
-    from tfdeepfake.experiments.default_detector import assign_folds, collection
+    from tfdeepfake.experiments.default_detector import collection, real_folds
     from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, _every, texture_table
 
     videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     reals = sorted(v for v in videos if videos[v].label == REAL)
-    sizes: dict[str, int] = {}
-    for v in reals:
-        sizes[collection(videos[v])] = sizes.get(collection(videos[v]), 0) + 1
-    group_fold = assign_folds(sizes, 3, seed)
-    held = [v for v in reals if group_fold[collection(videos[v])] == 0]
+    fold_of = real_folds(videos, 3, seed)
+    held = [v for v in reals if fold_of[v] == 0]
     train_reals = [v for v in reals if v not in set(held)]
     fakes = sorted(v for v in videos if videos[v].label == FAKE)
     table = texture_table(cache, texture_dir, seed)

@@ -55,6 +55,21 @@ class Steps:
                 self.on_step(dict(row))
 
 
+def write_study(out: Path, stem: str, results: dict, markdown: Callable[[dict], str],
+                module: str, argv, started: float) -> str:
+    """A study's ending: its seconds and command into ``results``, ``<stem>.json`` and
+    ``<stem>.md`` into ``out``; returns the Markdown (the entry points print it)."""
+    import sys
+
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["command"] = " ".join([f"python -m {module}",
+                                   *(argv if argv is not None else sys.argv[1:])])
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    text = markdown(results)
+    (out / f"{stem}.md").write_text(text)
+    return text
+
+
 def short_hash(value: Any) -> str:
     """Eight hex digits identifying a JSON-able value (file names of caches)."""
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
