@@ -171,3 +171,80 @@ def test_index_and_extract_record_every_item(matrix, capsys):
             assert name.rsplit("/", 1)[1] in failures[video_id].reason  # names its file
     assert (summary["done"], summary["failed"]) == (6, 4)
     assert stored["data/fake/damaged"].attrs["frame_count"] == 60  # not the 29 it stopped at
+
+
+# --- issue 22 ---------------------------------------------------------------------------
+
+# Run in a subprocess: OpenCV segfaulted on such a name, which would kill pytest itself.
+_DETECT_WITH_TINY_FACENET = """
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tests.export.export_helpers import make_faces, tiny_facenet, write_triplet_model
+import tfdeepfake.detect as detect_module
+from tfdeepfake.cli import main
+from tfdeepfake.detectors import load_detector
+from tfdeepfake.faces.settings import FaceSettings
+
+embedder = tiny_facenet()
+folder = write_triplet_model(Path(sys.argv[1]), embedder, make_faces(6), np.array([0, 1] * 3),
+                             settings=FaceSettings(num_frames=%d))
+detect_module.load_detector = lambda path, facenet_weights=None: load_detector(path, embedder=embedder)
+sys.exit(main(sys.argv[2:] + ["--model", str(folder)]))
+""" % NUM_FRAMES
+
+
+def _latin1_folder(root):
+    """``data/real/good.mp4`` and ``data/real/caf\\xe9.mp4`` (a name that is not UTF-8)."""
+    import os
+
+    data = root / "data" / "real"
+    data.mkdir(parents=True)
+    good = write_face_video(data / "good.mp4")
+    try:
+        with open(os.path.join(os.fsencode(data), b"caf\xe9.mp4"), "wb") as out:
+            out.write(good.read_bytes())
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take non-UTF-8 names")
+    return root / "data"
+
+
+def _run(args, cwd):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT, clean_environment
+
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**clean_environment(), "PYTHONPATH": str(REPO_ROOT)}, timeout=300)
+
+
+def test_detect_reads_a_file_whose_name_is_not_utf8_and_goes_on(tmp_path):
+    data = _latin1_folder(tmp_path)
+    result = _run(["-c", _DETECT_WITH_TINY_FACENET, str(tmp_path / "model"), "-q", "detect",
+                   str(data), "--json"], tmp_path)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    verdicts = {v["path"].rsplit("/", 1)[1]: v for v in json.loads(result.stdout)}
+    assert sorted(verdicts) == ["caf\udce9.mp4", "good.mp4"]
+    for verdict in verdicts.values():
+        assert verdict["verdict"] in ("real", "fake") and verdict["faces_found"] > 0, verdict
+
+
+def test_index_and_extract_go_on_past_a_name_that_is_not_utf8(tmp_path):
+    data = _latin1_folder(tmp_path)
+    cli = ["-m", "tfdeepfake.cli", "-q"]
+    index = _run([*cli, "index", "folders", str(data), "-o", "m.jsonl"], tmp_path)
+    assert index.returncode == 0, index.stderr[-2000:]
+    from tfdeepfake.datasets.records import read_manifest
+
+    assert sorted(r.path for r in read_manifest(tmp_path / "m.jsonl")) == [
+        "real/caf\udce9.mp4", "real/good.mp4"]
+    extract = _run([*cli, "extract", "m.jsonl", "-o", "faces.h5", "--num-frames", "3",
+                    "--size", "32", "--json"], tmp_path)
+    assert extract.returncode == 0 and "Traceback" not in extract.stderr, extract.stderr[-2000:]
+    summary = json.loads(extract.stdout)
+    assert (summary["done"], summary["failed"]) == (1, 1)
+    reason = summary["failures"][0]["reason"]
+    assert "caf\udce9.mp4" in reason and "not valid UTF-8" in reason

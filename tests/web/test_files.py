@@ -89,3 +89,27 @@ def test_the_videos_folder_lists_and_resolves_only_its_own_videos(tmp_path):
             folder.resolve(bad)
     with pytest.raises(NotADirectoryError, match="not a folder"):
         VideoFolder(root / "a.mp4")
+
+
+def test_a_name_that_is_not_utf8_is_left_off_the_list_with_a_warning(tmp_path, caplog):
+    # Issue 22, item 1: a 'caf\xe9.mp4' from a Latin-1 file system made every page a 500.
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "a.mp4").write_bytes(b"x")
+    try:
+        with open(os.path.join(os.fsencode(root), b"caf\xe9.mp4"), "wb") as out:
+            out.write(b"x")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take non-UTF-8 names")
+    folder = VideoFolder(root)
+    assert folder.names() == ["a.mp4"]
+    assert "caf\\udce9.mp4" in caplog.text and "not valid UTF-8" in caplog.text
+    from tfdeepfake.web.app import create_app
+    from tfdeepfake.web.jobs import JobQueue
+
+    jobs = JobQueue({"none": None}, work_dir=tmp_path / "work")  # no job runs here
+    try:
+        page = create_app(jobs, videos=folder).test_client().get("/")
+    finally:
+        jobs.close()
+    assert page.status_code == 200 and b"a.mp4" in page.data

@@ -83,6 +83,14 @@ def _record_attrs(record: VideoRecord) -> dict:
     return {k: ("" if v is None else v) for k, v in asdict(record).items()}
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
                    detector: BatchFaceDetector | None = None) -> VideoOutcome:
     """Extract one video and stage the result (or its failure) in the store."""
@@ -90,6 +98,14 @@ def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
     store = face_store(store_path, config)  # parts record the settings they were made with
     detector = detector or get_detector(config.detector)
     path = record.full_path
+    if not all(_utf8(text) for text in (record.video_id, record.root, record.path)):
+        # HDF5 stores names as UTF-8: a part for this video could not be written, and a
+        # failure recorded under its id could not either. Said on every run until renamed.
+        reason = str(VideoReadError(path, "file name is not valid UTF-8; the cache cannot "
+                                          "store it (rename the file)"))
+        logger.warning("skipping %s: %s", ascii(record.video_id), reason)
+        return VideoOutcome(record.video_id, "failed", reason=reason, recorded=False,
+                            seconds=time.perf_counter() - started)
     try:
         arrays, video_attrs = faces_of_video(path, config, detector)
     except (VideoReadError, NoFaceError, ValueError, OSError) as error:

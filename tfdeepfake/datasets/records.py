@@ -314,6 +314,17 @@ def log_result(name: str, result: IndexResult) -> None:
         logger.debug("skipped %s: %s", skip.path, skip.reason)
 
 
+def _json_line(row: dict) -> str:
+    line = json.dumps(row, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name that is not valid UTF-8 holds surrogate escapes ('caf\\udce9.mp4'):
+        # as JSON escapes they read back to the same str, which names the same bytes on disk.
+        line = json.dumps(row, ensure_ascii=True)
+    return line
+
+
 def write_manifest(path: str | os.PathLike, records: Iterable[VideoRecord]) -> Path:
     """Write records as JSON Lines, atomically (a reader never sees half a manifest)."""
     path = Path(path)
@@ -331,7 +342,7 @@ def write_manifest(path: str | os.PathLike, records: Iterable[VideoRecord]) -> P
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             for record in records:
-                handle.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False))
+                handle.write(_json_line(dataclasses.asdict(record)))
                 handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import logging
 import os
+import shutil
+import tempfile
 from typing import Sequence
 
 import cv2
@@ -120,11 +122,41 @@ def _open_capture(path: str, params: Sequence[int] = ()) -> cv2.VideoCapture:
     _check_file(path)
     # Ask for FFmpeg explicitly: with CAP_ANY, OpenCV may hand a name containing '%' to
     # its image-sequence backend and "open" something that is not this file.
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, list(params))
+    if _utf8_name(path):
+        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, list(params))
+    else:
+        cap = _open_through_ascii_link(path, params)
     if not cap.isOpened():
         cap.release()
         raise VideoReadError(path, "not a readable video (FFmpeg could not open it)")
     return cap
+
+
+def _utf8_name(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _open_through_ascii_link(path: str, params: Sequence[int]) -> cv2.VideoCapture:
+    """OpenCV segfaults on a name that is not valid UTF-8 (``caf\\xe9.mp4`` from a Latin-1
+    file system arrives as a surrogate escape): open the file through a symbolic link with
+    an ASCII name. FFmpeg holds the file open from then on, so the link goes at once."""
+    suffix = os.path.splitext(path)[1]
+    if not (suffix.isascii() and suffix[1:].isalnum()):
+        suffix = ""  # FFmpeg probes the content; the extension is only a hint
+    folder = tempfile.mkdtemp(prefix="tfdeepfake-video-")
+    link = os.path.join(folder, "video" + suffix)
+    try:
+        os.symlink(os.path.abspath(path), link)
+        return cv2.VideoCapture(link, cv2.CAP_FFMPEG, list(params))
+    except OSError as error:
+        raise VideoReadError(path, f"file name is not valid UTF-8 and a link to it could not be "
+                                   f"made ({error.strerror or error})") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_info(cap: cv2.VideoCapture, path: str) -> tuple[VideoInfo, int]:

@@ -4,6 +4,7 @@ upload is stored under the job's generated id, and a pick must be one of the lis
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from tfdeepfake.datasets.scan import is_video_name
 _QUICKTIME_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 _ASF = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")  # ASF header object GUID (WMV)
 MAX_LISTED = 1000
+
+logger = logging.getLogger(__name__)
 
 
 class UploadRejected(ValueError):
@@ -86,7 +89,16 @@ class VideoFolder:
             if len(found) >= MAX_LISTED:
                 break
             if is_video_name(path.name) and not path.name.startswith(".") and self._inside(path):
-                found.append(path.relative_to(self.root).as_posix())
+                name = path.relative_to(self.root).as_posix()
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    # A page (and the name it sends back) is UTF-8: such a name would
+                    # fail every request for the page.
+                    logger.warning("--videos: %s not listed: its name is not valid UTF-8",
+                                   ascii(str(path)))
+                    continue
+                found.append(name)
         return found
 
     def resolve(self, name: str) -> Path:
