@@ -248,3 +248,18 @@ def test_index_and_extract_go_on_past_a_name_that_is_not_utf8(tmp_path):
     assert (summary["done"], summary["failed"]) == (1, 1)
     reason = summary["failures"][0]["reason"]
     assert "caf\udce9.mp4" in reason and "not valid UTF-8" in reason
+
+
+def test_annotate_never_writes_over_its_input_or_an_existing_file(matrix, capsys):
+    from tfdeepfake.cli import main
+
+    good = matrix / "data" / "real" / "good.mp4"
+    before = good.read_bytes()
+    for target, extra, says in ((good, ["--overwrite"], "is the input video"),
+                                (matrix / "whole.mp4", [], "exists; pass --overwrite")):
+        kept = target.read_bytes()
+        assert main(["detect", str(good), "--model", str(matrix / "model"), "--annotate",
+                     str(target), *extra]) == 2
+        assert says in capsys.readouterr().err
+        assert target.read_bytes() == kept
+    assert good.read_bytes() == before

@@ -128,3 +128,22 @@ def test_a_damaged_middle_keeps_the_input_frame_count_and_draws_past_the_damage(
     # The scored frame after the damage is drawn: its red box is on the last frame.
     frame = read_frames(out, [59])[0][0]
     assert np.abs(_edge_colour(frame, box) - probability_colour(1.0)).max() < 45
+
+
+def test_a_failed_write_leaves_an_existing_output_whole_and_no_temporary_file(tmp_path):
+    # Issue 22, item 2: the copy is written under a temporary name and renamed at the end.
+    video = _video(tmp_path / "in.mp4", num_frames=30, fps=12.0)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier annotated video")
+
+    def fail_midway(done, total):
+        if done >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        annotate_video(video, _verdict(video, []), out, progress=fail_midway)
+    assert out.read_bytes() == b"an earlier annotated video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+    annotate_video(video, _verdict(video, []), out)
+    assert _count(out) == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]

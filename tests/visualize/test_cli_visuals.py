@@ -87,3 +87,44 @@ def test_bad_combinations_are_one_line_errors(world, tmp_path, capsys):
                  str(tmp_path / "file")]) == 2
     assert "not a folder" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.mp4"))  # no half-written output after an error
+
+
+def test_annotate_refuses_the_input_video_itself(world, use_model, tmp_path, capsys):
+    # Issue 22, item 2: `detect V --annotate V` wrote over the video it was asked about.
+    video = tmp_path / "in.mp4"
+    video.write_bytes(world["video"].read_bytes())
+    (tmp_path / "sub").mkdir()
+    for target in (video, tmp_path / "sub" / ".." / "in.mp4"):
+        for extra in ([], ["--overwrite"]):
+            assert main(["detect", str(video), "--model", str(world["model"]), "--annotate",
+                         str(target), *extra]) == 2
+            err = capsys.readouterr().err
+            assert "is the input video" in err and "in.mp4" in err and len(err.splitlines()) == 1
+    assert video.read_bytes() == world["video"].read_bytes()
+    # A folder holding another input under the name one video's copy would get.
+    named = tmp_path / "ann" / "in.annotated.mp4"
+    named.parent.mkdir()
+    named.write_bytes(video.read_bytes())
+    assert main(["detect", str(video), str(named), "--model", str(world["model"]), "--annotate",
+                 str(named.parent), "--overwrite"]) == 2
+    assert "is the input video" in capsys.readouterr().err
+
+
+def test_annotate_refuses_an_existing_output_unless_overwrite(world, use_model, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    (folder / "mixed.annotated.mp4").write_bytes(b"keep me too")
+    for target in (out, folder):
+        assert main(["detect", str(world["video"]), "--model", str(world["model"]), "--annotate",
+                     str(target)]) == 2
+        err = capsys.readouterr().err
+        assert "exists" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert out.read_bytes() == b"keep me"
+    assert (folder / "mixed.annotated.mp4").read_bytes() == b"keep me too"
+    for target, written in ((out, out), (folder, folder / "mixed.annotated.mp4")):
+        assert main(["detect", str(world["video"]), "--model", str(world["model"]), "--annotate",
+                     str(target), "--overwrite", "-q"]) == 0
+        assert sum(1 for _ in iter_frames(written)) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann", "out.mp4"]

@@ -49,7 +49,8 @@ def cmd_detect(args) -> int:
         raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
     from tfdeepfake.cli.visuals import annotate_targets, outputs_line, report_targets
 
-    annotate, report = annotate_targets(args.annotate, paths), report_targets(args.report, paths)
+    annotate = annotate_targets(args.annotate, paths, overwrite=args.overwrite)
+    report = report_targets(args.report, paths)
     beam = beam_pipeline_module(args, "detect")
     if beam is not None:
         return _detect_on_beam(args, beam, paths, bool(annotate or report))
@@ -131,7 +132,11 @@ def add_detect(sub, parents) -> None:
     p.add_argument("--annotate", type=Path, metavar="OUT",
                    help="write the video with each sampled frame's face box coloured by its fake "
                         "probability, the running video score and the verdict (H.264, same fps "
-                        "and length): OUT.mp4 for one video, else a folder")
+                        "and length): OUT.mp4 for one video, else a folder; never the input "
+                        "itself, nor an existing file without --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --annotate replace existing files (the copy is written under a "
+                        "temporary name and renamed when whole)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="per video a folder DIR/<name>/ with frames.png (frame probability over "
                         "time), faces.png (the scored faces), heatmap.png (Grad-CAM for "

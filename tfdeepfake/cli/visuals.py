@@ -8,9 +8,13 @@ from typing import Callable
 from tfdeepfake.cli.common import CommandError
 
 
-def annotate_targets(annotate: Path | None, paths: list[Path]) -> dict[Path, Path]:
+def annotate_targets(annotate: Path | None, paths: list[Path],
+                     overwrite: bool = False) -> dict[Path, Path]:
     """Output video per input: ``--annotate OUT.mp4`` with one video is that file; otherwise
-    ``--annotate`` is a folder receiving ``<name>.annotated.mp4`` per video."""
+    ``--annotate`` is a folder receiving ``<name>.annotated.mp4`` per video.
+
+    Checked before any video is read: an output that is one of the inputs is refused (even
+    with ``overwrite``), an existing one unless ``overwrite``."""
     if annotate is None:
         return {}
     from tfdeepfake.visualize.run import unique_names
@@ -19,8 +23,28 @@ def annotate_targets(annotate: Path | None, paths: list[Path]) -> dict[Path, Pat
         if len(paths) != 1:
             raise CommandError(f"--annotate {annotate}: a .mp4 file takes one video, and "
                                f"{len(paths)} were given; give a folder instead")
-        return {paths[0]: annotate}
-    return {path: annotate / f"{name}.annotated.mp4" for path, name in unique_names(paths).items()}
+        targets = {paths[0]: annotate}
+    else:
+        targets = {path: annotate / f"{name}.annotated.mp4"
+                   for path, name in unique_names(paths).items()}
+    inputs = {path.resolve() for path in paths}
+    for target in targets.values():
+        if target.resolve() in inputs or any(_same_file(target, path) for path in paths):
+            raise CommandError(f"--annotate {target}: is the input video itself; give another "
+                               "name")
+        if target.is_dir():
+            raise CommandError(f"--annotate {target}: exists and is a folder")
+        if (target.exists() or target.is_symlink()) and not overwrite:
+            raise CommandError(f"--annotate {target}: exists; pass --overwrite to replace it")
+    return targets
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    # Hard links and links by another name: resolve() alone does not see those.
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def report_targets(report: Path | None, paths: list[Path]) -> dict[Path, Path]:

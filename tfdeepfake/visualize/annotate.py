@@ -13,8 +13,10 @@ so it lasts as long as the input; the audio track is not copied.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -125,6 +127,19 @@ class _Annotator:
         return image
 
 
+def _umask() -> int:
+    # mkstemp makes the file 0600; the finished video gets the mode any new file would.
+    # Read, not set-and-restore: os.umask is process-wide and `serve` writes in threads.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def annotate_video(video_path: str | os.PathLike, verdict, out_path: str | os.PathLike, *,
                    progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the annotated copy of ``video_path`` (see the module text) to ``out_path``
@@ -149,7 +164,20 @@ def annotate_video(video_path: str | os.PathLike, verdict, out_path: str | os.Pa
                 progress(i, info.frame_count)
             yield even_size(annotator.draw(i, frame))
 
-    out = write_video(out_path, frames(), fps, "h264", faststart=True)
+    # A temporary name beside the output, renamed when whole: a failure or an interrupt
+    # never leaves half a video where a finished one (or nothing) was.
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp.mp4", dir=out.parent)
+    os.close(fd)
+    try:
+        write_video(temp, frames(), fps, "h264", faststart=True)
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
     if progress is not None:
         progress(info.frame_count, info.frame_count)
     logger.info("annotated %s -> %s", video_path, out)
