@@ -263,3 +263,19 @@ def test_annotate_never_writes_over_its_input_or_an_existing_file(matrix, capsys
         assert says in capsys.readouterr().err
         assert target.read_bytes() == kept
     assert good.read_bytes() == before
+
+
+def test_a_manifest_row_with_a_nul_is_one_line_naming_file_and_line(matrix, tmp_path, capsys):
+    from tfdeepfake.cli import main
+    from tfdeepfake.datasets.records import video_id_for
+
+    row = {"video_id": video_id_for("data", "real/ba\x00d.mp4"), "root": str(matrix / "data"),
+           "path": "real/ba\x00d.mp4", "label": 0, "split": "train", "dataset": "data",
+           "method": None, "source": None}
+    good = {**row, "video_id": "data/real/good", "path": "real/good.mp4"}
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    assert main(["-q", "extract", str(manifest), "-o", str(tmp_path / "c.h5")]) == 2
+    err = capsys.readouterr().err
+    assert f"{manifest} line 2: field path holds a control character (U+0000)" in err
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("c.h5*"))

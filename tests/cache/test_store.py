@@ -207,3 +207,22 @@ def test_a_file_that_is_not_a_cache_is_named_for_what_it_is(tmp_path, content, w
                      "extract`\\)$", message), message
     with pytest.raises(CacheError, match="choose another output path"):
         VideoStore(path, "faces", {})  # written: an output
+
+
+def test_a_part_that_cannot_be_merged_is_dropped_and_never_poisons_later_runs(tmp_path, caplog):
+    """Issue 22 item 4: a failure staged under an id holding a NUL failed every merge ("VLEN
+    strings do not support embedded NULLs"), and every later clean run with it."""
+    store = VideoStore(tmp_path / "c.h5", "faces", {"size": 8})
+    store.stage_video("ds/real/a", _arrays(), {"label": 0})
+    store.stage_failure("ds/real/ba\x00d", "no face", {"label": 0})
+    store.stage_video("ds/real/c", _arrays(2), {"label": 1})
+    with caplog.at_level("WARNING"):
+        assert store.commit() == 2
+    assert "could not be merged" in caplog.text and "ds/real/ba\\x00d" in caplog.text
+    assert not store.parts_dir.exists()
+    assert store.done_ids() == {"ds/real/a", "ds/real/c"} and store.failures() == {}
+    # A later run starts clean and merges as usual.
+    later = VideoStore(tmp_path / "c.h5", "faces", {"size": 8})
+    later.stage_video("ds/real/e", _arrays(1), {"label": 0})
+    assert later.commit() == 1
+    assert later.done_ids() == {"ds/real/a", "ds/real/c", "ds/real/e"}

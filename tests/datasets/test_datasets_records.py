@@ -148,3 +148,53 @@ def test_build_index_checks_layout_and_options(tmp_path, celebdf_v2):
     with pytest.raises(ValueError, match="unknown option.* compression .*valid: version"):
         build_index("celebdf", celebdf_v2, compression="c23")
     assert len(build_index("celebdf", celebdf_v2, val_fraction=0.2).records) == 12
+
+
+@pytest.mark.parametrize("field, value", [
+    ("path", "ba\x00d.mp4"),
+    ("video_id", "d/ba\x00d"),
+    ("root", "/r\n/s"),
+    ("dataset", "d\x1b[31m"),
+    ("split", "train\x00"),
+    ("method", "swap\x7f"),
+    ("source", "a\x85b"),  # C1 control (NEXT LINE)
+])
+def test_manifest_fields_holding_control_characters_are_refused(tmp_path, field, value):
+    """Issue 22 item 4: a NUL in a path broke the HDF5 cache for good ("VLEN strings do not
+    support embedded NULLs", no file or line named)."""
+    from tfdeepfake.datasets.records import video_id_for
+
+    row = {field: value}
+    if field == "path":
+        row["video_id"] = video_id_for("d", value)
+    if field == "dataset":
+        row["video_id"] = video_id_for(value, "a.mp4")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(good_row(video_id="d/b", path="b.mp4") + "\n" + good_row(**row) + "\n")
+    with pytest.raises(DatasetError) as error:
+        read_manifest(manifest)
+    message = str(error.value)
+    assert message.startswith(f"{manifest} line 2: field {field} ")
+    assert "control character" in message and "\n" not in message
+    assert f"U+{ord([c for c in value if not c.isprintable()][0]):04X}" in message
+
+
+@pytest.mark.parametrize("field, value", [
+    ("root", 3), ("path", ["a.mp4"]), ("dataset", None), ("method", 1.5), ("source", {}),
+])
+def test_manifest_fields_of_the_wrong_type_are_one_line_errors(tmp_path, field, value):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(good_row(**{field: value}) + "\n")
+    with pytest.raises(DatasetError, match=rf"m.jsonl line 1: field {field} must be a string"):
+        read_manifest(manifest)
+
+
+def test_index_skips_file_names_holding_control_characters(tmp_path, make_files):
+    # What the index writes, read_manifest reads: such a name is skipped with its reason.
+    make_files(tmp_path / "data", "real/a.mp4", "real/b\nc.mp4", "fake/d\te.mp4")
+    result = build_index("folders", tmp_path / "data")
+    assert [r.path for r in result.records] == ["real/a.mp4"]
+    assert sorted(s.path.rsplit("/", 1)[1] for s in result.skipped) == ["b\nc.mp4", "d\te.mp4"]
+    assert all("control character" in s.reason for s in result.skipped)
+    manifest = write_manifest(tmp_path / "m.jsonl", result.records)
+    assert read_manifest(manifest) == result.records

@@ -322,30 +322,51 @@ class VideoStore:
                 f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
                 videos = f.require_group(_VIDEOS)
                 failures = f.require_group(_FAILURES)
+                rejected = []
                 for part in parts:
-                    item = self._read_part(part)
-                    name = group_name(item.video_id)
-                    if isinstance(item, Failure):
-                        if name in failures:
-                            del failures[name]
-                        group = failures.create_group(name)
-                        for key, value in item.attrs.items():
-                            group.attrs[key] = to_attr(value)
-                        group.attrs["video_id"] = item.video_id
-                        group.attrs["reason"] = item.reason
-                    else:
-                        if name in videos:
-                            del videos[name]
-                        if name in failures:
-                            del failures[name]
-                        _write_video_group(videos.create_group(name), item.arrays, item.attrs)
+                    try:
+                        self._merge_part(part, videos, failures)
+                    except (ValueError, TypeError, KeyError, UnicodeError) as error:
+                        # A part HDF5 refuses (a NUL in its video id: "VLEN strings do not
+                        # support embedded NULLs") would fail this merge on every later run.
+                        rejected.append((part, error))
             os.replace(temp, self.path)
         for part in parts:
             part.unlink()
+        for part, error in rejected:
+            logger.warning("%s: staged result %s could not be merged (%s): dropped; that video "
+                           "will be done again", self.parts_dir, part.name, error)
         self._remove_stale_temps()  # writers killed mid-part; every writer has finished now
         self._remove_empty_parts_dir()
-        logger.debug("committed %d staged parts into %s", len(parts), self.path)
-        return len(parts)
+        merged = len(parts) - len(rejected)
+        logger.debug("committed %d staged parts into %s", merged, self.path)
+        return merged
+
+    def _merge_part(self, part: Path, videos, failures) -> None:
+        """One staged part into the open main file; on an error, whatever of it was written
+        is removed again and the error raised naming the part's video id."""
+        item = self._read_part(part)
+        name = group_name(item.video_id)
+        target = failures if isinstance(item, Failure) else videos
+        try:
+            if isinstance(item, Failure):
+                if name in failures:
+                    del failures[name]
+                group = failures.create_group(name)
+                for key, value in item.attrs.items():
+                    group.attrs[key] = to_attr(value)
+                group.attrs["video_id"] = item.video_id
+                group.attrs["reason"] = item.reason
+            else:
+                if name in videos:
+                    del videos[name]
+                if name in failures:
+                    del failures[name]
+                _write_video_group(videos.create_group(name), item.arrays, item.attrs)
+        except (ValueError, TypeError, KeyError, UnicodeError) as error:
+            if name in target:
+                del target[name]
+            raise ValueError(f"video {ascii(item.video_id)}: {error}") from error
 
     def _check_room(self, parts: list[Path]) -> None:
         """Refuse a merge the disk has no room for before HDF5 starts writing: HDF5 that

@@ -15,6 +15,7 @@ import os
 import posixpath
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -76,6 +77,7 @@ SKIP_MISSING = "file is missing"
 SKIP_NOT_FILE = "not a regular file (or a broken link)"
 SKIP_DUPLICATE_ID = "duplicate video_id"
 SKIP_SAME_FILE = "same file as another video (a second link or path to it)"
+SKIP_CONTROL = "file name holds a control character"
 
 
 @dataclass
@@ -204,8 +206,21 @@ def _check_label_and_split(record: VideoRecord) -> None:
         )
 
 
+def control_character(text: str) -> str | None:
+    """``"U+000A"`` for the first control character (C0, DEL, C1) in ``text``, else None."""
+    for char in text:
+        if unicodedata.category(char) == "Cc":
+            return f"U+{ord(char):04X}"
+    return None
+
+
 def _escape_reason(record: VideoRecord, check_files: bool,
                    follow_links: bool) -> tuple[str, str] | None:
+    bad = control_character(record.root + record.path)
+    if bad is not None:
+        # A tab or newline is legal in a Linux file name, but read_manifest refuses it:
+        # what an index writes must read back.
+        return f"file name holds a control character ({bad})", SKIP_CONTROL
     rel = PurePosixPath(record.path)
     if record.path in ("", ".") or rel.is_absolute() or ".." in rel.parts:
         return f"path {record.path!r} is not inside the dataset root {record.root}", SKIP_OUTSIDE
@@ -373,6 +388,13 @@ def _row_to_record(row: object, where: str) -> VideoRecord:
     for name in _OPTIONAL_FIELDS:
         if row.get(name) is not None and not isinstance(row[name], str):
             raise DatasetError(f"{where}: field {name} must be a string or null, got {row[name]!r}")
+    # Before any other check quotes the value: a NUL reached HDF5 ("VLEN strings do not
+    # support embedded NULLs") and broke the cache for every later run.
+    for name in ("root", "path", "dataset", "video_id", "split") + _OPTIONAL_FIELDS:
+        bad = control_character(row.get(name) or "")
+        if bad is not None:
+            raise DatasetError(f"{where}: field {name} holds a control character ({bad}); "
+                               "fields are plain text")
     label = row["label"]
     if type(label) is not int or label not in LABELS:
         raise DatasetError(f"{where}: label must be {REAL} (real) or {FAKE} (fake), got {label!r}")
