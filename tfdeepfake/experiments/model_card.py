@@ -130,6 +130,12 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         f"of {chosen['fakes_caught_at_0.5']['of']}; genuine videos called fake at 0.5: "
         f"{chosen['false_alarms_at_0.5']['flagged']} of {chosen['false_alarms_at_0.5']['of']}.",
         "",
+        "## Speed and exports", "",
+        "The texture head reads a layer FaceNet computes anyway, so `detect` costs what the "
+        "poster's method costs; `tfdeepfake export` writes its SavedModel and TFLite graphs "
+        "like any sbi model's. Both measured by `python benchmarks/bench_default_model.py` "
+        "(README, Performance: speed ratio to triplet detect, TFLite float32 / float16 "
+        "probability differences and verdict flips).", "",
         "## Known failure modes", "",
         "- Classic face swaps (FF++, DFDC, and by extension Celeb-DF-like blending): at or "
         "below chance here. The texture head learned what whole generated faces look like, "
