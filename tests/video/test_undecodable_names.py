@@ -18,9 +18,11 @@ from tests.media import write_face_video
 LATIN1_NAME = b"caf\xe9.mp4"
 
 
-def run_python(code: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
-                          env={**clean_environment(), "PYTHONPATH": str(REPO_ROOT)},
+def run_python(code: str, cwd, tmpdir=None) -> subprocess.CompletedProcess:
+    env = {**clean_environment(), "PYTHONPATH": str(REPO_ROOT)}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -28,6 +30,7 @@ def run_python(code: str, cwd) -> subprocess.CompletedProcess:
 def latin1_video(tmp_path):
     """The same small face video under a plain name and under a non-UTF-8 name."""
     plain = write_face_video(tmp_path / "plain.mp4", num_frames=12)
+    (tmp_path / "tmp").mkdir()
     try:
         with open(os.path.join(os.fsencode(tmp_path), LATIN1_NAME), "wb") as out:
             out.write(plain.read_bytes())
@@ -39,6 +42,7 @@ def latin1_video(tmp_path):
 def test_every_reader_reads_a_file_whose_name_is_not_utf8(latin1_video):
     result = run_python("""
         import os
+        import tempfile
         import numpy as np
         from tfdeepfake.video.reader import iter_frames, probe_video, read_frames, read_sampled_frames
         from tfdeepfake.video.seeking import keyframe_indices
@@ -54,12 +58,15 @@ def test_every_reader_reads_a_file_whose_name_is_not_utf8(latin1_video):
             np.testing.assert_array_equal(np.stack(frames), np.stack(want))
         assert sum(1 for _ in iter_frames(name)) == 12
         assert list(keyframe_indices(name)) == list(keyframe_indices("plain.mp4"))
+        assert tempfile.gettempdir().endswith("tmp") and os.listdir(tempfile.gettempdir()) == []
         print("read True")
-    """, cwd=latin1_video)
+    """, cwd=latin1_video, tmpdir=latin1_video / "tmp")
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert "read True" in result.stdout
-    # The link through which OpenCV opened it is gone; nothing was added beside the video.
-    assert sorted(os.listdir(os.fsencode(latin1_video))) == sorted([LATIN1_NAME, b"plain.mp4"])
+    # The links through which OpenCV opened it are gone, and nothing was added beside it.
+    assert os.listdir(latin1_video / "tmp") == []
+    assert sorted(os.listdir(os.fsencode(latin1_video))) == sorted([LATIN1_NAME, b"plain.mp4",
+                                                                    b"tmp"])
 
 
 def test_a_missing_non_utf8_name_is_an_error_naming_it(tmp_path):
