@@ -279,3 +279,29 @@ def test_a_manifest_row_with_a_nul_is_one_line_naming_file_and_line(matrix, tmp_
     err = capsys.readouterr().err
     assert f"{manifest} line 2: field path holds a control character (U+0000)" in err
     assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("c.h5*"))
+
+
+def test_detect_on_the_direct_runner_exits_1_without_a_verdict_and_retries_unknown(
+        matrix, tiny_facenet_models, tmp_path, capsys):
+    """Item 5: the local exit rule, and a video unreadable on one run (here: absent) gets its
+    verdict on the next instead of keeping its ``unknown`` line for ever."""
+    pytest.importorskip("apache_beam")
+    import shutil
+    from pathlib import Path
+
+    from tfdeepfake.cli import main
+
+    later, out = tmp_path / "later.mp4", tmp_path / "v.jsonl"
+    argv = ["-q", "detect", str(matrix / "data" / "real" / "zero.mp4"), str(later), "--model",
+            str(tiny_facenet_models), "--runner", "direct", "--output", str(out)]
+    assert main(argv) == 1
+    assert [json.loads(line)["verdict"] for line in out.read_text().splitlines()] == \
+        ["unknown"] * 2
+    shutil.copyfile(matrix / "data" / "real" / "good.mp4", later)
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "2 scored, 0 already" in capsys.readouterr().out
+    rows = {Path(v["path"]).name: v for v in map(json.loads, out.read_text().splitlines())}
+    assert len(out.read_text().splitlines()) == 2  # the retried rows replace their old lines
+    assert rows["later.mp4"]["verdict"] in ("real", "fake")
+    assert rows["zero.mp4"]["verdict"] == "unknown"

@@ -36,7 +36,7 @@ def test_verdicts_as_json_lines_once_per_video(tmp_path):
     paths = [video, tmp_path / "bad.mp4"]
     factory = functools.partial(make_detector, model)
     counts, counters = run_beam_detect(paths, tmp_path / "v.jsonl", factory)
-    assert counts == {"videos": 2, "done": 2, "skipped": 0}
+    assert counts == {"videos": 2, "done": 2, "skipped": 0, "verdicts": 1, "unknown": 1}
     rows = {r["path"]: r for r in map(json.loads, (tmp_path / "v.jsonl").read_text().splitlines())}
     assert set(rows) == {str(p) for p in paths}
     want = factory().detect(video).to_dict()
@@ -46,5 +46,6 @@ def test_verdicts_as_json_lines_once_per_video(tmp_path):
     assert rows[str(tmp_path / "bad.mp4")]["verdict"] == "unknown"
     assert counters["videos_unknown"] == 1 and counters["faces"] == want["faces_found"]
     again, counters = run_beam_detect(paths, tmp_path / "v.jsonl", factory)
-    assert (again["skipped"], again["done"], counters) == (2, 0, {})
+    # The judged video is skipped; the unknown one is scored again, its line replaced.
+    assert (again["skipped"], again["done"], counters["videos_unknown"]) == (1, 1, 1)
     assert len((tmp_path / "v.jsonl").read_text().splitlines()) == 2

@@ -23,7 +23,7 @@ from tfdeepfake.export.formats import TFLITE_VARIANTS
 DETECT_EXIT_STATUS = ("exit status: 0 when every video got a verdict (real or fake), and 0 "
                       "also when some are unknown (no face, unreadable: check the verdicts); "
                       "1 when none did; 2 on a usage or model error. With "
-                      "--runner: 0 once the pipeline has run.")
+                      "--runner the same, counting the videos --output already judged.")
 
 
 def _verdict_line(verdict: dict, path) -> str:
@@ -96,7 +96,7 @@ def _detect_on_beam(args, beam, paths, visuals: bool) -> int:
                            "locally")
     if not args.output:
         raise CommandError("--runner needs --output FILE.jsonl (verdicts are appended; a rerun "
-                           "skips videos already there)")
+                           "skips videos already judged there)")
     counts, counters = beam.run_beam_detect(
         paths, args.output, beam.DetectorFromFolder(model_folder(args), args.classifier, args.threshold,
                                                     args.facenet_weights),
@@ -105,7 +105,8 @@ def _detect_on_beam(args, beam, paths, visuals: bool) -> int:
                 "beam_counters": counters},
          f"detect: {counts['videos']} videos, {counts['done']} scored, {counts['skipped']} "
          f"already in {args.output}" + beam_counter_lines(counters))
-    return 0
+    # The local path's rule: a run in which no video got a verdict is a failure.
+    return 0 if counts["verdicts"] else 1
 
 
 def add_detect(sub, parents) -> None:
@@ -145,7 +146,8 @@ def add_detect(sub, parents) -> None:
     g = p.add_argument_group("at scale (Apache Beam)")
     g.add_argument("--output", type=Path, metavar="FILE.jsonl",
                    help="with --runner: append one verdict per line here (a rerun skips the "
-                        "videos already in it)")
+                        "videos that have a real or fake verdict in it, and scores the unknown "
+                        "ones again, replacing their lines)")
     g.add_argument("--workers", type=int, default=1,
                    help="with --runner direct: worker processes (default: %(default)s)")
     add_beam_options(g, "one model load per worker")

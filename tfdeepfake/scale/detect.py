@@ -4,7 +4,9 @@ The detector (its FaceNet, classifier and MTCNN) is loaded once per worker. A ba
 an ``unknown`` verdict with its reason, as in ``tfdeepfake detect``; it never fails the
 pipeline. Verdicts go to shards through Beam's text sink (written, then renamed when the
 bundle commits, so a retried bundle leaves no duplicate lines); the driver then appends them
-to the output file, and a rerun skips the paths the output already has.
+to the output file. A rerun skips the paths the output already has a verdict (real or fake)
+for, and scores the ``unknown`` ones again (a read error may have been transient); their new
+line replaces the old one.
 """
 
 from __future__ import annotations
@@ -62,30 +64,40 @@ class DetectVideoFn(beam.DoFn):
         yield json.dumps(verdict, default=str)
 
 
-def _done_paths(output: Path) -> set[str]:
+def _output_verdicts(output: Path) -> dict[str, str]:
+    """``{path: verdict}`` of the lines already in ``output`` (the last line of a path wins)."""
     if not output.exists():
-        return set()
-    done = set()
+        return {}
+    verdicts = {}
     for number, line in enumerate(output.read_text("utf-8").splitlines(), 1):
         if line.strip():
             try:
-                done.add(json.loads(line)["path"])
+                row = json.loads(line)
+                verdicts[row["path"]] = row["verdict"]
             except (ValueError, KeyError, TypeError):
-                raise ValueError(f"{output} line {number}: not a verdict (JSON with 'path'); "
-                                 "choose another output file") from None
-    return done
+                raise ValueError(f"{output} line {number}: not a verdict (JSON with 'path' and "
+                                 "'verdict'); choose another output file") from None
+    return verdicts
+
+
+def _decided(verdict) -> bool:
+    return verdict in ("real", "fake")
 
 
 def run_beam_detect(paths: Iterable, output, make_detector: Callable, *, runner: str = "direct",
                     workers: int = 1, beam_options=()) -> tuple[dict, dict[str, int]]:
-    """Verdicts on ``paths`` appended to ``output`` (JSON Lines); paths already there are
-    skipped. Returns ``{"videos", "done", "skipped"}`` and the Beam counters."""
+    """Verdicts on ``paths`` appended to ``output`` (JSON Lines); paths that already have a
+    real or fake verdict there are skipped, ``unknown`` ones scored again (their new line
+    replaces the old). Returns ``{"videos", "done", "skipped", "verdicts", "unknown"}``
+    (``verdicts``: videos with a real or fake verdict now, skipped ones included) and the
+    Beam counters."""
     options = pipeline_options(runner, workers, beam_options)
     output = Path(output).absolute()
     paths = [str(p) for p in paths]
-    done = _done_paths(output)
-    todo = [p for p in dict.fromkeys(paths) if p not in done]
-    counts = {"videos": len(paths), "done": 0, "skipped": len(paths) - len(todo)}
+    before = _output_verdicts(output)
+    todo = [p for p in dict.fromkeys(paths) if not _decided(before.get(p))]
+    counts = {"videos": len(paths), "done": 0, "skipped": len(paths) - len(todo),
+              "verdicts": len(paths) - len(todo), "unknown": 0}
     counters: dict[str, int] = {}
     if todo:
         shards = output.with_name(f".{output.name}.beam-shards")
@@ -102,12 +114,17 @@ def run_beam_detect(paths: Iterable, output, make_detector: Callable, *, runner:
         counters = beam_counters(result, NAMESPACE)
         lines = [line for shard in sorted(shards.glob("verdicts*.jsonl"))
                  for line in shard.read_text("utf-8").splitlines() if line.strip()]
+        new = {json.loads(line)["path"]: json.loads(line)["verdict"] for line in lines}
+        kept = []
+        if output.exists():  # without the old lines of the paths scored again
+            kept = [line for line in output.read_text("utf-8").splitlines()
+                    if line.strip() and json.loads(line)["path"] not in new]
         temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-        if output.exists():
-            shutil.copyfile(output, temp)
-        with open(temp, "a", encoding="utf-8") as handle:
-            handle.writelines(line + "\n" for line in lines)
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in kept + lines)
         os.replace(temp, output)  # the output never holds half a run
         shutil.rmtree(shards, ignore_errors=True)
         counts["done"] = len(lines)
+        counts["verdicts"] += sum(map(_decided, new.values()))
+        counts["unknown"] = len(new) - sum(map(_decided, new.values()))
     return counts, counters
