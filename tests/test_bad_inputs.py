@@ -305,3 +305,46 @@ def test_detect_on_the_direct_runner_exits_1_without_a_verdict_and_retries_unkno
     assert len(out.read_text().splitlines()) == 2  # the retried rows replace their old lines
     assert rows["later.mp4"]["verdict"] in ("real", "fake")
     assert rows["zero.mp4"]["verdict"] == "unknown"
+
+
+def test_calibrate_on_a_full_disk_leaves_no_folder_and_a_rerun_works(
+        model, tiny_facenet_models, matrix, tmp_path, monkeypatch, capsys):
+    """Item 6: the disk fills while the calibrated copy is written (the second file copied
+    gets a few bytes): one line, no half-written folder, and the same command works once
+    there is room."""
+    import errno
+    import shutil
+
+    from tests.export.export_helpers import make_faces, write_triplet_model
+    from tfdeepfake.cli import main
+    from tfdeepfake.faces.settings import FaceSettings
+
+    # SGD alone: the matrix model's KNN (k=1) scores 0 or 1, and 1.0 cannot be calibrated.
+    sgd = write_triplet_model(tmp_path / "model", model[1], make_faces(6), np.array([0, 1] * 3),
+                              settings=FaceSettings(num_frames=NUM_FRAMES), classifiers=("sgd",),
+                              default="sgd")
+
+    copyfile, copied = shutil.copyfile, []
+
+    def fills_up(src, dst, *args, **kwargs):
+        copied.append(src)
+        if len(copied) == 2:
+            with open(dst, "wb") as out:
+                out.write(open(src, "rb").read()[:10])
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return copyfile(src, dst, *args, **kwargs)
+
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "calibrated"
+    argv = ["-q", "calibrate", str(matrix / "data" / "real" / "good.mp4"), "--model", str(sgd),
+            "--false-positive-rate", "0.5", "-o", str(out)]
+    with monkeypatch.context() as full:
+        full.setattr(shutil, "copyfile", fills_up)
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(copied) >= 2 and len(err.strip().splitlines()) == 1, err
+    assert f"disk full writing {out}" in err and "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []  # nothing, not even a temp folder
+    assert main(argv) == 0
+    assert json.loads((out / "model.json").read_text())["calibration"]["real_videos"] == [
+        str(matrix / "data" / "real" / "good.mp4")]

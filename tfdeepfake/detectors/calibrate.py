@@ -114,16 +114,50 @@ def write_calibrated(model_dir: str | os.PathLike, out_dir: str | os.PathLike | 
     """The model folder with the new thresholds: a copy at ``out_dir`` (its training run
     left behind), or ``model_dir`` itself when ``out_dir`` is None."""
     source = ModelFolder(model_dir)
+    meta = _calibrated_meta(source, thresholds, record)
+    if out_dir is None:
+        source.write_meta(meta)  # one file, written atomically
+        return source.root
+    out = Path(out_dir)
+    if out.resolve() == source.root.resolve():
+        raise ValueError(f"{out}: the model's own folder; use in_place (--in-place) for that")
+    if out.exists():
+        raise FileExistsError(f"{out}: already exists; choose a new folder")
+    return _copy_whole(source, out, meta)
+
+
+def _copy_whole(source: ModelFolder, out: Path, meta: Mapping[str, Any]) -> Path:
+    """The copy is built in a temp folder beside ``out`` and renamed when whole: a full disk
+    or a kill never leaves a half-written model folder that a rerun calls "already
+    exists"."""
+    from tfdeepfake.cache.files import DiskFullError, is_disk_full, pid_alive, temp_pid
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed run
+        pid = temp_pid(stale.name)
+        if pid is not None and pid != os.getpid() and not pid_alive(pid):
+            shutil.rmtree(stale, ignore_errors=True)
+    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(temp, ignore_errors=True)
+    try:
+        shutil.copytree(source.root, temp, ignore=shutil.ignore_patterns("run"))
+        ModelFolder(temp).write_meta(meta)
+        os.rename(temp, out)
+    except BaseException as error:
+        shutil.rmtree(temp, ignore_errors=True)
+        if is_disk_full(error):
+            raise DiskFullError(out, "no folder left there") from error
+        if isinstance(error, shutil.Error):  # a list of (source, copy, reason): keep the first
+            first = error.args[0][0] if error.args and error.args[0] else ("", "", str(error))
+            raise OSError(f"{out}: cannot copy {first[0]}: {first[2]}") from error
+        raise
+    return out
+
+
+def _calibrated_meta(source: ModelFolder, thresholds: Sequence[Threshold],
+                     record: Mapping[str, Any]) -> dict[str, Any]:
+    """``source``'s model.json with the new thresholds and the calibration record."""
     meta = source.read_meta()
-    target = source
-    if out_dir is not None:
-        out = Path(out_dir)
-        if out.resolve() == source.root.resolve():
-            raise ValueError(f"{out}: the model's own folder; use in_place (--in-place) for that")
-        if out.exists():
-            raise FileExistsError(f"{out}: already exists; choose a new folder")
-        shutil.copytree(source.root, out, ignore=shutil.ignore_patterns("run"))
-        target = ModelFolder(out)
     by_variant = {t.variant: t.threshold for t in thresholds}
     if "thresholds" in meta:  # a detector with one threshold per variant (triplet)
         unknown = set(by_variant) - set(meta["thresholds"])
@@ -136,8 +170,7 @@ def write_calibrated(model_dir: str | os.PathLike, out_dir: str | os.PathLike | 
     meta[CALIBRATION_KEY] = {**record, "thresholds": [t.to_dict() for t in thresholds],
                              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                                  timespec="seconds")}
-    target.write_meta(meta)
-    return target.root
+    return meta
 
 
 def calibrate_model(model, real_videos: Sequence[str | os.PathLike], target: float = 0.1, *,
