@@ -348,3 +348,20 @@ def test_calibrate_on_a_full_disk_leaves_no_folder_and_a_rerun_works(
     assert main(argv) == 0
     assert json.loads((out / "model.json").read_text())["calibration"]["real_videos"] == [
         str(matrix / "data" / "real" / "good.mp4")]
+
+
+def test_detect_output_knows_a_video_named_by_another_path(
+        matrix, tiny_facenet_models, tmp_path, monkeypatch, capsys):
+    """Item 8: a rerun naming the same video relatively (twice, spelt two ways) adds no line."""
+    pytest.importorskip("apache_beam")
+    from tfdeepfake.cli import main
+
+    out = tmp_path / "v.jsonl"
+    common = ["-q", "detect", "--model", str(tiny_facenet_models), "--runner", "direct",
+              "--output", str(out)]
+    assert main([*common, str(matrix / "data" / "real" / "good.mp4")]) == 0
+    monkeypatch.chdir(matrix / "data")
+    capsys.readouterr()
+    assert main([*common, "real/good.mp4", "./real//good.mp4"]) == 0
+    assert "0 scored, 2 already" in capsys.readouterr().out
+    assert len(out.read_text().splitlines()) == 1

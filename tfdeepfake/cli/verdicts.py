@@ -146,8 +146,8 @@ def add_detect(sub, parents) -> None:
     g = p.add_argument_group("at scale (Apache Beam)")
     g.add_argument("--output", type=Path, metavar="FILE.jsonl",
                    help="with --runner: append one verdict per line here (a rerun skips the "
-                        "videos that have a real or fake verdict in it, and scores the unknown "
-                        "ones again, replacing their lines)")
+                        "videos that have a real or fake verdict in it, by resolved path, and "
+                        "scores the unknown ones again, replacing their lines)")
     g.add_argument("--workers", type=int, default=1,
                    help="with --runner direct: worker processes (default: %(default)s)")
     add_beam_options(g, "one model load per worker")

@@ -64,8 +64,15 @@ class DetectVideoFn(beam.DoFn):
         yield json.dumps(verdict, default=str)
 
 
+def _same_file(path: str) -> str:
+    """The key paths are compared by: a video named relatively on one run and absolutely
+    (or through ``./``, ``..``, a link) on the next is the same video, one line."""
+    return os.path.realpath(path)
+
+
 def _output_verdicts(output: Path) -> dict[str, str]:
-    """``{path: verdict}`` of the lines already in ``output`` (the last line of a path wins)."""
+    """``{resolved path: verdict}`` of the lines already in ``output`` (the last line of a
+    video wins)."""
     if not output.exists():
         return {}
     verdicts = {}
@@ -73,7 +80,7 @@ def _output_verdicts(output: Path) -> dict[str, str]:
         if line.strip():
             try:
                 row = json.loads(line)
-                verdicts[row["path"]] = row["verdict"]
+                verdicts[_same_file(row["path"])] = row["verdict"]
             except (ValueError, KeyError, TypeError):
                 raise ValueError(f"{output} line {number}: not a verdict (JSON with 'path' and "
                                  "'verdict'); choose another output file") from None
@@ -95,7 +102,10 @@ def run_beam_detect(paths: Iterable, output, make_detector: Callable, *, runner:
     output = Path(output).absolute()
     paths = [str(p) for p in paths]
     before = _output_verdicts(output)
-    todo = [p for p in dict.fromkeys(paths) if not _decided(before.get(p))]
+    unique = {}  # resolved -> the path as given first
+    for path in paths:
+        unique.setdefault(_same_file(path), path)
+    todo = [p for key, p in unique.items() if not _decided(before.get(key))]
     counts = {"videos": len(paths), "done": 0, "skipped": len(paths) - len(todo),
               "verdicts": len(paths) - len(todo), "unknown": 0}
     counters: dict[str, int] = {}
@@ -114,11 +124,12 @@ def run_beam_detect(paths: Iterable, output, make_detector: Callable, *, runner:
         counters = beam_counters(result, NAMESPACE)
         lines = [line for shard in sorted(shards.glob("verdicts*.jsonl"))
                  for line in shard.read_text("utf-8").splitlines() if line.strip()]
-        new = {json.loads(line)["path"]: json.loads(line)["verdict"] for line in lines}
+        new = {_same_file(json.loads(line)["path"]): json.loads(line)["verdict"]
+               for line in lines}
         kept = []
         if output.exists():  # without the old lines of the paths scored again
             kept = [line for line in output.read_text("utf-8").splitlines()
-                    if line.strip() and json.loads(line)["path"] not in new]
+                    if line.strip() and _same_file(json.loads(line)["path"]) not in new]
         temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
         with open(temp, "w", encoding="utf-8") as handle:
             handle.writelines(line + "\n" for line in kept + lines)
