@@ -176,3 +176,24 @@ def test_frames_without_faces_have_no_box_and_no_score(detector, tmp_path):
     assert len(blank.frames) == 5
     assert all(f.box is None and f.fake_probability is None for f in blank.frames)
     assert detector.detect(tmp_path / "nowhere.mp4").frames == []
+
+
+def test_expand_video_paths_follows_linked_folders_and_names_bad_links(tmp_path, caplog):
+    # Issue 22 item 11: as `index folders` does, a symlinked subfolder is searched (once,
+    # even through a loop), and a dangling or looping link is one warning, not silence.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "v.mp4").write_bytes(b"")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.mp4").write_bytes(b"")
+    (tmp_path / "d" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "d" / "loop").symlink_to(tmp_path / "d")
+    (tmp_path / "d" / "gone.mp4").symlink_to(tmp_path / "missing.mp4")
+    (tmp_path / "d" / "self.mp4").symlink_to(tmp_path / "d" / "self.mp4")
+    with caplog.at_level("WARNING", logger="tfdeepfake.detect"):
+        found = list(expand_video_paths([tmp_path / "d"]))
+    assert found == [tmp_path / "d" / "linked" / "v.mp4", tmp_path / "d" / "x.mp4"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and all("\n" not in line for line in lines)
+    assert any(str(tmp_path / "d" / "loop") in line for line in lines)
+    assert any(str(tmp_path / "d" / "gone.mp4") in line and "dangling" in line for line in lines)
+    assert any(str(tmp_path / "d" / "self.mp4") in line for line in lines)

@@ -230,15 +230,43 @@ def _with_note(reason: str, note: str) -> str:
     return f"{reason}; {note}" if note else reason
 
 
+def _walk_following_links(top: Path) -> Iterator[Path]:
+    """Everything under ``top``, symlinked folders entered as ``index folders`` enters them
+    (``datasets.scan``): each real folder once, so a link loop ends. A link that leads
+    nowhere (dangling, or a loop of links) and a folder reached again are one warning
+    each, rather than silently absent."""
+    seen = {os.path.realpath(top)}
+    for directory, dirnames, filenames in os.walk(top, followlinks=True):
+        entered = []
+        for name in sorted(dirnames):
+            path = os.path.join(directory, name)
+            real = os.path.realpath(path)
+            if real in seen:
+                logger.warning("%s: skipped, folder %s already searched (a link loop or a "
+                               "second link)", path, real)
+                continue
+            seen.add(real)
+            entered.append(name)
+            yield Path(path)
+        dirnames[:] = entered
+        for name in filenames:
+            path = Path(directory, name)
+            if path.is_symlink() and not path.exists():
+                logger.warning("%s: skipped, a dangling or looping symlink", path)
+                continue
+            yield path
+
+
 def expand_video_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
-    """Files as given; folders searched recursively for video files (sorted). A folder given
+    """Files as given; folders searched recursively for video files (sorted), symlinked
+    subfolders followed as `index folders` follows them. A folder given
     with no video file in it, and a folder named like a video (``clip.mp4/``) with none, are
     yielded themselves, so that ``detect`` reports them as unknown with the reason rather
     than dropping them unsaid."""
     for item in paths:
         item = Path(item)
         if item.is_dir():
-            entries = sorted(item.rglob("*"))
+            entries = sorted(_walk_following_links(item))
             found = [p for p in entries if p.is_file() and is_video_name(p.name)]
             named_like_videos = [p for p in entries if p.is_dir() and is_video_name(p.name)
                                  and not any(p in f.parents for f in found)]
