@@ -115,6 +115,20 @@ def test_index_folders_keeps_both_extensions(tmp_path, make_files):
     assert ids == ["data/fake/a", "data/real/a.mkv", "data/real/a.webm"]
 
 
+def test_a_stem_that_is_another_videos_name_keeps_ids_unique(tmp_path, make_files):
+    """Issue 22 item 9: a.mkv and a.webm keep their extensions, and a.webm.mp4's stem is
+    then a.webm's id: the third was dropped as a duplicate. Distinct files, distinct ids."""
+    make_files(tmp_path / "data", "real/a.mkv", "real/a.webm", "real/a.webm.mp4")
+    result = build_index("folders", tmp_path / "data")
+    assert sorted(r.video_id for r in result.records) == [
+        "data/real/a.mkv", "data/real/a.webm", "data/real/a.webm.mp4"]
+    assert result.skipped == []
+    # one file listed twice is still one video (a duplicate, not a new id)
+    twice = [make_record(tmp_path / "data", "real/a.webm", 0, "train", "demo")] * 2
+    assert [s.reason for s in validate_records(twice).skipped] == [
+        "duplicate video_id 'demo/real/a' (kept %s)" % (tmp_path / "data" / "real/a.webm")]
+
+
 @pytest.mark.parametrize("path", ["../../../etc/passwd", "/etc/passwd", "sub/../../x.mp4"])
 def test_manifest_rows_outside_their_root_are_refused(tmp_path, path):
     """Issue 14 item 2: a hand-edited row was opened wherever it pointed."""

@@ -299,15 +299,33 @@ def validate_records(
 
 def _keep_extensions_where_stems_collide(checked):
     """Videos whose paths differ only in the extension (``a.mkv``, ``a.webm``) are two
-    videos: their ids keep the extension, so neither is dropped as a duplicate."""
-    paths: dict[tuple[str, str], set[str]] = {}
-    for record, problem in checked:
-        if problem is None:
-            paths.setdefault((record.root, record.video_id), set()).add(record.path)
-    for record, problem in checked:
-        if problem is None and len(paths[(record.root, record.video_id)]) > 1:
-            record = dataclasses.replace(
-                record, video_id=video_id_for(record.dataset, record.path, keep_extension=True))
+    videos: their ids keep the extension, so neither is dropped as a duplicate. Repeated
+    until no two files share an id: ``a.webm``'s kept extension is ``a.webm.mp4``'s stem.
+    One file listed twice stays one id (a duplicate)."""
+    checked = list(checked)
+    kept_extension: set[int] = set()  # positions in ``checked`` whose id keeps it
+
+    def id_of(i: int) -> str:
+        record = checked[i][0]
+        if i in kept_extension:
+            return video_id_for(record.dataset, record.path, keep_extension=True)
+        return record.video_id
+
+    while True:
+        paths: dict[tuple[str, str], set[str]] = {}
+        for i, (record, problem) in enumerate(checked):
+            if problem is None:
+                paths.setdefault((record.root, id_of(i)), set()).add(record.path)
+        # Each pass moves at least one record to its full path, unique per file: it ends.
+        colliding = {i for i, (record, problem) in enumerate(checked)
+                     if problem is None and i not in kept_extension
+                     and len(paths[(record.root, id_of(i))]) > 1}
+        if not colliding:
+            break
+        kept_extension |= colliding
+    for i, (record, problem) in enumerate(checked):
+        if i in kept_extension:
+            record = dataclasses.replace(record, video_id=id_of(i))
         yield record, problem
 
 
