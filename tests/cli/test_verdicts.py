@@ -145,3 +145,23 @@ def test_detect_without_model_uses_the_default_and_says_so(tmp_path, monkeypatch
     assert main(["detect", str(video)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nothing" in err[0] and "--model" in err[0]
+
+
+def test_calibrate_on_an_empty_folder_says_it_has_no_video(tmp_path, monkeypatch, capsys):
+    """Issue 22 item 13: the empty folder itself was counted: '1 real videos cannot bound'."""
+    model, reals = _calibration_setup(tmp_path, monkeypatch, [])
+    assert main(["-q", "calibrate", str(reals), "--model", str(model), "--in-place"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no video files found in" in err[0] and str(reals) in err[0]
+    assert "1 real videos" not in err[0]
+
+
+def test_calibrate_names_a_folder_without_videos_beside_real_ones(tmp_path, monkeypatch, capsys):
+    scores = [0.9, 0.8, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+    model, reals = _calibration_setup(tmp_path, monkeypatch, scores)
+    (tmp_path / "clip.mp4").mkdir()  # named like a video, none inside
+    assert main(["-q", "calibrate", str(reals), str(tmp_path / "clip.mp4"), "--model",
+                 str(model), "--in-place", "--false-positive-rate", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrate: 9 real videos" in out
+    assert f"left out {tmp_path / 'clip.mp4'}: a folder with no video file in it" in out

@@ -160,13 +160,20 @@ def cmd_calibrate(args) -> int:
 
     if (args.output is None) == (not args.in_place):
         raise CommandError("give -o NEW_FOLDER (a calibrated copy) or --in-place")
-    paths = list(expand_video_paths(args.videos))
+    # expand_video_paths yields a folder with no video as itself (detect reports it as
+    # unknown); here it would be counted as a real video ("1 real videos"): it gets a "left
+    # out" line instead.
+    found = list(expand_video_paths(args.videos))
+    paths = [p for p in found if not p.is_dir()]
+    folders = [{"path": str(p), "reason": "a folder with no video file in it"}
+               for p in found if p.is_dir()]
     if not paths:
         raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))
     with progress(len(paths), "video", not args.json and not args.quiet and len(paths) > 1) as bar:
         result = calibrate_model(args.model, paths, args.false_positive_rate, out_dir=args.output,
                                  facenet_weights=args.facenet_weights,
                                  on_video=lambda path: bar.update(1))
+    result["skipped"] = folders + result["skipped"]
     lines = [f"calibrate: {result['real_videos']} real videos -> {result['model']}"]
     for t in result["thresholds"]:
         lines.append(f"  {t['variant']}: threshold {t['previous']:.3f} -> {t['threshold']:.7g}; "
