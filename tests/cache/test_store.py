@@ -72,6 +72,19 @@ def test_old_format_and_garbage_files_get_clear_errors(tmp_path):
         VideoStore(garbage, "faces")
 
 
+def test_a_newer_cache_format_is_called_newer(tmp_path):
+    """Issue 22 item 13: a cache of a newer format was called "from an older tfdeepfake"."""
+    from tfdeepfake.cache.store import FORMAT_VERSION
+
+    newer = tmp_path / "newer.h5"
+    with h5py.File(newer, "w") as f:
+        f.attrs["kind"] = "faces"
+        f.attrs["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(CacheError, match="newer tfdeepfake") as caught:
+        VideoStore(newer, "faces")
+    assert "older" not in str(caught.value) and str(newer) in str(caught.value)
+
+
 def _dead_pid() -> int:
     """The PID of a process that has ended (a killed writer's)."""
     import subprocess

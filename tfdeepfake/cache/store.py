@@ -100,8 +100,12 @@ class VideoStore:
             raise CacheError(f"{self.path}: {found}; {expected}{fix}")
         version = attrs.get("format_version")
         if version != FORMAT_VERSION:
-            raise CacheError(f"{self.path}: cache format {version} from an older tfdeepfake "
-                             f"(this one reads format {FORMAT_VERSION}); re-run into a new path")
+            # Only a number above ours is newer; a missing or odd version is an old file.
+            newer = isinstance(version, (int, np.integer)) and version > FORMAT_VERSION
+            made_by, fix = (("a newer", "upgrade tfdeepfake or re-run into a new path") if newer
+                            else ("an older", "re-run into a new path"))
+            raise CacheError(f"{self.path}: cache format {version} from {made_by} tfdeepfake "
+                             f"(this one reads format {FORMAT_VERSION}); {fix}")
         if self.settings is not None:
             stored = json.loads(attrs.get("settings", "{}"))
             wanted = json.loads(json.dumps(self.settings, sort_keys=True))
