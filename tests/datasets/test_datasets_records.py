@@ -212,3 +212,18 @@ def test_index_skips_file_names_holding_control_characters(tmp_path, make_files)
     assert all("control character" in s.reason for s in result.skipped)
     manifest = write_manifest(tmp_path / "m.jsonl", result.records)
     assert read_manifest(manifest) == result.records
+
+
+def test_manifest_mode_follows_the_umask(tmp_path):
+    """Issue 22 item 13: manifests were 0600 (mkstemp's mode) whatever the umask."""
+    record = make_record(tmp_path, "real/a.mp4", 0, "train", "demo")
+    old = os.umask(0o022)
+    try:
+        write_manifest(tmp_path / "m.jsonl", [record])
+        os.umask(0o077)
+        write_manifest(tmp_path / "private.jsonl", [record])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.jsonl").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.jsonl").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

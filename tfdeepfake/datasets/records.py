@@ -14,7 +14,6 @@ import logging
 import os
 import posixpath
 import re
-import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -371,7 +370,15 @@ def write_manifest(path: str | os.PathLike, records: Iterable[VideoRecord]) -> P
             )
         seen.add(record.video_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Not mkstemp (always 0600): created 0666 so the kernel applies the umask and the
+    # manifest gets the mode any new file would (read, not set: os.umask is process-wide).
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             for record in records:
