@@ -237,7 +237,7 @@ def test_index_and_extract_go_on_past_a_name_that_is_not_utf8(tmp_path):
     cli = ["-m", "tfdeepfake.cli", "-q"]
     index = _run([*cli, "index", "folders", str(data), "-o", "m.jsonl"], tmp_path)
     assert index.returncode == 0, index.stderr[-2000:]
-    from tfdeepfake.datasets.records import read_manifest
+    from tfdeepfake.datasets.manifest import read_manifest
 
     assert sorted(r.path for r in read_manifest(tmp_path / "m.jsonl")) == [
         "real/caf\udce9.mp4", "real/good.mp4"]

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from tfdeepfake.cli import main
-from tfdeepfake.datasets.records import make_record, write_manifest
+from tfdeepfake.datasets.manifest import write_manifest
+from tfdeepfake.datasets.records import make_record
 from tests.media import write_face_video
 
 

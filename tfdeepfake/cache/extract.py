@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 from tfdeepfake.cache.faces import face_store
 from tfdeepfake.cache.files import DiskFullError, pid_alive
-from tfdeepfake.datasets.records import VideoRecord
+from tfdeepfake.datasets.records import VideoRecord, utf8_encodable
 from tfdeepfake.faces.detector import BatchFaceDetector, get_detector
 from tfdeepfake.faces.pipeline import NoFaceError, faces_of_video
 from tfdeepfake.faces.settings import FaceSettings
@@ -83,14 +83,6 @@ def _record_attrs(record: VideoRecord) -> dict:
     return {k: ("" if v is None else v) for k, v in asdict(record).items()}
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
                    detector: BatchFaceDetector | None = None) -> VideoOutcome:
     """Extract one video and stage the result (or its failure) in the store."""
@@ -98,7 +90,7 @@ def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
     store = face_store(store_path, config)  # parts record the settings they were made with
     detector = detector or get_detector(config.detector)
     path = record.full_path
-    if not all(_utf8(text) for text in (record.video_id, record.root, record.path)):
+    if not all(utf8_encodable(text) for text in (record.video_id, record.root, record.path)):
         # HDF5 stores names as UTF-8: a part for this video could not be written, and a
         # failure recorded under its id could not either. Said on every run until renamed.
         reason = str(VideoReadError(path, "file name is not valid UTF-8; the cache cannot "

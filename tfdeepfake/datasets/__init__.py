@@ -26,10 +26,9 @@ from tfdeepfake.datasets.records import (
     VideoRecord,
     identity_group,
     make_record,
-    read_manifest,
     validate_records,
-    write_manifest,
 )
+from tfdeepfake.datasets.manifest import read_manifest, write_manifest
 from tfdeepfake.datasets.scan import VIDEO_EXTENSIONS
 
 LAYOUTS: dict[str, Callable[..., IndexResult]] = {

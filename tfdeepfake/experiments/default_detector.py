@@ -26,7 +26,6 @@ reuses finished fits (``fits/<recipe>-fold<k>.json``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -139,6 +138,7 @@ def run(cache: str | Path, out: str | Path, *, recipes: Sequence[str], folds: in
     from tfdeepfake.detectors.sbi_training import SBITrainingConfig
     from tfdeepfake.detectors.xception import face_cache_settings
     from tfdeepfake.experiments.sbi_fits import fit_sbi_direction
+    from tfdeepfake.experiments.sbi_footage import Direction
 
     out = Path(out)
     (out / "fits").mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,8 @@ def run(cache: str | Path, out: str | Path, *, recipes: Sequence[str], folds: in
                 fit = json.loads(done.read_text())
             else:
                 held = [v for v in reals if fold_of[v] == k]
-                direction = _Direction(f"fold{k}", [v for v in reals if fold_of[v] != k])
+                direction = Direction(f"fold{k}", f"genuine folds other than {k}",
+                                      tuple(v for v in reals if fold_of[v] != k), {})
                 scores, record = fit_sbi_direction(
                     direction, videos, settings, config, held + fakes, seed=seed,
                     val_fraction=0.15, out=out, name=name, strategy=None)
@@ -182,12 +183,6 @@ def run(cache: str | Path, out: str | Path, *, recipes: Sequence[str], folds: in
                                              records, n_boot, seed)
         (out / "results.json").write_text(json.dumps(results, indent=1))
     return results
-
-
-@dataclasses.dataclass
-class _Direction:
-    name: str
-    train: list
 
 
 def summarise(name: str, config, videos: Mapping, real_scores: Mapping[str, float],

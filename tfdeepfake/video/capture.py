@@ -18,6 +18,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from tfdeepfake.datasets.records import utf8_encodable
+
 logger = logging.getLogger(__name__)
 
 _ROTATE_CODES = {
@@ -122,7 +124,7 @@ def _open_capture(path: str, params: Sequence[int] = ()) -> cv2.VideoCapture:
     _check_file(path)
     # Ask for FFmpeg explicitly: with CAP_ANY, OpenCV may hand a name containing '%' to
     # its image-sequence backend and "open" something that is not this file.
-    if _utf8_name(path):
+    if utf8_encodable(path):
         cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, list(params))
     else:
         cap = _open_through_ascii_link(path, params)
@@ -130,14 +132,6 @@ def _open_capture(path: str, params: Sequence[int] = ()) -> cv2.VideoCapture:
         cap.release()
         raise VideoReadError(path, "not a readable video (FFmpeg could not open it)")
     return cap
-
-
-def _utf8_name(path: str) -> bool:
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _open_through_ascii_link(path: str, params: Sequence[int]) -> cv2.VideoCapture:
