@@ -150,3 +150,22 @@ def test_genuine_share_is_the_conformal_p_value():
     assert genuine_share(reals, 0.35) == pytest.approx(2 / 5)  # 0.4 and the video itself
     assert genuine_share(reals, 0.9) == pytest.approx(1 / 5)  # the smallest it can say
     assert genuine_share(reals, 0.0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("rate", ["0", "1", "-0.5", "nan", "inf"])
+def test_a_false_positive_rate_outside_0_1_is_one_line_before_any_video_is_read(tmp_path, capsys,
+                                                                                rate):
+    """Issue 22 item 7: --false-positive-rate 0 was a ZeroDivisionError traceback (and NaN
+    'cannot convert float NaN to integer'); the model folder need not even exist."""
+    from tfdeepfake.cli import main
+
+    (tmp_path / "r.mp4").write_bytes(b"")
+    argv = ["calibrate", str(tmp_path / "r.mp4"), "--model", str(tmp_path / "no_model"),
+            "--false-positive-rate", rate, "-o", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--false-positive-rate must be in (0, 1)" in err
+    assert "Traceback" not in err
+    for bad in (0.0, float("nan")):  # the library says it too, not ZeroDivisionError
+        with pytest.raises(ValueError, match=r"false-positive rate must be in \(0, 1\)"):
+            videos_needed(bad)

@@ -160,6 +160,8 @@ def cmd_calibrate(args) -> int:
 
     if (args.output is None) == (not args.in_place):
         raise CommandError("give -o NEW_FOLDER (a calibrated copy) or --in-place")
+    if not 0.0 < args.false_positive_rate < 1.0:  # NaN too; checked before any video is read
+        raise CommandError(f"--false-positive-rate must be in (0, 1), got {args.false_positive_rate}")
     # expand_video_paths yields a folder with no video as itself (detect reports it as
     # unknown); here it would be counted as a real video ("1 real videos"): it gets a "left
     # out" line instead.

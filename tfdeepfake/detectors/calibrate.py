@@ -55,7 +55,14 @@ class Threshold:
 
 def videos_needed(target: float) -> int:
     """The fewest real videos that can give a bound of ``target``."""
+    _require_rate(target)
     return max(1, math.ceil(1.0 / target - 1.0 - 1e-9))
+
+
+def _require_rate(target: float) -> None:
+    # 0 would divide by zero in videos_needed and NaN fail in ceil: one line instead.
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"the false-positive rate must be in (0, 1), got {target}")
 
 
 def float32_above(score: float) -> float:
@@ -66,8 +73,7 @@ def float32_above(score: float) -> float:
 
 def _rank(real_scores: Sequence[float], target: float) -> tuple[np.ndarray, int]:
     """Scores, highest first, and ``k``: the largest with ``(k + 1) / (n + 1) <= target``."""
-    if not 0.0 < target < 1.0:
-        raise ValueError(f"the false-positive rate must be in (0, 1), got {target}")
+    _require_rate(target)
     scores = np.sort(np.asarray(real_scores, np.float64))[::-1]
     n = len(scores)
     k = math.floor(target * (n + 1) + 1e-9) - 1
