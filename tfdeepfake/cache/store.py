@@ -211,6 +211,20 @@ class VideoStore:
         ids.update(video_id for part, video_id, _ in self._scan_parts()[0] if part.suffix == ".h5")
         return {i.decode() if isinstance(i, bytes) else i for i in ids}
 
+    def video_attrs(self) -> dict[str, dict]:
+        """The attributes of every stored video (committed and staged), without its arrays."""
+        found: dict[str, dict] = {}
+        if self.path.exists():
+            with h5py.File(self.path, "r") as f:
+                for group in f.get(_VIDEOS, {}).values():
+                    attrs = from_attrs(group.attrs)
+                    found[attrs["video_id"]] = attrs
+        for part, video_id, _ in self._scan_parts()[0]:
+            if part.suffix == ".h5":
+                with h5py.File(part, "r") as f:
+                    found[video_id] = from_attrs(f[_VIDEOS][next(iter(f[_VIDEOS]))].attrs)
+        return found
+
     def failures(self) -> dict[str, Failure]:
         found: dict[str, Failure] = {}
         if self.path.exists():
@@ -345,6 +359,32 @@ class VideoStore:
         merged = len(parts) - len(rejected)
         logger.debug("committed %d staged parts into %s", merged, self.path)
         return merged
+
+    def remove(self, video_ids: Iterable[str]) -> int:
+        """Drop these videos (and their recorded failures and staged parts) from the store;
+        the main file is rewritten through a copy, as a merge does. Returns how many groups
+        were removed."""
+        video_ids = set(video_ids)
+        for part, video_id, _ in self._scan_parts()[0]:
+            if video_id in video_ids:
+                part.unlink(missing_ok=True)
+        if not video_ids or not self.path.exists():
+            return 0
+        names = {group_name(video_id) for video_id in video_ids}
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        removed = 0
+        with cleaned_on_error(temp, self.path):
+            self._check_room([])
+            shutil.copyfile(self.path, temp)
+            with h5py.File(temp, "a") as f:
+                for section in (_VIDEOS, _FAILURES):
+                    group = f.get(section, {})
+                    for name in names & set(group):
+                        del group[name]
+                        removed += section == _VIDEOS
+                f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            os.replace(temp, self.path)
+        return removed
 
     def _merge_part(self, part: Path, videos, failures) -> None:
         """One staged part into the open main file; on an error, whatever of it was written
