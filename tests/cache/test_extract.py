@@ -419,3 +419,134 @@ def test_workers_die_with_a_killed_run_and_the_next_run_says_so(tmp_path):
     assert f"pid {process.pid}" in note and "was killed" in note
     assert "2 of its 2 worker processes stopped with it" in note
     assert run_extract([], cache, FaceSettings(num_frames=3)).interrupted_runs == []  # said once
+
+
+# --- issue 22 item 3: a changed manifest must not mix a cache ---------------------------------
+
+
+def _folder_dataset(root: Path, names_by_label: dict[str, list[str]]) -> Path:
+    for folder, names in names_by_label.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            write_face_video(root / folder / name, num_frames=5)
+    return root
+
+
+def _index(root: Path):
+    from tfdeepfake.datasets import build_index
+
+    return build_index("folders", root).records
+
+
+def _labels(cache: Path) -> dict[str, int]:
+    return {v.video_id: v.label for v in iter_face_videos(cache)}
+
+
+def test_a_file_moved_from_real_to_fake_is_not_cached_under_both_labels(tmp_path, capsys):
+    """A re-indexed folder where real/a.mp4 moved to fake/: the rerun extracted d/fake/a and
+    kept d/real/a, so the cache held the same file as real and as fake."""
+    from tfdeepfake.cache.sources import SourceChangedError
+    from tfdeepfake.cli import main
+    from tfdeepfake.datasets import write_manifest
+
+    root = _folder_dataset(tmp_path / "d", {"real": ["a.mp4", "b.mp4"]})
+    cache = tmp_path / "f.h5"
+    assert run_extract(_index(root), cache, CONFIG).done == 2
+    (root / "fake").mkdir()
+    (root / "real" / "a.mp4").rename(root / "fake" / "a.mp4")
+    records = _index(root)
+    with pytest.raises(SourceChangedError) as error:
+        run_extract(records, cache, CONFIG)
+    message = str(error.value)
+    assert "d/fake/a: same file as cached d/real/a" in message, message
+    assert "label 0 -> 1" in message and "path real/a.mp4 -> fake/a.mp4" in message
+    assert "--reextract-changed" in message
+    assert _labels(cache) == {"d/real/a": 0, "d/real/b": 0}  # refused: the cache is untouched
+
+    # The command: one line, exit 2; with --reextract-changed the cache follows the manifest.
+    manifest = write_manifest(tmp_path / "m.jsonl", records)
+    command = ["-q", "extract", str(manifest), "-o", str(cache), "--num-frames", "5", "--size",
+               "64", "--no-progress"]
+    capsys.readouterr()
+    assert main(command) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "same file as cached d/real/a" in lines[0], lines
+    assert main(command + ["--reextract-changed", "--json"]) == 0
+    assert _labels(cache) == {"d/fake/a": 1, "d/real/b": 0}
+    again = run_extract(records, cache, CONFIG)  # and then it is an ordinary rerun
+    assert (again.skipped, again.done, again.reextracted) == (2, 0, [])
+
+
+def test_a_changed_root_is_refused_and_reextracted_on_request(tmp_path):
+    """The dataset folder moved (same name, same files): skipped rows kept the old root."""
+    import shutil
+
+    old = _folder_dataset(tmp_path / "old" / "d", {"real": ["a.mp4"], "fake": ["b.mp4"]})
+    cache = tmp_path / "f.h5"
+    run_extract(_index(old), cache, CONFIG)
+    new = tmp_path / "new" / "d"
+    shutil.copytree(old, new)
+    shutil.rmtree(old)
+    records = _index(new)
+    with pytest.raises(CacheError, match=r"2 cached video\(s\) differ.*d/fake/b: root \S+old/d "
+                                         r"-> \S+new/d"):
+        run_extract(records, cache, CONFIG)
+    summary = run_extract(records, cache, CONFIG, reextract_changed=True)
+    assert (summary.done, summary.skipped, len(summary.reextracted)) == (2, 0, 2)
+    assert {v.attrs["root"] for v in iter_face_videos(cache)} == {str(new)}
+
+
+def test_changed_contents_label_or_split_are_refused_a_touched_file_is_not(tmp_path):
+    import os
+
+    write_face_video(tmp_path / "a.mp4", num_frames=5)
+    write_face_video(tmp_path / "b.mp4", num_frames=5)
+    cache = tmp_path / "f.h5"
+    records = records_for(tmp_path, [("a.mp4", 0), ("b.mp4", 1)])
+    run_extract(records, cache, CONFIG)
+
+    stat = (tmp_path / "a.mp4").stat()  # touched (or copied): same size, same first MiB
+    os.utime(tmp_path / "a.mp4", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert run_extract(records, cache, CONFIG).skipped == 2
+
+    write_face_video(tmp_path / "a.mp4", num_frames=7)  # other contents
+    with pytest.raises(CacheError, match=r"1 cached video\(s\) differ.*t/a: file contents "
+                                         r"\(size \d+ -> \d+ bytes\)"):
+        run_extract(records, cache, CONFIG)
+    relabelled = [make_record(tmp_path, "b.mp4", 0, "val", "t")]
+    with pytest.raises(CacheError, match="t/b: label 1 -> 0, split train -> val"):
+        run_extract(relabelled, cache, CONFIG)
+    summary = run_extract(records, cache, CONFIG, reextract_changed=True)
+    assert (summary.done, summary.skipped) == (1, 1)
+    assert [c["video_id"] for c in summary.reextracted] == ["t/a"]
+    assert {v.video_id: v.num_sampled for v in iter_face_videos(cache)} == {"t/a": 5, "t/b": 5}
+    assert run_extract(records, cache, CONFIG).skipped == 2
+
+
+def test_a_cache_without_fingerprints_still_resumes_with_one_warning(tmp_path, caplog):
+    """Caches of an older tfdeepfake store no fingerprint (and the oldest no row fields):
+    unknown is not different; one warning says the files were not checked."""
+    import h5py
+
+    from tfdeepfake.cache.sources import HEAD, MTIME, SIZE
+
+    for name in "ab":
+        write_face_video(tmp_path / f"{name}.mp4", num_frames=5)
+    cache = tmp_path / "f.h5"
+    records = records_for(tmp_path, [("a.mp4", 0), ("b.mp4", 1)])
+    run_extract(records, cache, CONFIG)
+    with h5py.File(cache, "a") as f:
+        for group in f["videos"].values():
+            for key in (SIZE, MTIME, HEAD):
+                del group.attrs[key]
+        for key in ("root", "path"):
+            del f["videos"]["t%2Fb"].attrs[key]
+    write_face_video(tmp_path / "a.mp4", num_frames=7)  # cannot be told apart without one
+    with caplog.at_level("WARNING"):
+        summary = run_extract(records, cache, CONFIG)
+    assert (summary.skipped, summary.done) == (2, 0)
+    warnings = [r.getMessage() for r in caplog.records if "no file fingerprint" in r.getMessage()]
+    assert len(warnings) == 1 and "2 cached video(s)" in warnings[0], warnings
+    with pytest.raises(CacheError, match="t/a: label 0 -> 1"):  # the fields it has still count
+        run_extract(records_for(tmp_path, [("a.mp4", 1)]), cache, CONFIG)
+    assert sorted(v.video_id for v in iter_face_videos(cache)) == ["t/a", "t/b"]

@@ -119,6 +119,36 @@ def test_a_retried_bundle_overwrites_its_part(videos, tmp_path):
     assert list(face_store(cache).failures()) == ["t/corrupt"]
 
 
+def test_beam_refuses_a_moved_or_changed_file_like_extract(tmp_path):
+    """Issue 22 item 3 on the Beam path: a file moved from real/ to fake/ and re-indexed was
+    extracted again under its new id beside its old row (one file, both labels)."""
+    from tfdeepfake.cache.sources import SourceChangedError
+    from tfdeepfake.datasets import build_index
+
+    root = tmp_path / "d"
+    (root / "real").mkdir(parents=True)
+    for name in ("a.mp4", "b.mp4"):
+        write_face_video(root / "real" / name, num_frames=4)
+    cache = tmp_path / "f.h5"
+    run_beam_extract(build_index("folders", root).records, cache, CONFIG)
+    (root / "fake").mkdir()
+    (root / "real" / "a.mp4").rename(root / "fake" / "a.mp4")
+    write_face_video(root / "real" / "b.mp4", num_frames=6)  # and other contents
+    records = build_index("folders", root).records
+    with pytest.raises(SourceChangedError) as error:
+        run_beam_extract(records, cache, CONFIG)
+    assert ("d/fake/a: same file as cached d/real/a, path real/a.mp4 -> fake/a.mp4, label 0 -> 1"
+            in str(error.value))
+    assert "d/real/b: file contents (size" in str(error.value)
+    assert sorted(_groups(cache)) == ["d/real/a", "d/real/b"]
+    summary, counters = run_beam_extract(records, cache, CONFIG, reextract_changed=True)
+    assert (summary.done, counters["videos_done"], len(summary.reextracted)) == (2, 2, 2)
+    assert {v.video_id: (v.label, v.num_sampled) for v in iter_face_videos(cache)} == {
+        "d/fake/a": (1, 4), "d/real/b": (0, 4)}
+    again, counters = run_beam_extract(records, cache, CONFIG)
+    assert (again.skipped, counters) == (2, {})
+
+
 def test_beam_arguments():
     assert beam_arguments("direct", 2) == ["--runner=DirectRunner", "--direct_num_workers=2",
                                            "--direct_running_mode=multi_processing"]

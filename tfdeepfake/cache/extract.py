@@ -1,7 +1,9 @@
 """videos -> sampled frames -> MTCNN faces -> the face cache, resumably.
 
 A video is committed whole or not at all; a video that fails is recorded with its reason
-and the run goes on; a rerun skips finished videos (and failed ones unless asked). A file
+and the run goes on; a rerun skips finished videos (and failed ones unless asked) once their
+manifest row and file are checked unchanged (``cache.sources``: a change is refused unless
+``reextract_changed``). A file
 we may not read (permission denied) is not recorded: the next run tries it again. A full
 disk stops the run at once with one ``DiskFullError`` that says how much was saved.
 
@@ -28,6 +30,7 @@ from typing import Callable, Iterable
 
 from tfdeepfake.cache.faces import face_store
 from tfdeepfake.cache.files import DiskFullError, pid_alive
+from tfdeepfake.cache.sources import file_fingerprint, plan_rerun
 from tfdeepfake.datasets.records import VideoRecord, utf8_encodable
 from tfdeepfake.faces.detector import BatchFaceDetector, get_detector
 from tfdeepfake.faces.pipeline import NoFaceError, faces_of_video
@@ -61,6 +64,8 @@ class ExtractSummary:
     failures: list[dict] = field(default_factory=list)
     partly_unreadable: list[dict] = field(default_factory=list)
     interrupted_runs: list[str] = field(default_factory=list)  # what the last runs left
+    # Cached videos whose manifest row or file had changed, extracted again on request.
+    reextracted: list[dict] = field(default_factory=list)
 
     def add(self, outcome: VideoOutcome) -> None:
         if outcome.status == "done":
@@ -98,6 +103,8 @@ def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
         logger.warning("skipping %s: %s", ascii(record.video_id), reason)
         return VideoOutcome(record.video_id, "failed", reason=reason, recorded=False,
                             seconds=time.perf_counter() - started)
+    # Taken before decoding, so a file replaced meanwhile shows as changed on the next run.
+    fingerprint = file_fingerprint(path)
     try:
         arrays, video_attrs = faces_of_video(path, config, detector)
     except (VideoReadError, NoFaceError, ValueError, OSError) as error:
@@ -113,7 +120,8 @@ def process_record(record: VideoRecord, store_path: str, config: FaceSettings,
                             seconds=time.perf_counter() - started)
     seconds = time.perf_counter() - started
     store.stage_video(record.video_id, arrays,
-                      {**_record_attrs(record), **video_attrs, "seconds": seconds})
+                      {**_record_attrs(record), **fingerprint, **video_attrs,
+                       "seconds": seconds})
     return VideoOutcome(record.video_id, "done", frames=len(arrays["sampled_indices"]),
                         faces=len(arrays["faces"]), seconds=seconds,
                         unreadable=str(video_attrs.get("unreadable") or ""))
@@ -201,11 +209,14 @@ def _work(record: VideoRecord, store_path: str) -> VideoOutcome:
 
 def run_extract(records: Iterable[VideoRecord], cache_path: str | os.PathLike,
                 config: FaceSettings | None = None, workers: int = 1, retry_failed: bool = False,
-                on_video: Callable[[VideoOutcome], None] | None = None) -> ExtractSummary:
+                on_video: Callable[[VideoOutcome], None] | None = None,
+                reextract_changed: bool = False) -> ExtractSummary:
     """Extract faces of ``records`` into the cache at ``cache_path``.
 
-    Finished videos are skipped; failed ones too unless ``retry_failed``. Staged results are
-    committed at the end, also when interrupted (KeyboardInterrupt is re-raised after).
+    Finished videos are skipped; failed ones too unless ``retry_failed``. A finished video
+    whose manifest row or file changed is refused (``SourceChangedError``) unless
+    ``reextract_changed``. Staged results are committed at the end, also when interrupted
+    (KeyboardInterrupt is re-raised after).
     """
     config = config or FaceSettings()
     started = time.perf_counter()
@@ -214,16 +225,15 @@ def run_extract(records: Iterable[VideoRecord], cache_path: str | os.PathLike,
     summary = ExtractSummary(interrupted_runs=_previous_runs(cache_path))
     with _saying_what_is_saved(store, cache_path):
         store.commit()  # absorb what an interrupted run left staged
-    done, failed = store.done_ids(), store.failures()
-    todo: list[VideoRecord] = []
-    for record in records:
-        summary.videos += 1
-        if record.video_id in done or (record.video_id in failed and not retry_failed):
-            summary.skipped += 1
-            if on_video:
-                on_video(VideoOutcome(record.video_id, "skipped"))
-            continue
-        todo.append(record)
+        plan = plan_rerun(records, store, retry_failed=retry_failed,
+                          reextract_changed=reextract_changed)
+    todo = plan.todo
+    summary.videos = len(plan.todo) + len(plan.skipped)
+    summary.skipped = len(plan.skipped)
+    summary.reextracted = [change.to_dict() for change in plan.changed]
+    for video_id in plan.skipped:
+        if on_video:
+            on_video(VideoOutcome(video_id, "skipped"))
 
     def finish(outcome: VideoOutcome) -> None:
         summary.add(outcome)

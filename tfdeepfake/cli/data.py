@@ -162,7 +162,8 @@ def cmd_extract(args) -> int:
     if beam is not None:
         summary, counters = beam.run_beam_extract(
             records, args.output, settings, runner=args.runner, workers=args.workers,
-            beam_options=args.beam_option or (), retry_failed=args.retry_failed)
+            beam_options=args.beam_option or (), retry_failed=args.retry_failed,
+            reextract_changed=args.reextract_changed)
         return _report_extract(args, summary, {"runner": args.runner, "beam_counters": counters},
                                beam_counter_lines(counters))
     show = not args.json and not args.no_progress and not args.quiet
@@ -176,7 +177,8 @@ def cmd_extract(args) -> int:
 
         try:
             summary = run_extract(records, args.output, settings, workers=args.workers,
-                                  retry_failed=args.retry_failed, on_video=on_video)
+                                  retry_failed=args.retry_failed, on_video=on_video,
+                                  reextract_changed=args.reextract_changed)
         except KeyboardInterrupt:
             bar.close()
             print(f"interrupted: finished videos are saved in {args.output}; "
@@ -204,7 +206,12 @@ def add_extract(sub, parents) -> None:
                        help="videos of a manifest -> HDF5 cache of MTCNN face crops",
                        description="Sample frames, detect faces with MTCNN and store crops, boxes, "
                                    "keypoints and confidences per video in HDF5. Resumable: "
-                                   "finished videos are skipped, failures recorded with a reason.")
+                                   "finished videos are skipped, failures recorded with a reason. "
+                                   "A rerun first checks each cached video against its manifest "
+                                   "row (root, path, label, split) and file (size, mtime, first "
+                                   "MiB): a difference, or a new row whose file the cache holds "
+                                   "under another id, is refused naming the videos, unless "
+                                   "--reextract-changed.")
     p.add_argument("manifest", type=Path, help="manifest written by `tfdeepfake index`")
     p.add_argument("-o", "--output", required=True, type=Path, help="face cache (.h5)")
     add_face_options(p)
@@ -212,6 +219,11 @@ def add_extract(sub, parents) -> None:
     p.add_argument("--limit", type=int, help="only the first N videos")
     p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
     p.add_argument("--retry-failed", action="store_true", help="retry videos that failed before")
+    p.add_argument("--reextract-changed", action="store_true",
+                   help="extract again the cached videos whose manifest row or file changed "
+                        "(a file only touched or copied, same size and first MiB, is unchanged), "
+                        "dropping their cached rows "
+                        "and any cached copy of the same file under another id")
     add_beam_options(p, "the same cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary")

@@ -7,7 +7,9 @@ video id and written by atomic rename (``VideoStore.stage_video``/``stage_failur
 bundle the runner retries writes the same names again, so a retried or speculatively
 duplicated video replaces its part instead of adding a second copy; the final
 ``VideoStore.commit`` merges each video id once. A run that dies keeps its parts: the next
-run merges them first and skips those videos, exactly like ``tfdeepfake extract``.
+run merges them first and skips those videos, exactly like ``tfdeepfake extract``; a cached
+video whose manifest row or file changed is refused or re-extracted by the same rule
+(``cache.sources.plan_rerun``).
 
 The cache's folder must be one every worker can write (the local disk for the direct
 runner; a shared mount such as NFS/EFS/Filestore for Flink, Spark or Dataflow).
@@ -30,6 +32,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from tfdeepfake.cache.extract import ExtractSummary, VideoOutcome, process_record
 from tfdeepfake.cache.faces import face_store
 from tfdeepfake.cache.files import DiskFullError
+from tfdeepfake.cache.sources import plan_rerun
 from tfdeepfake.datasets.records import VideoRecord
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.scale.options import pipeline_options
@@ -110,7 +113,8 @@ def beam_counters(result, namespace: str = NAMESPACE) -> dict[str, int]:
 
 def run_beam_extract(records: Iterable[VideoRecord], cache_path, config: FaceSettings | None = None,
                      *, runner: str = "direct", workers: int = 1, beam_options=(),
-                     retry_failed: bool = False, dofn: type[ExtractVideoFn] = ExtractVideoFn
+                     retry_failed: bool = False, reextract_changed: bool = False,
+                     dofn: type[ExtractVideoFn] = ExtractVideoFn
                      ) -> tuple[ExtractSummary, dict[str, int]]:
     """``run_extract`` on Beam: the same cache, failures and skips; returns the summary and
     the Beam counters. ``dofn`` replaces the per-video step (tests inject faults with it)."""
@@ -120,15 +124,12 @@ def run_beam_extract(records: Iterable[VideoRecord], cache_path, config: FaceSet
     cache_path = Path(cache_path).absolute()  # workers may start elsewhere
     store = face_store(cache_path, config)
     store.commit()  # absorb what a crashed run (local or Beam) left staged
-    done, failed = store.done_ids(), store.failures()
-    summary = ExtractSummary()
-    todo = []
-    for record in records:
-        summary.videos += 1
-        if record.video_id in done or (record.video_id in failed and not retry_failed):
-            summary.skipped += 1
-        else:
-            todo.append(record)
+    plan = plan_rerun(records, store, retry_failed=retry_failed,
+                      reextract_changed=reextract_changed)
+    todo = plan.todo
+    summary = ExtractSummary(videos=len(plan.todo) + len(plan.skipped),
+                             skipped=len(plan.skipped),
+                             reextracted=[change.to_dict() for change in plan.changed])
     counters: dict[str, int] = {}
     if todo:
         outcomes_dir = cache_path.with_name(f".{cache_path.name}.beam-outcomes")
