@@ -365,3 +365,34 @@ def test_detect_output_knows_a_video_named_by_another_path(
     assert main([*common, "real/good.mp4", "./real//good.mp4"]) == 0
     assert "0 scored, 2 already" in capsys.readouterr().out
     assert len(out.read_text().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def quiet_beam_detect(matrix, tmp_path_factory):
+    """``-q detect --runner direct`` in a process of its own (Beam's loggers, its import-time
+    notice and its job server are per process) with a temp dir of its own."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT, clean_environment
+
+    root = tmp_path_factory.mktemp("quiet beam")
+    (root / "tmp").mkdir()
+    env = {**clean_environment(), "PYTHONPATH": str(REPO_ROOT), "TMPDIR": str(root / "tmp"),
+           # The script imports TensorFlow before the CLI can quiet its C++ start-up lines.
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", _DETECT_WITH_TINY_FACENET, str(root / "model"), "-q", "detect",
+         str(matrix / "data" / "real" / "good.mp4"), "--runner", "direct", "--output",
+         str(root / "v.jsonl")], cwd=root, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result, root / "tmp"
+
+
+def test_quiet_beam_run_prints_no_beam_lines(quiet_beam_detect):
+    """Item 10: -q is quiet on Beam too: no INFO:apache_beam lines, no "apitools not found"."""
+    result, _ = quiet_beam_detect
+    noise = [line for line in result.stderr.splitlines()
+             if "apache_beam" in line or "apitools" in line]
+    assert noise == [], result.stderr[-2000:]
+    assert "1 scored" in result.stdout

@@ -189,9 +189,11 @@ def beam_pipeline_module(args, module: str):
             raise CommandError("--beam-option needs --runner (direct, prism, flink, spark or "
                                "dataflow)")
         return None
-    from tfdeepfake.scale.options import beam_arguments
+    from tfdeepfake.scale.options import beam_arguments, quiet_beam
 
-    options = args.beam_option or ()
+    # Before Beam is imported: its import logs, and -q must hold for its workers too.
+    verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
+    options = args.beam_option = quiet_beam(verbosity, args.beam_option or ())
     try:
         beam_arguments(args.runner, args.workers, options)
     except ValueError as error:  # malformed, before Beam is imported

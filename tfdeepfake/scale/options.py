@@ -50,3 +50,38 @@ def pipeline_options(runner: str = "direct", workers: int = 1, options=()):
         raise ValueError(f"unknown Beam pipeline option(s) {', '.join(unknown)}; see "
                          "`python -m apache_beam.examples.wordcount --help` for the list")
     return built
+
+
+def _beam_level(verbosity: int) -> int:
+    """Beam's own log level for the CLI's verbosity: its INFO lines (worker start-up,
+    channels, staging) are noise beside ours, so one step quieter than tfdeepfake's."""
+    return {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity,
+                                                                        logging.DEBUG)
+
+
+class _NoApitoolsNotice(logging.Filter):
+    """Beam says "apitools not found" (root logger, at import) when its optional BigQuery
+    client is absent; these pipelines never use BigQuery."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+def quiet_beam(verbosity: int, options=()) -> list[str]:
+    """Beam's logging set from ``-q``/``-v`` (call before Beam is imported): its loggers in
+    this process, and its workers' through the returned ``options`` (``K=V`` as for
+    ``--beam-option``; a level the user gave there is kept)."""
+    level = _beam_level(verbosity)
+    logging.getLogger("apache_beam").setLevel(level)
+    root = logging.getLogger()
+    if not any(isinstance(f, _NoApitoolsNotice) for f in root.filters):
+        root.addFilter(_NoApitoolsNotice())
+    given = {option.lstrip("-").partition("=")[0] for option in options}
+    options = list(options)
+    if "default_sdk_harness_log_level" not in given:
+        # Worker processes (--workers N) log at INFO to stderr unless told.
+        options.append(f"default_sdk_harness_log_level={logging.getLevelName(level)}")
+    if "sdk_harness_log_level_overrides" not in given:
+        ours = {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")  # tfdeepfake's, as here
+        options.append('sdk_harness_log_level_overrides={"tfdeepfake": "%s"}' % ours)
+    return options
