@@ -396,3 +396,27 @@ def test_quiet_beam_run_prints_no_beam_lines(quiet_beam_detect):
              if "apache_beam" in line or "apitools" in line]
     assert noise == [], result.stderr[-2000:]
     assert "1 scored" in result.stdout
+
+
+def test_beam_runs_leave_nothing_in_the_temp_dir(quiet_beam_detect, matrix, tmp_path,
+                                                 monkeypatch, capsys):
+    """Item 13: each Beam run left an empty beam-temp* folder (and tmp* staging folders) in
+    the temp dir: detect (its own process, where Beam's job server starts) and extract."""
+    import tempfile
+
+    from tfdeepfake.cli import main
+    from tfdeepfake.datasets.manifest import write_manifest
+    from tfdeepfake.datasets.records import make_record
+
+    _, detect_tmp = quiet_beam_detect
+    assert sorted(p.name for p in detect_tmp.iterdir()) == []
+    pytest.importorskip("apache_beam")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    write_manifest(tmp_path / "m.jsonl", [make_record(matrix / "data", "real/good.mp4", 0,
+                                                      "train", "data")])
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert main(["-q", "extract", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "f.h5"),
+                 "--num-frames", "2", "--size", "32", "--runner", "direct"]) == 0
+    assert "1 done" in capsys.readouterr().out
+    assert sorted(p.name for p in temp.iterdir()) == []

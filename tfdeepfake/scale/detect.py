@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 
 from tfdeepfake.scale.extract import beam_counters
 from tfdeepfake.scale.options import pipeline_options
+from tfdeepfake.scale.running import run_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,7 @@ def run_beam_detect(paths: Iterable, output, make_detector: Callable, *, runner:
              | "Detect" >> beam.ParDo(DetectVideoFn(make_detector))
              | "Verdicts" >> beam.io.WriteToText(str(shards / "verdicts"),
                                                  file_name_suffix=".jsonl"))
-        result = pipeline.run()
-        result.wait_until_finish()
+        result = run_pipeline(pipeline)
         counters = beam_counters(result, NAMESPACE)
         lines = [line for shard in sorted(shards.glob("verdicts*.jsonl"))
                  for line in shard.read_text("utf-8").splitlines() if line.strip()]

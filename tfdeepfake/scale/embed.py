@@ -22,6 +22,7 @@ from tfdeepfake.cache.faces import iter_face_videos
 from tfdeepfake.models.embed import EmbedSummary, open_output, stage_embeddings
 from tfdeepfake.scale.extract import beam_counters
 from tfdeepfake.scale.options import pipeline_options
+from tfdeepfake.scale.running import run_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,7 @@ def run_beam_embed(face_cache, output, embedder, *, make_embedder: Callable | No
              | "Embed" >> beam.ParDo(EmbedVideosFn(str(face_cache), str(output),
                                                    settings, make_embedder, batch_size)))
         try:
-            result = pipeline.run()
-            result.wait_until_finish()
+            result = run_pipeline(pipeline)
         finally:
             store.commit()
         counters = beam_counters(result, NAMESPACE)
