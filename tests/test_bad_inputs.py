@@ -420,3 +420,27 @@ def test_beam_runs_leave_nothing_in_the_temp_dir(quiet_beam_detect, matrix, tmp_
                  "--num-frames", "2", "--size", "32", "--runner", "direct"]) == 0
     assert "1 done" in capsys.readouterr().out
     assert sorted(p.name for p in temp.iterdir()) == []
+
+
+def test_a_manifest_naming_one_file_two_ways_is_a_duplicate(matrix, tmp_path, capsys):
+    """Item 13: ``fake/./x.mp4`` and ``fake//x.mp4`` (hand-edited) are one file listed
+    twice: the duplicate rule's one line, and the path read as the index writes it."""
+    from tfdeepfake.cli import main
+    from tfdeepfake.datasets.manifest import read_manifest
+    from tfdeepfake.datasets.records import video_id_for
+
+    def row(path):
+        return {"video_id": video_id_for("data", path), "root": str(matrix / "data"),
+                "path": path, "label": 1, "split": "train", "dataset": "data", "method": None,
+                "source": None}
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps(row("fake/./good.avi")) + "\n")
+    [record] = read_manifest(manifest)
+    assert (record.path, record.video_id) == ("fake/good.avi", "data/fake/good")
+    manifest.write_text("".join(json.dumps(row(p)) + "\n"
+                                for p in ("fake/./good.avi", "fake//good.avi")))
+    assert main(["-q", "extract", str(manifest), "-o", str(tmp_path / "c.h5")]) == 2
+    err = capsys.readouterr().err
+    assert f"{manifest} line 2: duplicate video_id 'data/fake/good' (first on line 1" in err
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("c.h5*"))

@@ -76,6 +76,15 @@ def write_manifest(path: str | os.PathLike, records: Iterable[VideoRecord]) -> P
     return path
 
 
+def _plain_path(path: str) -> str:
+    """``path`` without ``.`` and empty segments (``fake/./x.mp4``, ``fake//x.mp4`` ->
+    ``fake/x.mp4``). ``..`` stays: it can mean another file through a link, and the
+    containment check judges it. An absolute path is left for that check too."""
+    if path.startswith("/"):
+        return path
+    return "/".join(part for part in path.split("/") if part not in ("", ".")) or path
+
+
 def _row_to_record(row: object, where: str) -> VideoRecord:
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -108,13 +117,19 @@ def _row_to_record(row: object, where: str) -> VideoRecord:
         raise DatasetError(
             f"{where}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}"
         )
-    expected_id = video_id_for(row["dataset"], row["path"])
-    if row["video_id"] not in (expected_id, video_id_for(row["dataset"], row["path"], True)):
+    # A hand-edited path may spell a file another way (fake/./x.mp4, fake//x.mp4): read as
+    # the one spelling the index writes, so one file listed twice is one id, a duplicate.
+    path = _plain_path(row["path"])
+    expected_id = video_id_for(row["dataset"], path)
+    spellings = {video_id_for(row["dataset"], p, keep): video_id_for(row["dataset"], path, keep)
+                 for p in (row["path"], path) for keep in (False, True)}
+    if row["video_id"] not in spellings:
         raise DatasetError(
             f"{where}: video_id {row['video_id']!r} does not match dataset and path "
             f"(expected {expected_id!r})"
         )
-    record = VideoRecord(**{name: row.get(name) for name in _REQUIRED_FIELDS + _OPTIONAL_FIELDS})
+    fields = {name: row.get(name) for name in _REQUIRED_FIELDS + _OPTIONAL_FIELDS}
+    record = VideoRecord(**{**fields, "path": path, "video_id": spellings[row["video_id"]]})
     # The index's own containment, again: a hand-edited row must not reach outside its root.
     problem = _escape_reason(record, check_files=False, follow_links=True)
     if problem is not None:
@@ -138,9 +153,11 @@ def read_manifest(path: str | os.PathLike) -> list[VideoRecord]:
                 raise DatasetError(f"{where}: invalid JSON ({error.msg})") from error
             record = _row_to_record(row, where)
             if record.video_id in first_line:
+                spelt = (f"; path {row['path']!r} is {record.path!r}"
+                         if isinstance(row, dict) and row.get("path") != record.path else "")
                 raise DatasetError(
                     f"{where}: duplicate video_id {record.video_id!r} "
-                    f"(first on line {first_line[record.video_id]})"
+                    f"(first on line {first_line[record.video_id]}{spelt})"
                 )
             first_line[record.video_id] = number
             records.append(record)
