@@ -422,6 +422,26 @@ def test_beam_runs_leave_nothing_in_the_temp_dir(quiet_beam_detect, matrix, tmp_
     assert sorted(p.name for p in temp.iterdir()) == []
 
 
+def test_annotate_under_a_file_is_one_line_and_the_verdict_is_kept(
+        matrix, tiny_facenet_models, tmp_path, capsys):
+    """Item 13: ``--annotate A/x.mp4/out.mp4`` where A/x.mp4 is a file said "[Errno 17] File
+    exists" and lost the verdict."""
+    from tfdeepfake.cli import main
+
+    (tmp_path / "A").mkdir()
+    (tmp_path / "A" / "x.mp4").write_bytes(b"a file")
+    target = tmp_path / "A" / "x.mp4" / "out.mp4"
+    good = matrix / "data" / "real" / "good.mp4"
+    assert main(["-q", "detect", str(good), "--model", str(tiny_facenet_models), "--annotate",
+                 str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 1 and str(good) in out
+    assert out.split()[0] in ("real", "fake")
+    assert err.strip() == (f"tfdeepfake detect: --annotate {target}: {tmp_path / 'A' / 'x.mp4'} "
+                           "is a file, not a folder; not written")
+    assert (tmp_path / "A" / "x.mp4").read_bytes() == b"a file"
+
+
 def test_a_manifest_naming_one_file_two_ways_is_a_duplicate(matrix, tmp_path, capsys):
     """Item 13: ``fake/./x.mp4`` and ``fake//x.mp4`` (hand-edited) are one file listed
     twice: the duplicate rule's one line, and the path read as the index writes it."""
@@ -444,3 +464,30 @@ def test_a_manifest_naming_one_file_two_ways_is_a_duplicate(matrix, tmp_path, ca
     err = capsys.readouterr().err
     assert f"{manifest} line 2: duplicate video_id 'data/fake/good' (first on line 1" in err
     assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("c.h5*"))
+
+
+def test_report_on_a_full_disk_keeps_the_verdict(matrix, tiny_facenet_models, tmp_path,
+                                                 monkeypatch, capsys):
+    """Item 13: ``--report`` on a full disk lost the verdict line (and --json's list)."""
+    import errno
+
+    import tfdeepfake.visualize.report as report_module
+    from tfdeepfake.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report_module, "plot_frame_scores", full)
+    good = matrix / "data" / "real" / "good.mp4"
+    argv = ["-q", "detect", str(good), "--model", str(tiny_facenet_models), "--report",
+            str(tmp_path / "r")]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert str(good) in out and out.split()[0] in ("real", "fake")
+    assert err.strip() == f"tfdeepfake detect: --report {tmp_path / 'r' / 'good'}: disk full; " \
+                          "not written"
+    assert main(argv + ["--json"]) == 2
+    out, err = capsys.readouterr()
+    [verdict] = json.loads(out)
+    assert verdict["verdict"] in ("real", "fake") and verdict["outputs"] == {}
+    assert verdict["output_errors"] == [err.strip().removeprefix("tfdeepfake detect: ")]

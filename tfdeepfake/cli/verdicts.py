@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tfdeepfake.cli.common import (
@@ -22,8 +23,10 @@ from tfdeepfake.export.formats import TFLITE_VARIANTS
 
 DETECT_EXIT_STATUS = ("exit status: 0 when every video got a verdict (real or fake), and 0 "
                       "also when some are unknown (no face, unreadable: check the verdicts); "
-                      "1 when none did; 2 on a usage or model error. With "
-                      "--runner the same, counting the videos --output already judged.")
+                      "1 when none did; 2 on a usage or model error, or when an --annotate "
+                      "or --report output could not be written (the verdicts are still "
+                      "printed). With --runner the same, counting the videos --output "
+                      "already judged.")
 
 
 def _verdict_line(verdict: dict, path) -> str:
@@ -83,11 +86,14 @@ def cmd_detect(args) -> int:
             bar.update(1)
             if not args.json:
                 bar.write(_verdict_line(verdict, path) + outputs_line(verdict))
+            for error in verdict.get("output_errors", ()):
+                print(f"tfdeepfake detect: {error}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, default=str))
     if not any(r["verdict"] in ("real", "fake") for r in results):
         return 1
-    return 0
+    # The verdicts are out; an --annotate or --report output asked for is missing.
+    return 2 if any(r.get("output_errors") for r in results) else 0
 
 
 def _detect_on_beam(args, beam, paths, visuals: bool) -> int:

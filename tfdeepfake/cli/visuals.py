@@ -60,20 +60,45 @@ def report_targets(report: Path | None, paths: list[Path]) -> dict[Path, Path]:
 
 def visual_scorer(detector, annotate: dict[Path, Path], report: dict[Path, Path]) -> Callable:
     """``path -> verdict dict`` that also writes the pictures, recording them under
-    ``outputs`` (``annotated``: the video; ``report``: the folder)."""
+    ``outputs`` (``annotated``: the video; ``report``: the folder). One that cannot be
+    written is a line under ``output_errors`` instead: the verdict is kept."""
     from tfdeepfake.visualize.run import visualize_video
 
     def score(path: Path) -> dict:
+        errors = []
+
+        def failed(what: str, error: OSError) -> None:
+            option, target = (("--annotate", annotate[path]) if what == "annotated"
+                              else ("--report", report[path]))
+            errors.append(f"{option} {target}: {write_error(target, error)}")
+
         verdict, written = visualize_video(detector, path, report_dir=report.get(path),
-                                           annotate_to=annotate.get(path))
+                                           annotate_to=annotate.get(path), on_error=failed)
         outputs = {}
         if "annotated" in written:
             outputs["annotated"] = written["annotated"]
         if path in report and "json" in written:
             outputs["report"] = str(report[path])
-        return {**verdict, "outputs": outputs}
+        return {**verdict, "outputs": outputs, **({"output_errors": errors} if errors else {})}
 
     return score
+
+
+def write_error(target: Path, error: OSError) -> str:
+    """Why ``target`` (or a folder on its way) could not be written, said plainly."""
+    import errno
+
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):
+        # mkdir's "[Errno 17] File exists" when a parent is a file: name that file.
+        for parent in Path(target).parents:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a folder; not written"
+                break
+    if error.errno == errno.ENOSPC:
+        return "disk full; not written"
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}; not written"
 
 
 def outputs_line(verdict: dict) -> str:
@@ -81,4 +106,5 @@ def outputs_line(verdict: dict) -> str:
     return "  -> " + ", ".join(f"{k}: {v}" for k, v in outputs.items()) if outputs else ""
 
 
-__all__ = ["annotate_targets", "outputs_line", "report_targets", "visual_scorer"]
+__all__ = ["annotate_targets", "outputs_line", "report_targets", "visual_scorer",
+           "write_error"]

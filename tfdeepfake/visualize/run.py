@@ -18,13 +18,18 @@ def visualize_video(video_detector, path: str | os.PathLike, *,
                     report_dir: str | os.PathLike | None = None,
                     annotate_to: str | os.PathLike | None = None,
                     progress: Progress | None = None,
-                    name: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+                    name: str | None = None,
+                    on_error: Callable[[str, OSError], None] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
     """``(verdict dict, {what: path written})`` for one video: the verdict with its frames;
     the report's PNGs and JSON in ``report_dir``; the annotated video at ``annotate_to``.
     ``name`` replaces the verdict's ``path`` (a web upload's own name, not where it was kept).
 
     A video that could not be read gets neither; one without faces gets the plot and the
-    annotated video (showing "unknown") but no face sheet or heat maps."""
+    annotated video (showing "unknown") but no face sheet or heat maps. With ``on_error``,
+    an output that cannot be written (a full disk, a file where a folder should be) is
+    ``on_error("report" or "annotated", error)`` and the rest goes on: the verdict is not
+    lost with it; without, the error is raised."""
     from tfdeepfake.visualize.annotate import annotate_video
     from tfdeepfake.visualize.report import write_report
 
@@ -39,14 +44,24 @@ def visualize_video(video_detector, path: str | os.PathLike, *,
         return v, written
     if report_dir is not None:
         say("drawing the report", None)
-        written.update(write_report(v, faces, report_dir, detector=video_detector.detector,
-                                    variant=video_detector.variant))
+        try:
+            written.update(write_report(v, faces, report_dir, detector=video_detector.detector,
+                                        variant=video_detector.variant))
+        except OSError as error:
+            if on_error is None:
+                raise
+            on_error("report", error)
     if annotate_to is not None:
         say("writing the annotated video", 0.0)
-        written["annotated"] = str(annotate_video(
-            path, v, annotate_to,
-            progress=lambda done, total: say("writing the annotated video",
-                                             done / total if total else None)))
+        try:
+            written["annotated"] = str(annotate_video(
+                path, v, annotate_to,
+                progress=lambda done, total: say("writing the annotated video",
+                                                 done / total if total else None)))
+        except OSError as error:
+            if on_error is None:
+                raise
+            on_error("annotated", error)
     return v, written
 
 
