@@ -52,10 +52,12 @@ test-all: test-weights
 	$(BIN)/python -m pytest -q --run-slow
 
 # Headless Chromium and its driver for tests/web/test_browser.py (Debian's packages; the
-# tests skip without them). selenium itself comes with requirements.txt.
+# tests skip without them, and `make test` ends with a line saying so). selenium itself
+# comes with requirements.txt. `apt-get update` first: a fresh machine has no package lists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps: venv
-	$(SUDO) apt-get install -y chromium chromium-driver
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py

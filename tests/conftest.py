@@ -55,6 +55,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_shared)
 
 
+BROWSER_TESTS = "tests/web/test_browser.py"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """One line at the end when the real-browser tests were skipped (a run that looks green
+    but never opened the page; `make browser-deps` installs what they need). A wrapper, so
+    it comes after pytest's own short summary, just before the counts."""
+    yield
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if report.nodeid.replace("\\", "/").startswith(BROWSER_TESTS)]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else ""
+        reason = reason.removeprefix("Skipped: ")
+        terminalreporter.write_line(f"browser tests skipped ({BROWSER_TESTS}): {reason}",
+                                    yellow=True)
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """``../shared/data`` beside the repository; skips the test when it is absent."""

@@ -3,7 +3,8 @@ clip, wait for the verdicts, see the pictures load; upload a text file renamed .
 empty file, read the message, and go on using the page.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package
-(``make browser-deps``); skips cleanly without them."""
+(``make browser-deps``); skips cleanly without them, unless ``TFDEEPFAKE_REQUIRE_BROWSER=1``
+(``.ci/run`` sets it): then their absence is an error, so CI cannot pass unopened."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-selenium = pytest.importorskip("selenium", reason="selenium not installed (make browser-deps)")
+REQUIRED = os.environ.get("TFDEEPFAKE_REQUIRE_BROWSER") == "1"
+
+if REQUIRED:
+    import selenium  # noqa: F401  (missing: a collection error, not a skip)
+else:
+    selenium = pytest.importorskip("selenium", reason="selenium not installed (make browser-deps)")
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -36,6 +42,9 @@ def _find(names) -> str | None:
 
 
 BROWSER, DRIVER = _find(BROWSERS), _find(DRIVERS)
+if REQUIRED and (BROWSER is None or DRIVER is None):
+    pytest.fail("TFDEEPFAKE_REQUIRE_BROWSER=1 but chromium / chromium-driver is absent "
+                "(make browser-deps)", pytrace=False)
 pytestmark = pytest.mark.skipif(BROWSER is None or DRIVER is None,
                                 reason="chromium / chromium-driver absent (make browser-deps)")
 
