@@ -36,6 +36,7 @@ from tfdeepfake.cache.sources import plan_rerun
 from tfdeepfake.datasets.records import VideoRecord
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.scale.options import pipeline_options
+from tfdeepfake.scale.running import run_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def run_beam_extract(records: Iterable[VideoRecord], cache_path, config: FaceSet
              | "Outcomes" >> beam.io.WriteToText(str(outcomes_dir / "outcomes"),
                                                  file_name_suffix=".jsonl"))
         try:
-            result = pipeline.run()
+            result = run_pipeline(pipeline)  # no Beam scratch folder left in the temp dir
             result.wait_until_finish()
         finally:
             # The parts of every finished video are merged also when the pipeline failed,
