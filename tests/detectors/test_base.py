@@ -199,9 +199,9 @@ def _link_classifier_outside(folder):
 
 ESCAPES = [  # item 1: already refused by the redesign (ModelFolder.path); kept refused
     (_edit_meta(lambda m: m.update(classifiers=["../../elsewhere/x"])),
-     r"model.json: key 'classifiers' should be distinct names among knn, sgd, rf, found "
-     r"\['../../elsewhere/x'\]"),
-    (_edit_meta(lambda m: m.update(classifiers=["knn", "svm"])), r"key 'classifiers' should be"),
+     r"model.json: key 'classifiers\[0\]' should be one of knn, sgd, rf, found "
+     r"'../../elsewhere/x'"),
+    (_edit_meta(lambda m: m.update(classifiers=["knn", "svm"])), r"key 'classifiers\[1\]' should be"),
     (_edit_meta(lambda m: m["head"].update(weights="../../elsewhere/head.weights.h5")),
      r"model.json: '../../elsewhere/head.weights.h5' points outside the model folder"),
     (_edit_meta(lambda m: m["head"].update(weights="/etc/passwd")),
@@ -220,16 +220,16 @@ def test_a_model_folder_cannot_load_files_from_outside_itself(triplet_folder, tm
 
 MALFORMED = [  # item 8: these were TypeError/KeyError tracebacks or lines naming no file
     (_edit_meta(lambda m: m["face_settings"].update(size="abc")), "model.json",
-     r"model.json \[face_settings\]: key 'size' should be int, found 'abc'"),
+     r"model.json: key 'face_settings.size' should be an integer in 32..1024, found 'abc'"),
     (_edit_meta(lambda m: m["face_settings"].update(evil=1)), "model.json",
      r"model.json \[face_settings\]: unknown key\(s\) 'evil'; valid: num_frames"),
     (_edit_meta(lambda m: m["face_settings"]["detector"].update(min_confidence="high")),
-     "model.json", r"\[face_settings\] \[detector\]: key 'min_confidence' should be float or int"),
+     "model.json", r"key 'face_settings.detector.min_confidence' should be a number in \[0, 1\]"),
     (_edit_meta(lambda m: m.update(threshold="abc")), "model.json",
-     r"model.json: key 'threshold' should be int or float, found 'abc'"),
+     r"model.json: key 'threshold' should be a number in \[0, 1\], found 'abc'"),
     (_edit_meta(lambda m: m.pop("head")), "model.json", r"model.json: key 'head' is missing"),
     (_edit_meta(lambda m: m["thresholds"].update(knn="abc")), "model.json",
-     r"\[thresholds\]: key 'knn' should be int or float, found 'abc'"),
+     r"key 'thresholds.knn' should be a number in \[0, 1\], found 'abc'"),
     (lambda f: (f / "head.weights.h5").write_bytes(b"garbage"), "head.weights.h5",
      r"head.weights.h5: not the weights"),
     (lambda f: _edit_json(f / "classifiers/sgd/classifier.json", lambda m: m["params"].update(evil=1)),

@@ -225,10 +225,10 @@ def test_facenet_lstm_embeds_faces_with_its_facenet(facenet_lstm):
 def test_broken_model_folders_are_refused(facenet_lstm, tmp_path):
     root, _, _ = facenet_lstm
     meta = json.loads((root / "model" / "model.json").read_text())
-    cases = (({"features": "resnet"}, "'features' is 'resnet'"),
-             ({"units": 2.5}, "'units' should be int"),
+    cases = (({"features": "resnet"}, "'features' should be one of xception, facenet, found 'resnet'"),
+             ({"units": 2.5}, "'units' should be an integer in 1..4096"),
              ({"feature_dim": 64}, "'feature_dim' is 64"),
-             ({"facenet": {**IDENTITY.to_dict(), "model": "nope"}}, "key 'facenet'"))
+             ({"facenet": {**IDENTITY.to_dict(), "model": "nope"}}, "key 'facenet.model'"))
     for i, (change, message) in enumerate(cases):
         folder = tmp_path / str(i)
         folder.mkdir()

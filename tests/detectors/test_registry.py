@@ -40,5 +40,6 @@ def test_load_detector_passes_facenet_weights_only_where_a_facenet_is_used(tmp_p
 
 def test_load_detector_names_the_file_of_an_unknown_detector(tmp_path):
     folder = _folder(tmp_path / "m", "resnet", None)
-    with pytest.raises(ModelFolderError, match=r"model\.json.*'detector' is 'resnet'"):
+    with pytest.raises(ModelFolderError, match=r"model\.json: key 'detector' should be one of "
+                                               r"triplet, xception, lstm, sbi, found 'resnet'"):
         load_detector(folder)

@@ -164,10 +164,10 @@ def _set_symlinked_rf(meta, folder):
 
 
 @pytest.mark.parametrize("edit, key", [
-    (lambda m, f: m["head"].update(input_dim="128"), "'input_dim' should be int"),
+    (lambda m, f: m["head"].update(input_dim="128"), "'head.input_dim' should be an integer in 1..4096"),
     (lambda m, f: m.pop("default_classifier"), "'default_classifier' is missing"),
-    (lambda m, f: m.update(classifiers=["knn", "../../x"]), "'classifiers' should be"),
-    (lambda m, f: m["thresholds"].update(rf="0.5"), "'rf' should be int or float"),
+    (lambda m, f: m.update(classifiers=["knn", "../../x"]), "'classifiers[1]' should be one of"),
+    (lambda m, f: m["thresholds"].update(rf="0.5"), "'thresholds.rf' should be a number in [0, 1]"),
     (lambda m, f: m["facenet"].pop("probe"), "'facenet': FaceNet identity: missing key 'probe'"),
     (lambda m, f: m["head"].update(weights="../head.weights.h5"), "points outside"),
     (_set_symlinked_rf, "points outside"),

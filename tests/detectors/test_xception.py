@@ -224,7 +224,7 @@ def test_errors_name_the_problem(tiny_xception, tmp_path):
 def test_broken_model_folders_are_refused(trained, tmp_path):
     root, _, _ = trained
     meta = json.loads((root / "model" / "model.json").read_text())
-    for key, value, message in (("input_size", "big", "'input_size' should be int"),
+    for key, value, message in (("input_size", "big", "'input_size' should be an integer in 32..1024"),
                                 ("weights", "../../elsewhere.h5", "outside the model folder"),
                                 ("weights", "gone.weights.h5", "missing from the model folder")):
         folder = tmp_path / f"{key}-{len(message)}"

@@ -42,6 +42,7 @@ from tfdeepfake.detectors.checks import (  # noqa: F401
     require_fields,
     require_unit_interval,
 )
+from tfdeepfake.detectors.model_json import validate_meta
 # Keep-best too (every detector's training loop uses it).
 from tfdeepfake.detectors.keep_best import KeepBest, best_epoch  # noqa: F401
 from tfdeepfake.faces.settings import FaceSettings
@@ -124,6 +125,8 @@ class ModelFolder:
             raise ModelFolderError(f"{self.meta_path}: key 'format_version' is "
                                    f"{meta.get('format_version')!r}; this tfdeepfake reads "
                                    f"{FORMAT_VERSION}")
+        # Every key's type and range, before any network is built from them.
+        validate_meta(meta, self.meta_path)
         return meta
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from tfdeepfake.detectors import detector_class
 from tfdeepfake.detectors.base import MODEL_FILE, ModelFolder, ModelFolderError, common_meta, require
+from tfdeepfake.detectors.model_json import validate_meta
 from tfdeepfake.faces.settings import FaceSettings
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def convert_model_folder(path: str | os.PathLike,
                               "(not a model folder from tfdeepfake < 0.2)")
     kwargs = {"embedder": embedder} if embedder is not None else {}
     try:  # everything the new model.json names must load before it is written
+        validate_meta(meta, folder.meta_path)
         detector_class(meta["detector"]).from_folder(folder, meta, **kwargs)
     except ModelFolderError as error:
         raise ConversionError(f"{old_path}: converted, but the result does not load: "
