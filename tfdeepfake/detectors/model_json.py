@@ -64,8 +64,8 @@ def number(low: float | None = None, high: float | None = None, *, open_low: boo
 
     if low is None and high is None:
         return Rule("a finite number", test)
-    return Rule(f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}",
-                test)
+    left, right = "(" if open_low else "[", ")" if open_high else "]"
+    return Rule(f"a number in {left}{low:g}, {high:g}{right}", test)
 
 
 def text(choices: Callable[[], Sequence[str]] | None = None) -> Rule:
