@@ -491,3 +491,87 @@ def test_report_on_a_full_disk_keeps_the_verdict(matrix, tiny_facenet_models, tm
     [verdict] = json.loads(out)
     assert verdict["verdict"] in ("real", "fake") and verdict["outputs"] == {}
     assert verdict["output_errors"] == [err.strip().removeprefix("tfdeepfake detect: ")]
+
+
+def test_a_file_moved_from_real_to_fake_is_refused_then_reextracted(matrix, tmp_path, capsys):
+    """Item 3: a re-indexed folder where a file moved from real/ to fake/ gave one cache
+    holding the same file under both labels."""
+    import shutil
+
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.cli import main
+
+    data = tmp_path / "d"
+    (data / "real").mkdir(parents=True)
+    (data / "fake").mkdir()
+    shutil.copy(matrix / "data" / "real" / "good.mp4", data / "real" / "a.mp4")
+    manifest, cache = tmp_path / "m.jsonl", tmp_path / "c.h5"
+    assert main(["-q", "index", "folders", str(data), "-o", str(manifest)]) == 0
+    assert main(["-q", "extract", str(manifest), "-o", str(cache)]) == 0
+    shutil.move(data / "real" / "a.mp4", data / "fake" / "a.mp4")
+    manifest.unlink()
+    assert main(["-q", "index", "folders", str(data), "-o", str(manifest)]) == 0
+    capsys.readouterr()
+    assert main(["-q", "extract", str(manifest), "-o", str(cache)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "d/fake/a: same file as cached d/real/a" in err and "--reextract-changed" in err
+    assert {v.video_id: v.label for v in iter_face_videos(cache)} == {"d/real/a": 0}
+    assert main(["-q", "extract", str(manifest), "-o", str(cache), "--reextract-changed"]) == 0
+    assert {v.video_id: v.label for v in iter_face_videos(cache)} == {"d/fake/a": 1}
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("detector", ["triplet"], "detector"),
+    ("threshold", float("inf"), "threshold"),
+    ("face_settings.margin", float("nan"), "face_settings.margin"),
+    ("head.embedding_dim", 10**12, "head.embedding_dim"),
+])
+def test_a_bad_model_json_value_is_one_line_naming_the_key(matrix, model, tmp_path, capsys,
+                                                           key, value, named):
+    """Item 7: wrong types and ranges in model.json were tracebacks (TypeError,
+    ResourceExhaustedError) or accepted (a NaN margin failed every frame)."""
+    import shutil
+
+    from tfdeepfake.cli import main
+
+    folder = tmp_path / "model"
+    shutil.copytree(model[0], folder)
+    meta = json.loads((folder / "model.json").read_text())
+    section, _, leaf = key.rpartition(".")
+    (meta[section] if section else meta)[leaf] = value
+    (folder / "model.json").write_text(json.dumps(meta))
+    assert main(["-q", "detect", str(matrix / "data" / "real" / "good.mp4"),
+                 "--model", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "model.json" in err and f"key '{named}'" in err
+
+
+def test_embed_passes_over_a_damaged_video_naming_it(tmp_path, capsys, caplog):
+    """Item 7: ``embed`` on a cache whose video lacks ``faces`` was a KeyError; now one
+    warning naming the cache and the video, and the other videos are embedded."""
+    import h5py
+
+    from tests.export.export_helpers import make_faces, write_face_cache
+    from tfdeepfake.cache.embeddings import load_embedding_table
+    from tfdeepfake.cli import main
+    from tfdeepfake.faces.settings import FaceSettings
+
+    cache = tmp_path / "faces.h5"
+    faces = make_faces(4)
+    write_face_cache(cache, FaceSettings(), {"toy/real/a": ("train", 0, faces[:2]),
+                                             "toy/fake/b": ("train", 1, faces[2:])})
+    from tfdeepfake.cache.faces import face_store
+
+    face_store(cache).commit()
+    with h5py.File(cache, "a") as f:
+        group = next(g for g in f["videos"].values() if g.attrs["video_id"] == "toy/fake/b")
+        del group["faces"]
+    out = tmp_path / "emb.h5"
+    assert main(["embed", str(cache), "-o", str(out), "--random-init"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert f"{cache}: video 'toy/fake/b' has no 'faces' array" in caplog.text
+    assert "1 damaged" in captured.out
+    assert set(load_embedding_table(out).video_ids) == {"toy/real/a"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from tfdeepfake.cache.files import CacheError
 from tfdeepfake.cache.store import StoredVideo, VideoStore
 from tfdeepfake.faces.settings import FaceSettings
 
@@ -38,8 +39,20 @@ def face_store(path: str | os.PathLike, config: FaceSettings | None = None) -> V
     return VideoStore(path, KIND, config.to_dict() if config else None)
 
 
-def _to_face_video(stored: StoredVideo) -> FaceVideo:
+FACE_ARRAYS = ("faces", "frame_indices", "boxes", "keypoints", "confidences", "sampled_indices")
+
+
+class DamagedVideoError(CacheError):
+    """A stored video without one of its arrays (a hand-edited or damaged cache)."""
+
+
+def _to_face_video(stored: StoredVideo, path) -> FaceVideo:
     a, attrs = stored.arrays, stored.attrs
+    missing = [name for name in FACE_ARRAYS if name not in a]
+    if missing:
+        raise DamagedVideoError(f"{path}: video {stored.video_id!r} has no "
+                                f"{', '.join(repr(m) for m in missing)} array (a damaged face "
+                                "cache); re-extract it")
     return FaceVideo(
         video_id=stored.video_id, label=int(attrs["label"]), split=str(attrs["split"]),
         dataset=str(attrs.get("dataset", "")), faces=a["faces"], frame_indices=a["frame_indices"],
@@ -48,9 +61,18 @@ def _to_face_video(stored: StoredVideo) -> FaceVideo:
 
 
 def iter_face_videos(path: str | os.PathLike, splits: tuple[str, ...] | None = None,
-                     video_ids: Iterable[str] | None = None) -> Iterator[FaceVideo]:
+                     video_ids: Iterable[str] | None = None,
+                     on_damaged: Callable[[str, str], None] | None = None) -> Iterator[FaceVideo]:
     """Stream the videos of a face cache (optionally only some splits or videos); the
-    selection is made before any face is read."""
+    selection is made before any face is read. A damaged video is a ``DamagedVideoError``,
+    or, with ``on_damaged``, reported there (id, one-line reason) and passed over."""
     where = None if splits is None else (lambda attrs: str(attrs["split"]) in splits)
     for stored in face_store(path).iter_videos(video_ids=video_ids, where=where):
-        yield _to_face_video(stored)
+        try:
+            video = _to_face_video(stored, path)
+        except DamagedVideoError as error:
+            if on_damaged is None:
+                raise
+            on_damaged(stored.video_id, str(error))
+            continue
+        yield video

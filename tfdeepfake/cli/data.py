@@ -278,7 +278,10 @@ def cmd_embed(args) -> int:
     payload = {**summary.to_dict(), "cache": str(args.output), "facenet": embedder.identity.to_dict(),
                **more}
     emit(args, payload, f"embed: {summary.videos} videos, {summary.done} embedded, "
-                        f"{summary.skipped} already done, {summary.frames} faces, "
+                        f"{summary.skipped} already done, "
+                        + (f"{summary.failed} damaged (named above; re-extract them), "
+                           if summary.failed else "")
+                        + f"{summary.frames} faces, "
                         f"{summary.seconds:.1f} s -> {args.output} [{embedder.identity.label()}]"
                         + extra)
     return 0

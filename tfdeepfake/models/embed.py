@@ -57,6 +57,7 @@ class EmbedSummary:
     videos: int = 0
     done: int = 0
     skipped: int = 0
+    failed: int = 0  # damaged videos of the face cache, named in the log; retried on a rerun
     frames: int = 0
     seconds: float = 0.0
     random_init: bool = False
@@ -112,7 +113,13 @@ def run_embed(face_cache: str | os.PathLike, output: str | os.PathLike,
             on_video(video_id, "skipped")
     try:
         # Only the videos still to embed are read from the face cache.
-        for video in iter_face_videos(face_cache, video_ids=every - done):
+        def damaged(video_id: str, reason: str) -> None:
+            logger.warning("%s", reason)
+            summary.failed += 1
+            if on_video:
+                on_video(video_id, "failed")
+
+        for video in iter_face_videos(face_cache, video_ids=every - done, on_damaged=damaged):
             embeddings = embedder.embed(video.faces, batch_size=batch_size)
             stage_embeddings(store, video, embeddings)
             summary.done += 1
