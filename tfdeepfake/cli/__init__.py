@@ -11,14 +11,14 @@ import sys
 import warnings
 
 from tfdeepfake import __version__
-from tfdeepfake.cli import data, models, runs, serve
+from tfdeepfake.cli import adapt, data, models, runs, serve
 from tfdeepfake.cli.common import CommandError, verbosity_parent
 
 logger = logging.getLogger("tfdeepfake")
 
 # The order of `--help`: the pipeline's own order.
 _COMMANDS = (data.add_index, data.add_extract, data.add_weights, data.add_embed, models.add_train,
-             models.add_evaluate, models.add_calibrate, models.add_detect, models.add_export, models.add_explain,
+             models.add_evaluate, models.add_calibrate, adapt.add_adapt, models.add_detect, models.add_export, models.add_explain,
              serve.add_serve, models.add_convert_model, runs.add_reproduce, runs.add_demo)
 
 

@@ -24,7 +24,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -132,10 +132,11 @@ def write_calibrated(model_dir: str | os.PathLike, out_dir: str | os.PathLike | 
     return _copy_whole(source, out, meta)
 
 
-def _copy_whole(source: ModelFolder, out: Path, meta: Mapping[str, Any]) -> Path:
+def _copy_whole(source: ModelFolder, out: Path, meta: Mapping[str, Any], *,
+                before_rename: Callable[[Path], None] | None = None) -> Path:
     """The copy is built in a temp folder beside ``out`` and renamed when whole: a full disk
     or a kill never leaves a half-written model folder that a rerun calls "already
-    exists"."""
+    exists". ``before_rename(temp)`` may write more files into it (adapted weights)."""
     from tfdeepfake.cache.files import DiskFullError, is_disk_full, pid_alive, temp_pid
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +148,8 @@ def _copy_whole(source: ModelFolder, out: Path, meta: Mapping[str, Any]) -> Path
     shutil.rmtree(temp, ignore_errors=True)
     try:
         shutil.copytree(source.root, temp, ignore=shutil.ignore_patterns("run"))
+        if before_rename is not None:
+            before_rename(temp)
         ModelFolder(temp).write_meta(meta)
         os.rename(temp, out)
     except BaseException as error:

@@ -48,13 +48,15 @@ def trained_layers(model) -> list:
     return [layer for layer in all_layers(model) if layer.trainable and layer.weights]
 
 
-def save_trained_layers(model, path: str | os.PathLike, dtype: str = "float16") -> Path:
+def save_trained_layers(model, path: str | os.PathLike, dtype: str = "float16", *,
+                        layers: list | None = None) -> Path:
     """Write ``model``'s trainable layers' weights (all of each such layer's weights,
-    BatchNorm statistics included) to ``path``."""
+    BatchNorm statistics included) to ``path``; ``layers`` names others instead (adapted
+    BatchNorm statistics of frozen layers)."""
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     path = Path(path)
-    layers = trained_layers(model)
+    layers = trained_layers(model) if layers is None else layers
     names = [layer.name for layer in layers]
     if len(set(names)) != len(names):
         raise ValueError("layer names repeat in the network; they cannot key the file")
