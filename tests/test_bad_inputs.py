@@ -575,3 +575,54 @@ def test_embed_passes_over_a_damaged_video_naming_it(tmp_path, capsys, caplog):
     assert f"{cache}: video 'toy/fake/b' has no 'faces' array" in caplog.text
     assert "1 damaged" in captured.out
     assert set(load_embedding_table(out).video_ids) == {"toy/real/a"}
+
+
+# --- issue 22, last checks ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fills", ["weights", "model.json"])
+def test_train_on_a_full_disk_is_one_line_naming_the_folder_and_a_rerun_works(
+        tmp_path, monkeypatch, capsys, fills):
+    """Item 6 for ``train``: the disk fills while the head's weights or model.json are
+    written: was the raw "[Errno 28] No space left on device" (naming neither the folder
+    nor a full disk); now one line naming the folder, exit 2, no model.json, and the same
+    command works once there is room."""
+    import errno
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    import tfdeepfake.cache.files as files
+    from tests.detectors.test_triplet import write_cache
+    from tfdeepfake.cli import main
+
+    cache = write_cache(tmp_path / "emb.h5")
+    out = tmp_path / "model"
+    argv = ["-q", "train", "triplet", str(cache), "-o", str(out), "--epochs", "1",
+            "--batch-size", "16", "--hidden-units", "32", "--embedding-dim", "8",
+            "--frames-per-video", "2", "--steps-per-epoch", "2", "--classifiers", "sgd",
+            "--default-classifier", "sgd"]
+    save_weights, atomic_write_text = tf.keras.Model.save_weights, files.atomic_write_text
+
+    def weights_full(self, path, *args, **kwargs):
+        with open(path, "wb") as half:
+            half.write(b"\x89HDF")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def meta_full(path, text):
+        if Path(path).name == "model.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return atomic_write_text(path, text)
+
+    with monkeypatch.context() as full:
+        if fills == "weights":
+            full.setattr(tf.keras.Model, "save_weights", weights_full)
+        else:
+            full.setattr(files, "atomic_write_text", meta_full)
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"tfdeepfake train: disk full writing {out}; "), err
+    assert not (out / "model.json").exists()
+    assert main(argv) == 0
+    assert json.loads((out / "model.json").read_text())["detector"] == "triplet"

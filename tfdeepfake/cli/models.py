@@ -67,6 +67,18 @@ def _add_param_option(group, param: inspect.Parameter, dest: str, choices=None,
                            help=text + "(default: %(default)s)")
 
 
+def _raise_disk_full(error: BaseException, out: Path) -> None:
+    """A full disk while training writes ``out`` (weights, model.json, run logs) is one
+    ``DiskFullError`` naming the folder, not the raw ENOSPC of whichever file it hit. The
+    folder keeps no model.json it did not finish (``ModelFolder.start``), so a rerun works."""
+    from tfdeepfake.cache.files import DiskFullError, is_disk_full
+
+    if is_disk_full(error):
+        unfinished = not (Path(out) / "model.json").exists()
+        raise DiskFullError(out, "the folder is left unfinished (no model.json)"
+                            if unfinished else "") from error
+
+
 def cmd_train(args) -> int:
     from tfdeepfake.detectors import TrainOptions, detector_class
 
@@ -74,7 +86,11 @@ def cmd_train(args) -> int:
     config = dataclass_from_args(cls.config_class, args, prefix="cfg_")
     options = dataclass_from_args(TrainOptions, args, prefix="opt_")
     extra = {p.name: getattr(args, "x_" + p.name) for p in _extra_train_params(cls)}
-    detector = cls.train(args.source, args.output, config, options, **extra)
+    try:
+        detector = cls.train(args.source, args.output, config, options, **extra)
+    except (OSError, RuntimeError) as error:  # RuntimeError: a DiskFullError naming one file
+        _raise_disk_full(error, args.output)
+        raise
     meta = detector.meta
     line = (f"train {args.detector}: model -> {detector.path}"
             + (f" [{(meta.get('facenet') or {}).get('model')} RANDOM-INIT FaceNet]"
