@@ -24,6 +24,16 @@ def emit(args, payload: Any, line: str) -> None:
         print(line)
 
 
+def names_print_as_bytes() -> None:
+    """Let stdout print a path whose name is not valid UTF-8 (``caf\\xe9`` from a Latin-1
+    file system arrives as a surrogate escape) as its own bytes, as Python already does under
+    the C locale; under a strict UTF-8 locale the verdict line raised UnicodeEncodeError and
+    was lost."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        reconfigure(errors="surrogateescape")
+
+
 MODEL_HELP = ("model folder (default: the bundled default model, tfdeepfake/default_model, "
               "or $TFDEEPFAKE_DEFAULT_MODEL)")
 

@@ -16,6 +16,7 @@ from tfdeepfake.cli.common import (
     beam_pipeline_module,
     emit,
     model_folder,
+    names_print_as_bytes,
     progress,
 )
 from tfdeepfake.export.formats import TFLITE_VARIANTS
@@ -47,6 +48,7 @@ def cmd_detect(args) -> int:
         raise CommandError(f"--variant is ambiguous: a model's variant is --classifier "
                            f"{args.old_variant}; the TFLite face model is --tflite-variant "
                            f"({', '.join(TFLITE_VARIANTS)})")
+    names_print_as_bytes()
     paths = list(expand_video_paths(args.videos))
     if not paths:
         raise CommandError("no video files found in " + ", ".join(map(str, args.videos)))

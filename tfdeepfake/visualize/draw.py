@@ -96,8 +96,13 @@ def grid(images: Sequence[np.ndarray], columns: int, background=(255, 255, 255))
 
 
 def write_png(path, rgb: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    # Encoded in memory and written by Python: cv2.imwrite segfaults on a path that is not
+    # valid UTF-8 (a surrogate escape, e.g. a folder ``caf\xe9`` from a Latin-1 file system).
+    ok, png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    with open(path, "wb") as out:
+        out.write(png.tobytes())
 
 
 def overlay_heat_map(face: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
