@@ -9,7 +9,8 @@ from tfdeepfake.scale import RUNNERS
 logger = logging.getLogger(__name__)
 
 _RUNNER_CLASSES = {"direct": "DirectRunner", "prism": "PrismRunner", "flink": "FlinkRunner",
-                   "spark": "SparkRunner", "dataflow": "DataflowRunner"}
+                   "spark": "SparkRunner", "dataflow": "DataflowRunner",
+                   "dask": "tfdeepfake.scale.dask_runner.DaskRunner"}
 
 
 def beam_arguments(runner: str = "direct", workers: int = 1,
@@ -30,6 +31,13 @@ def beam_arguments(runner: str = "direct", workers: int = 1,
         # Worker processes, each with its own MTCNN; in_memory keeps one process for 1 worker.
         derived["direct_num_workers"] = str(max(1, workers))
         derived["direct_running_mode"] = "multi_processing" if workers > 1 else "in_memory"
+    elif runner == "dask":
+        # One video per dask partition (task): the scheduler balances them over the workers
+        # and retries only the video a lost worker held (Beam's default packs 128 into one).
+        if not any(k in given for k in ("dask_npartitions", "dask_partition_size")):
+            derived["dask_partition_size"] = "1"
+        # The local cluster started when no dask_client_address/dask_scheduler_file is given.
+        derived["dask_local_workers"] = str(workers if workers > 1 else 2)
     elif workers > 1 and not any(k in given for k in ("num_workers", "parallelism",
                                                        "max_num_workers")):
         logger.info("--workers applies to the direct runner; size a %s cluster with "
@@ -42,10 +50,17 @@ def pipeline_options(runner: str = "direct", workers: int = 1, options=()):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     arguments = beam_arguments(runner, workers, options)
+    if runner == "dask":
+        # Registers DaskOptions (dask_client_address, ...) and dask_local_workers with
+        # Beam's option parser.
+        import tfdeepfake.scale.dask_runner  # noqa: F401
+
     built = PipelineOptions(arguments)
-    # Beam drops an unknown option with only a warning; a typo would go unnoticed.
-    known = built.get_all_options(drop_default=False)
-    unknown = [a for a in arguments if a[2:].partition("=")[0] not in known]
+    # Beam drops an unknown option with only a warning; a typo would go unnoticed. Checked
+    # against the parser's flags (DaskOptions keeps --dask_client_address as "address").
+    parsers = []
+    built.get_all_options(add_extra_args_fn=parsers.append)
+    _, unknown = parsers[0].parse_known_args(arguments)
     if unknown:
         raise ValueError(f"unknown Beam pipeline option(s) {', '.join(unknown)}; see "
                          "`python -m apache_beam.examples.wordcount --help` for the list")
