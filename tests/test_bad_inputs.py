@@ -674,3 +674,35 @@ def test_report_and_annotate_into_a_folder_whose_name_is_not_utf8(tmp_path):
     [line] = result.stdout.strip().splitlines()
     assert line.split()[0] in ("real", "fake") and line.endswith(f"-> annotated: {again}"), line
     assert os.path.getsize(again) > 0
+
+
+def test_beam_embed_passes_over_a_damaged_video_naming_it(tmp_path, caplog):
+    """Item 7 on Beam: ``embed --runner direct`` on a cache whose video lacks ``faces``
+    failed the whole pipeline with DamagedVideoError; now as the local embed: one warning
+    naming the cache and the video, the others embedded, the summary counts it."""
+    pytest.importorskip("apache_beam")
+    import h5py
+
+    from tests.export.export_helpers import make_faces, tiny_facenet, write_face_cache
+    from tfdeepfake.cache.embeddings import load_embedding_table
+    from tfdeepfake.cache.faces import face_store
+    from tfdeepfake.faces.settings import FaceSettings
+    from tfdeepfake.scale.embed import run_beam_embed
+
+    cache = tmp_path / "faces.h5"
+    faces = make_faces(6)
+    write_face_cache(cache, FaceSettings(), {"toy/real/a": ("train", 0, faces[:2]),
+                                             "toy/fake/b": ("train", 1, faces[2:4]),
+                                             "toy/real/c": ("train", 0, faces[4:])})
+    face_store(cache).commit()
+    with h5py.File(cache, "a") as f:
+        group = next(g for g in f["videos"].values() if g.attrs["video_id"] == "toy/fake/b")
+        del group["faces"]
+    out = tmp_path / "emb.h5"
+    summary, counters = run_beam_embed(cache, out, tiny_facenet(seed=0),
+                                       make_embedder=lambda: tiny_facenet(seed=0),
+                                       videos_per_batch=3)
+    assert f"{cache}: video 'toy/fake/b' has no 'faces' array" in caplog.text
+    assert (summary.done, summary.failed, summary.frames) == (2, 1, 4)
+    assert counters["videos_damaged"] == 1
+    assert set(load_embedding_table(out).video_ids) == {"toy/real/a", "toy/real/c"}

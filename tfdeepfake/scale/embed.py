@@ -50,6 +50,7 @@ class EmbedVideosFn(beam.DoFn):
         self.face_cache, self.output, self.settings = face_cache, output, settings
         self.make_embedder, self.batch_size = make_embedder, batch_size
         self.done = Metrics.counter(NAMESPACE, "videos_done")
+        self.damaged = Metrics.counter(NAMESPACE, "videos_damaged")
         self.frames = Metrics.counter(NAMESPACE, "frames")
         self.read_ms = Metrics.counter(NAMESPACE, "read_ms")
         self.embed_ms = Metrics.counter(NAMESPACE, "embed_ms")
@@ -60,7 +61,14 @@ class EmbedVideosFn(beam.DoFn):
 
     def process(self, video_ids: list[str]):
         started = time.perf_counter()
-        videos = list(iter_face_videos(self.face_cache, video_ids=video_ids))
+
+        def damaged(video_id: str, reason: str) -> None:
+            # As the local embed: named in the log, passed over, retried on a rerun.
+            logger.warning("%s", reason)
+            self.damaged.inc()
+
+        videos = list(iter_face_videos(self.face_cache, video_ids=video_ids,
+                                       on_damaged=damaged))
         read = time.perf_counter()
         faces = np.concatenate([v.faces for v in videos]) if videos else np.zeros((0,))
         embeddings = (self._embedder.embed(faces, batch_size=self.batch_size)
@@ -118,6 +126,8 @@ def run_beam_embed(face_cache, output, embedder, *, make_embedder: Callable | No
             store.commit()
         counters = beam_counters(result, NAMESPACE)
         summary.done = len(store.done_ids() & set(todo))  # the cache, not retried attempts
+        # The pipeline succeeded, so every video not embedded was passed over as damaged.
+        summary.failed = len(todo) - summary.done
         summary.frames = counters.get("frames", 0)
     summary.seconds = time.perf_counter() - started
     return summary, counters
