@@ -309,7 +309,7 @@ def start_local_cluster(workers: int):
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=max(1, workers), processes=True, threads_per_worker=1,
-                        host="127.0.0.1", dashboard_address=None,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
                         silence_logs=logging.WARNING)
 
 
