@@ -395,3 +395,19 @@ def test_a_full_disk_leaves_no_folder_and_a_rerun_works(world, tmp_path, monkeyp
         else:  # the same seed and faces as the combined run: the same statistics
             np.testing.assert_array_equal(written[name], combined[name], err_msg=name)
     assert folder_hashes(world["model"]) == world["hashes_before"]
+
+
+def test_restandardise_takes_effect_on_a_detector_that_already_scored(world):
+    """A traced scoring function holds the Normalization statistics as constants: after
+    restandardise the detector must score with the new ones, as the Keras model does."""
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.adapt import restandardise
+
+    detector = load_detector(world["model"])
+    faces = np.concatenate(world["target_faces"])
+    before = detector.score_faces(faces)  # traces the scoring function
+    restandardise(detector, world["targets"])
+    after = detector.score_faces(faces)
+    eager = detector.model(faces.astype(np.float32), training=False).numpy().reshape(-1)
+    np.testing.assert_allclose(after, eager, atol=1e-5)
+    assert not np.allclose(after, before, atol=1e-4)

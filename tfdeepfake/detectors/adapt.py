@@ -182,10 +182,20 @@ def adabn(detector, targets: Targets, seed: int = 0) -> dict[str, Any]:
     finally:
         for layer, (trainable, momentum) in zip(norms, saved):
             layer.trainable, layer.momentum = trainable, momentum
+    drop_traced(detector)
     shifts = [float(np.mean(np.abs(layer.moving_mean.numpy() - mean) / np.sqrt(variance + layer.epsilon)))
               for layer, (mean, variance) in zip(norms, before)]
     return {"layers": len(norms), "faces": int(len(faces)),
             "mean_shift_sd": float(np.mean(shifts)), "max_layer_shift_sd": float(np.max(shifts))}
+
+
+def drop_traced(detector) -> None:
+    """Forget the detector's traced scoring functions: a trace holds the Normalization
+    layer's statistics as constants, so one made before a change would keep scoring with
+    the old ones."""
+    for name in ("_infer", "_features"):
+        if hasattr(detector, name):
+            setattr(detector, name, None)
 
 
 def restandardise(detector, targets: Targets) -> dict[str, Any]:
@@ -207,6 +217,8 @@ def restandardise(detector, targets: Targets) -> dict[str, Any]:
     mean, variance, count = norm.get_weights()
     new_mean, new_variance = features.mean(0), features.var(0) + 1e-6
     norm.set_weights([new_mean.astype(np.float32), new_variance.astype(np.float32), count])
+    norm.finalize_state()
+    drop_traced(detector)
     return {"features": int(features.shape[1]), "faces": int(len(features)),
             "mean_shift_sd": float(np.mean(np.abs(new_mean - mean) / np.sqrt(variance)))}
 

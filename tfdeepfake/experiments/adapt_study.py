@@ -1,0 +1,319 @@
+"""Unsupervised adaptation (``detectors.adapt``) measured leave-one-source-out on the shared
+footage (issue 21).
+
+    python -m tfdeepfake.experiments.adapt_study runs/dd/faces.h5 \\
+        --features reports/default-texture --out reports/adapt -v
+
+Needs the face cache of ``default_detector`` and the texture features ``default_texture``
+cached (``--features``: its ``--out``). Sources: FF++, DFDC and each modern generator whose
+genuine inputs are shared (``fake_modern`` beside ``fake_modern_inputs``, grouped by the
+repository in the file name) hold both classes; the larger genuine-only collections are
+held out too, for false alarms. For each held-out source ``s``:
+
+1. a texture head is fitted as the shipped one is (12 faces per video, a degraded copy of
+   each, logistic regression) on every genuine video outside ``s`` and outside the
+   calibration fold, and on every labelled fake outside ``s``; it is set into the shipped
+   network (``tfdeepfake/default_model``, whose fine-tuned head has weight 0);
+2. its threshold is the 10% split-conformal one on the calibration fold's genuine videos
+   outside ``s`` (as ``calibrate`` sets it), and those scores are its calibration record;
+3. each method of ``detectors.adapt`` is applied with the videos of ``s`` as the target,
+   never their labels (transductive: adapted on all of ``s``, scoring all of ``s``;
+   inductive: adapted on a random half, scoring the other half, both ways), for each seed.
+
+Reported: per-source video AUC, their mean with a 95% bootstrap interval (videos resampled
+within each source), and genuine videos of the held-out sources called fake at the model's
+(or the recentred) threshold. Writes ``adapt.json`` and ``adapt.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfdeepfake.constants import FAKE, REAL
+
+logger = logging.getLogger(__name__)
+
+COMBINATIONS = ("none", "restandardise", "threshold", "adabn", "adabn+restandardise",
+                "adabn+threshold")
+FALSE_ALARM_TARGET = 0.1
+TRAIN_FACES_PER_VIDEO = 12
+REAL_ONLY_MIN_VIDEOS = 9  # genuine collections at least this large are held out for false alarms
+
+
+def source_of(video) -> str:
+    """A video's source: FF++ / DFDC, or the repository a modern fake or its genuine input
+    came from (``fake_modern/LatentSync-ale701__x`` and ``fake_modern_inputs/latentsync__y``
+    are both ``latentsync``); other genuine videos keep their collection."""
+    from tfdeepfake.experiments.default_detector import collection
+
+    group = collection(video)
+    if group in ("ffpp", "dfdc"):
+        return group
+    folder, _, name = video.video_id.rpartition("/")
+    if folder.endswith("fake_modern") or folder.endswith("fake_modern_inputs"):
+        return "repo:" + name.split("__")[0].split("-")[0].lower()
+    return group
+
+
+def _auc(real: Sequence[float], fake: Sequence[float]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score([0] * len(real) + [1] * len(fake), list(real) + list(fake)))
+
+
+def mean_auc_interval(scores: dict[str, dict[str, float]], labels: dict[str, int],
+                      n_boot: int, seed: int) -> dict[str, Any]:
+    """Mean over sources of the video AUC, with a bootstrap interval that resamples videos
+    within each source (each class separately, so every resample has both)."""
+    rng = np.random.default_rng(seed)
+    per_source = {}
+    arrays = {}
+    for s, by_video in scores.items():
+        real = np.array([p for v, p in by_video.items() if labels[v] == REAL])
+        fake = np.array([p for v, p in by_video.items() if labels[v] == FAKE])
+        per_source[s] = _auc(real, fake)
+        arrays[s] = (real, fake)
+    boots = []
+    for _ in range(n_boot):
+        boots.append(np.mean([_auc(rng.choice(r, len(r)), rng.choice(f, len(f)))
+                              for r, f in arrays.values()]))
+    low, high = np.percentile(boots, [2.5, 97.5])
+    return {"mean": float(np.mean(list(per_source.values()))), "low": float(low),
+            "high": float(high), "sources": per_source}
+
+
+class Study:
+    """The shipped network, with one held-out source's texture head and calibration set in."""
+
+    def __init__(self, cache: Path, features: Path, seed: int):
+        from tfdeepfake.cache.faces import iter_face_videos
+        from tfdeepfake.detectors import load_detector
+        from tfdeepfake.detectors.adapt import _batch_norms, _facenet_parts
+        from tfdeepfake.detectors.default_model import BUNDLED_MODEL_DIR
+        from tfdeepfake.experiments.default_detector import real_folds
+
+        self.table = dict(np.load(features / "texture_features.npz"))
+        self.videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
+        self.labels = {v: int(self.videos[v].label) for v in self.videos}
+        self.source = {v: source_of(self.videos[v]) for v in self.videos}
+        self.calibration_fold = {v for v, k in real_folds(self.videos, 3, seed).items() if k == 0}
+        ids = self.table["ids"]
+        self.rows = {v: np.flatnonzero(ids == v) for v in self.videos}
+        self.detector = load_detector(BUNDLED_MODEL_DIR)
+        trunk, _ = _facenet_parts(self.detector)
+        self.norms = _batch_norms(trunk)
+        self.original = [layer.get_weights() for layer in self.norms]
+
+    def sources(self) -> tuple[list[str], list[str]]:
+        """(sources with both classes, genuine-only sources large enough for false alarms)."""
+        by = {}
+        for v, s in self.source.items():
+            by.setdefault(s, []).append(v)
+        mixed = sorted(s for s, vs in by.items() if {self.labels[v] for v in vs} == {REAL, FAKE})
+        reals = sorted(s for s, vs in by.items() if s not in mixed
+                       and all(self.labels[v] == REAL for v in vs) and len(vs) >= REAL_ONLY_MIN_VIDEOS)
+        return mixed, reals
+
+    def _every(self, v: str) -> np.ndarray:
+        r = self.rows[v]
+        return r[np.unique(np.round(np.linspace(0, len(r) - 1, min(TRAIN_FACES_PER_VIDEO, len(r)))).astype(int))]
+
+    def hold_out(self, s: str) -> dict[str, Any]:
+        """Fit the head without ``s``, set it and its calibration into the network; returns
+        what was fitted."""
+        from tfdeepfake.detectors.calibrate import conformal_threshold
+        from tfdeepfake.detectors.texture_head import fit_texture_head
+
+        x, xd = self.table["x"], self.table["x_degraded"]
+        outside = [v for v in self.videos if self.source[v] != s]
+        train_real = np.concatenate([self._every(v) for v in outside
+                                     if self.labels[v] == REAL and v not in self.calibration_fold])
+        train_fake = np.concatenate([self._every(v) for v in outside if self.labels[v] == FAKE])
+        head = fit_texture_head(np.concatenate([x[train_real], xd[train_real]]),
+                                np.concatenate([x[train_fake], xd[train_fake]]), c=0.001)
+        self.head = head
+        self.reset()
+        calibration = [v for v in outside if v in self.calibration_fold]
+        cal_scores = [float(np.mean(1 / (1 + np.exp(-head.logits(x[self.rows[v]])))))
+                      for v in calibration]
+        threshold, _ = conformal_threshold(cal_scores, FALSE_ALARM_TARGET)
+        self.detector.meta["threshold"] = threshold
+        self.detector.meta["calibration"] = {"real_scores": {"sbi": sorted(cal_scores)}}
+        return {"threshold": threshold, "calibration_videos": len(calibration),
+                "train_real_faces": int(len(train_real)), "train_fake_faces": int(len(train_fake))}
+
+    def reset(self) -> None:
+        """The held-out source's head, FaceNet's own BatchNorm statistics."""
+        from tfdeepfake.detectors.adapt import drop_traced
+
+        for layer, weights in zip(self.norms, self.original):
+            layer.set_weights(weights)
+        head = self.head
+        norm = self.detector.model.get_layer("texture_norm")
+        norm.set_weights([head.mean.astype(np.float32), head.variance.astype(np.float32), np.int64(1)])
+        norm.finalize_state()
+        self.detector.model.get_layer("texture_logit").set_weights(
+            [head.coef.reshape(-1, 1).astype(np.float32), np.float32([head.intercept])])
+        drop_traced(self.detector)
+
+    def targets(self, video_ids: Sequence[str]):
+        from tfdeepfake.detectors.adapt import TargetVideo, Targets
+
+        # Faces only: the label stays in this study's own table, never in the targets.
+        return Targets([TargetVideo(v, "", np.asarray(self.videos[v].faces)) for v in video_ids])
+
+    def scores(self, video_ids: Sequence[str]) -> dict[str, float]:
+        return {v: float(self.detector.score_video(np.asarray(self.videos[v].faces)))
+                for v in video_ids}
+
+    def run(self, adapt_on: Sequence[str], score: Sequence[str], seed: int) -> dict[str, dict]:
+        """Scores of ``score`` and the threshold, per combination, adapted on ``adapt_on``."""
+        from tfdeepfake.detectors.adapt import adabn, restandardise, threshold_shift
+
+        targets = self.targets(adapt_on)
+        reference = self.detector.meta["calibration"]["real_scores"]["sbi"]
+        base_threshold = self.detector.meta["threshold"]
+        out = {}
+
+        def record(name, shifted=False):
+            scored = self.scores(score)
+            threshold = base_threshold
+            if shifted:
+                adapt_scores = self.scores(adapt_on)
+                threshold = threshold_shift(list(adapt_scores.values()), reference, base_threshold)[0]
+            out[name] = {"scores": scored, "threshold": threshold}
+
+        self.reset()
+        record("none")
+        record("threshold", shifted=True)
+        restandardise(self.detector, targets)
+        record("restandardise")
+        self.reset()
+        adabn(self.detector, targets, seed)
+        record("adabn")
+        record("adabn+threshold", shifted=True)
+        restandardise(self.detector, targets)
+        record("adabn+restandardise")
+        self.reset()
+        return out
+
+
+def evaluate(cache: Path, features: Path, out: Path, seeds: Sequence[int], n_boot: int = 1000
+             ) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "adapt_runs.json"
+    runs: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    study = Study(cache, features, 0)
+    mixed, real_only = study.sources()
+    logger.info("held-out sources with both classes: %s; genuine-only: %s", mixed, real_only)
+    for s in mixed + real_only:
+        members = sorted(v for v in study.videos if study.source[v] == s)
+        fitted = study.hold_out(s)
+        for seed in seeds:
+            key = f"{s}|{seed}"
+            if key in runs:  # resumable: each (source, seed) is written when done
+                continue
+            started = time.perf_counter()
+            transductive = study.run(members, members, seed)
+            halves = np.random.default_rng(seed).permutation(members)
+            a, b = sorted(halves[: len(halves) // 2]), sorted(halves[len(halves) // 2:])
+            inductive = {}
+            if a and b:
+                first, second = study.run(a, b, seed), study.run(b, a, seed)
+                inductive = {c: {"scores": {**first[c]["scores"], **second[c]["scores"]},
+                                 "thresholds": [first[c]["threshold"], second[c]["threshold"]],
+                                 "threshold_of": {**{v: first[c]["threshold"] for v in b},
+                                                  **{v: second[c]["threshold"] for v in a}}}
+                             for c in first}
+            runs[key] = {"source": s, "seed": seed, "fitted": fitted, "videos": len(members),
+                         "transductive": transductive, "inductive": inductive,
+                         "seconds": round(time.perf_counter() - started, 1)}
+            path.write_text(json.dumps(runs))
+            logger.info("%s seed %d: %.0f s", s, seed, runs[key]["seconds"])
+    return summarise(runs, study.labels, mixed, real_only, seeds, n_boot)
+
+
+def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_only: Sequence[str],
+              seeds: Sequence[int], n_boot: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"mixed_sources": list(mixed), "real_only_sources": list(real_only),
+                               "seeds": list(seeds), "protocols": {}}
+    for protocol in ("transductive", "inductive"):
+        table = {}
+        for c in COMBINATIONS:
+            per_seed = []
+            for seed in seeds:
+                scores, flagged, reals = {}, 0, 0
+                for s in list(mixed) + list(real_only):
+                    run = runs[f"{s}|{seed}"][protocol]
+                    if c not in run:
+                        continue
+                    got = run[c]["scores"]
+                    for v, p in got.items():
+                        if labels[v] == REAL:
+                            t = run[c].get("threshold_of", {}).get(v, run[c].get("threshold"))
+                            flagged += int(p >= t)
+                            reals += 1
+                    if s in mixed:
+                        scores[s] = got
+                summary = mean_auc_interval(scores, labels, n_boot, seed)
+                summary.update(false_alarms=flagged, genuine=reals)
+                per_seed.append(summary)
+            table[c] = {"mean_auc": float(np.mean([r["mean"] for r in per_seed])),
+                        "seeds": per_seed}
+        results["protocols"][protocol] = table
+    return results
+
+
+def markdown(results: dict) -> str:
+    mixed = results["mixed_sources"]
+    lines = ["# Unsupervised adaptation, leave-one-source-out", "",
+             f"Held-out sources with both classes: {', '.join(mixed)}; genuine-only (false "
+             f"alarms): {', '.join(results['real_only_sources'])}. Seeds "
+             f"{results['seeds']}. Mean over sources of the video AUC [95% bootstrap over "
+             "videos, first seed]; genuine videos of held-out sources called fake at the "
+             "model's threshold (the recentred one for `threshold`), summed over sources.", ""]
+    for protocol, table in results["protocols"].items():
+        lines += [f"## {protocol}", "",
+                  "| method | mean AUC (seeds) | first seed [95% CI] | " +
+                  " | ".join(s.split(":")[-1] for s in mixed) + " | genuine called fake |",
+                  "|---|---|---|" + "---|" * len(mixed) + "---|"]
+        for c, r in table.items():
+            first = r["seeds"][0]
+            seeds = ", ".join(f"{x['mean']:.3f}" for x in r["seeds"])
+            fa = "; ".join(f"{x['false_alarms']} / {x['genuine']}" for x in r["seeds"])
+            lines.append(f"| {c} | {r['mean_auc']:.3f} ({seeds}) | {first['mean']:.2f} "
+                         f"[{first['low']:.2f}, {first['high']:.2f}] | " +
+                         " | ".join(f"{first['sources'][s]:.2f}" for s in mixed) + f" | {fa} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tfdeepfake.experiments.steps import script_logging, write_study
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("cache", type=Path)
+    p.add_argument("--features", type=Path, default=Path("reports/default-texture"),
+                   help="default_texture's --out (texture_features.npz)")
+    p.add_argument("--out", type=Path, default=Path("reports/adapt"))
+    p.add_argument("--seed", type=int, action="append", help="repeat (default: 0 1 2)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    script_logging(args.verbose)
+    started = time.perf_counter()
+    results = evaluate(args.cache, args.features, args.out, args.seed or [0, 1, 2])
+    print(write_study(args.out, "adapt", results, markdown, "tfdeepfake.experiments.adapt_study",
+                      argv, started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
