@@ -114,3 +114,24 @@ def test_grid_lays_out_rows_and_pads_the_last(tmp_path):
     assert written.shape == (4, 18, 3) and written[0, 13, 0] == 30
     with pytest.raises(ValueError):
         grid_image([])
+
+
+def test_overlays_and_grid_go_into_a_folder_whose_name_is_not_utf8(tmp_path):
+    """cv2.imwrite / imread segfaulted on such a path (issue 22): run in a subprocess so a
+    crash fails this test instead of killing pytest."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from tfdeepfake.models.gradcam import save_grid, save_overlays\n"
+        "out = Path(sys.argv[1]) / os.fsdecode(b'caf\\xe9')\n"
+        "faces = np.zeros((2, 16, 16, 3), np.uint8)\n"
+        "paths = save_overlays(out, faces, np.ones((2, 4, 4), np.float32))\n"
+        "save_grid(out / 'grid.png', paths, columns=2)\n"
+        "print(len(os.listdir(out)))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "3"

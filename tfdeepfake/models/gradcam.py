@@ -27,6 +27,7 @@ from tensorflow import keras
 
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.models.xception import XCEPTION_LAST_CONV_LAYER
+from tfdeepfake.visualize.draw import write_png
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +152,7 @@ def save_overlays(
         stem = names[i] if names is not None else f"gradcam_{i:04d}"
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
         path = out / f"{stem}.png"
-        rgb = overlay_heatmap(face, heat, alpha=alpha)
-        if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {path}")
+        write_png(path, overlay_heatmap(face, heat, alpha=alpha))
         paths.append(path)
     logger.info("Wrote %d Grad-CAM overlays to %s", len(paths), out)
     return paths
@@ -174,13 +173,14 @@ def save_grid(path: str | os.PathLike, paths: Sequence[str | os.PathLike], colum
     """The PNGs at ``paths`` (same size) laid out by ``grid_image`` into one PNG at ``path``."""
     images = []
     for item in paths:
-        image = cv2.imread(str(item))
+        # Read by Python, decoded in memory: OpenCV's own file calls segfault on a path that
+        # is not valid UTF-8 (write_png says more).
+        image = cv2.imdecode(np.frombuffer(Path(item).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise OSError(f"could not read {item}")
-        images.append(image)  # BGR in, BGR out: no conversion needed
+        images.append(image[..., ::-1])
     path = Path(path)
-    if not cv2.imwrite(str(path), grid_image(images, columns)):
-        raise OSError(f"could not write {path}")
+    write_png(path, grid_image(images, columns))
     return path
 
 
