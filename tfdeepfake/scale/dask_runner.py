@@ -9,7 +9,8 @@ docs/scale-out.md):
   and ``Metrics.counter(...).inc()`` in a DoFn goes nowhere (no metrics container is set);
 - a side input (``WriteToText`` finalises through ``AsSingleton``/``AsIter`` of the written
   shards) is pickled into the consuming task as the whole upstream graph and computed again
-  there: every video was extracted three times (the pipeline once, each side input again);
+  there, and only the last transform's graph is computed: every video was extracted twice
+  (once inside PreFinalize's side input, once inside FinalizeWrite's);
 - ``beam.Create`` puts up to 128 elements in one partition and ``Reshuffle`` is a no-op, so
   a manifest of a few hundred videos ran on one or two workers;
 - ``DoFn.setup``/``teardown`` run once per partition, not once per worker (a detector or
@@ -308,6 +309,12 @@ def start_local_cluster(workers: int):
     """A ``distributed.LocalCluster`` on loopback: ``workers`` processes, one thread each."""
     from distributed import LocalCluster
 
+    # dask logs the cluster's start and stop at INFO (and a closed comm's traceback); as
+    # quiet as Beam's loggers were made for -q/-v (tfdeepfake.scale.options.quiet_beam).
+    level = max(logging.getLogger("apache_beam").getEffectiveLevel(), logging.WARNING)
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny",
+                 "distributed.core", "distributed.batched", "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(level)
     return LocalCluster(n_workers=max(1, workers), processes=True, threads_per_worker=1,
                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
                         silence_logs=logging.WARNING)
