@@ -196,8 +196,9 @@ def beam_pipeline_module(args, module: str):
 
     if not args.runner:
         if args.beam_option:
-            raise CommandError("--beam-option needs --runner (direct, prism, flink, spark or "
-                               "dataflow)")
+            from tfdeepfake.scale import RUNNERS
+
+            raise CommandError(f"--beam-option needs --runner ({', '.join(RUNNERS)})")
         return None
     from tfdeepfake.scale.options import beam_arguments, quiet_beam
 
