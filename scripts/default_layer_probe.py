@@ -29,9 +29,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 LAYERS = ("Block35_5_Activation", "Mixed_6a", "Block17_10_Activation", "AvgPool")
+# --pooling grid: Block17_10 pooled over a 2x2 grid of the face (upper/lower, left/right:
+# a lip-sync edit is local to the mouth) and its spatial standard deviation.
+GRID_LAYERS = ("Block17_grid", "Block17_std")
 
 
-def compute_features(cache: Path, out: Path) -> None:
+def _pooled(output, pooling: str):
+    from tensorflow import keras
+
+    if pooling == "average":
+        return [keras.layers.GlobalAveragePooling2D()(o) if len(o.shape) == 4 else o for o in output]
+    (middle,) = output
+    half = int(middle.shape[1]) // 2
+    cells = [keras.layers.GlobalAveragePooling2D()(middle[:, r:r + half, c:c + half])
+             for r in (0, half) for c in (0, half)]
+    std = keras.layers.Lambda(lambda t: keras.backend.std(t, axis=(1, 2)))(middle)
+    return [keras.layers.Concatenate()(cells), std]
+
+
+def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
     import tensorflow as tf
     from tensorflow import keras
 
@@ -41,29 +57,30 @@ def compute_features(cache: Path, out: Path) -> None:
 
     network = load_facenet().model
     backbone = network.get_layer("inception_resnet_v1")
-    trunk = keras.Model(backbone.input, [backbone.get_layer(n).output for n in LAYERS])
+    names = LAYERS if pooling == "average" else GRID_LAYERS
+    taps = LAYERS if pooling == "average" else ("Block17_10_Activation",)
+    trunk = keras.Model(backbone.input, [backbone.get_layer(n).output for n in taps])
     faces_in = keras.Input((160, 160, 3))
     outputs = trunk(network.get_layer("facenet_standardize")(faces_in), training=False)
-    pooled = [keras.layers.GlobalAveragePooling2D()(o) if len(o.shape) == 4 else o for o in outputs]
-    model = keras.Model(faces_in, pooled)
+    model = keras.Model(faces_in, _pooled(outputs if isinstance(outputs, list) else [outputs], pooling))
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     rng = np.random.default_rng(0)
     rows = {"ids": [], "labels": [], "methods": []}
-    feats = {n: [] for n in LAYERS}
-    degraded = {n: [] for n in LAYERS}
+    feats = {n: [] for n in names}
+    degraded = {n: [] for n in names}
     for video in iter_face_videos(cache):
         if not len(video.faces):
             continue
         faces = np.asarray(video.faces)
         for store, batch in ((feats, faces), (degraded, np.stack([degrade(f, rng) for f in faces]))):
-            for name, value in zip(LAYERS, infer(tf.constant(batch.astype(np.float32)))):
-                store[name].append(value.numpy())
+            for name, value in zip(names, infer(tf.constant(batch.astype(np.float32)))):
+                store[name].append(value.numpy().astype(np.float16))
         rows["ids"] += [video.video_id] * len(faces)
         rows["labels"] += [video.label] * len(faces)
         rows["methods"] += [str(video.attrs.get("method"))] * len(faces)
     np.savez(out, **{k: np.asarray(v) for k, v in rows.items()},
-             **{n: np.concatenate(feats[n]) for n in LAYERS},
-             **{"deg_" + n: np.concatenate(degraded[n]) for n in LAYERS})
+             **{n: np.concatenate(feats[n]) for n in names},
+             **{"deg_" + n: np.concatenate(degraded[n]) for n in names})
 
 
 def main(argv=None) -> int:
@@ -81,13 +98,16 @@ def main(argv=None) -> int:
     p.add_argument("--faces", type=int, default=12)
     p.add_argument("--no-degraded", action="store_true")
     p.add_argument("--video", choices=("mean", "std", "diff", "meandiff"))
+    p.add_argument("--pooling", choices=("average", "grid"), default="average",
+                   help="features to compute when --features is absent (grid: layers "
+                        + " and ".join(GRID_LAYERS) + ")")
     args = p.parse_args(argv)
     if not args.features.exists():
-        compute_features(args.cache, args.features)
+        compute_features(args.cache, args.features, args.pooling)
     d = np.load(args.features)
     ids, labels, methods = d["ids"], d["labels"], d["methods"]
-    x = np.concatenate([d[n] for n in args.layer.split("+")], axis=1)
-    xd = np.concatenate([d["deg_" + n] for n in args.layer.split("+")], axis=1)
+    x = np.concatenate([d[n] for n in args.layer.split("+")], axis=1).astype(np.float32)
+    xd = np.concatenate([d["deg_" + n] for n in args.layer.split("+")], axis=1).astype(np.float32)
     videos = sorted(set(ids))
     label = {v: int(labels[ids == v][0]) for v in videos}
     method = {v: str(methods[ids == v][0]) for v in videos}
