@@ -95,12 +95,8 @@ def build_triplet_head(
 
 
 def make_triplet_loss(margin: float = DEFAULT_MARGIN):
-    """``tfa.losses.TripletSemiHardLoss(margin)``; TFA is imported only when needed."""
-    try:
-        import tensorflow_addons as tfa
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the triplet loss needs tensorflow-addons (0.21-0.23, with TensorFlow "
-            "2.13-2.15); install it with `pip install tensorflow-addons==0.23.0`"
-        ) from err
-    return tfa.losses.TripletSemiHardLoss(margin=float(margin))
+    """``tfa.losses.TripletSemiHardLoss(margin)`` where TFA is installed (the faithful
+    stack), else the same loss in plain TensorFlow (``tfdeepfake.compat``)."""
+    from tfdeepfake.compat import triplet_semihard_loss
+
+    return triplet_semihard_loss(margin=float(margin))

@@ -1,0 +1,49 @@
+"""The pure-TensorFlow semi-hard triplet loss against TFA's stored values (any stack).
+
+``triplet_loss_reference.json`` holds tensorflow-addons 0.23's loss and gradients on
+``triplet_loss_cases.loss_cases()`` (TensorFlow 2.15.1); ``test_triplet_loss_parity``
+checks on the faithful stack that they are TFA's. Marked ``modern_core``: run on the
+modern stack by ``make test-modern``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.models.triplet_loss_cases import loss_and_gradient, loss_cases
+from tfdeepfake import compat
+from tfdeepfake.models.triplet_loss import TripletSemiHardLoss
+
+REFERENCE = json.loads(Path(__file__).with_name("triplet_loss_reference.json").read_text("utf-8"))
+TOL = 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(loss_cases()))
+def test_pure_loss_matches_tfa_reference(name):
+    labels, x = loss_cases()[name]
+    value, grad = loss_and_gradient(TripletSemiHardLoss(1.0), labels, x)
+    assert abs(value - REFERENCE[name]["loss"]) <= TOL
+    np.testing.assert_allclose(grad, np.asarray(REFERENCE[name]["gradient"], np.float32),
+                               atol=TOL, rtol=0)
+
+
+def test_getter_and_keras_serialisation(monkeypatch):
+    from tensorflow import keras
+
+    monkeypatch.setenv(compat.TRIPLET_LOSS_ENV, "tensorflow")
+    loss = compat.triplet_semihard_loss(0.5)
+    assert isinstance(loss, TripletSemiHardLoss) and loss.margin == 0.5
+    clone = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(clone, TripletSemiHardLoss) and clone.margin == 0.5
+    monkeypatch.setenv(compat.TRIPLET_LOSS_ENV, "nope")
+    with pytest.raises(ValueError, match="valid: auto, tfa, tensorflow"):
+        compat.triplet_semihard_loss()
+
+
+def test_tf_keras_is_keras_2():
+    compat.require_keras2()
+    assert compat.keras_version().startswith("2.")
