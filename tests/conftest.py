@@ -17,6 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# before any test module imports TensorFlow: on TF >= 2.16 this makes tf.keras tf-keras
+# (Keras 2), as the package itself does (tfdeepfake/compat.py)
+import tfdeepfake  # noqa: F401,E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
