@@ -2,8 +2,8 @@
 
 ``triplet_loss_reference.json`` holds tensorflow-addons 0.23's loss and gradients on
 ``triplet_loss_cases.loss_cases()`` (TensorFlow 2.15.1); ``test_triplet_loss_parity``
-checks on the faithful stack that they are TFA's. Marked ``modern_core``: run on the
-modern stack by ``make test-modern``.
+checks on the faithful stack that they are TFA's; ``make test-modern`` runs this file
+on the modern stack.
 """
 
 from __future__ import annotations
