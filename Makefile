@@ -64,3 +64,38 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
+
+# The modern stack (Python 3.12, requirements-modern.txt: current TensorFlow with tf-keras, the
+# pure-TensorFlow triplet loss; tfdeepfake/compat.py) in .venv-modern, and its core tests: the
+# loss against TFA's reference values, model folders across stacks (with .venv present) and
+# their round trip, detect, SavedModel export and TFLite parity. Without python3.12 (on PATH
+# or under pyenv) it says so in one line and succeeds.
+PYTHON_MODERN ?= $(shell for p in $$(command -v python3.12) \
+	$${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo "$$p" && break; done)
+VENV_MODERN := .venv-modern
+MODERN_STAMP := $(VENV_MODERN)/.installed
+MODERN_TESTS := tests/models/test_triplet_loss_reference.py tests/compat/test_portability.py \
+	tests/detectors/test_triplet.py tests/test_detect.py tests/export/test_savedmodel.py \
+	tests/export/test_tflite.py
+
+.PHONY: test-modern modern-venv modern-core
+
+test-modern:
+	@if [ -z "$(PYTHON_MODERN)" ]; then \
+	  echo "make test-modern: no python3.12 (PATH or pyenv); the modern stack was not tested"; \
+	else $(MAKE) --no-print-directory modern-core PYTHON_MODERN="$(PYTHON_MODERN)"; fi
+
+modern-venv: $(MODERN_STAMP)
+
+$(MODERN_STAMP): requirements-modern.txt setup.cfg pyproject.toml
+	$(PYTHON_MODERN) -m venv $(VENV_MODERN)
+	$(VENV_MODERN)/bin/pip install --quiet --upgrade pip
+	$(VENV_MODERN)/bin/pip install --quiet -r requirements-modern.txt
+	$(VENV_MODERN)/bin/pip install --quiet --no-deps -e .
+	touch $(MODERN_STAMP)
+
+modern-core: $(MODERN_STAMP)
+	@error=$$($(VENV_MODERN)/bin/tfdeepfake -q weights install 2>&1 >/dev/null) || \
+	  echo "make: FaceNet weights not installed ($$(printf '%s\n' "$$error" | tail -n 1)); the tests that need them will skip"
+	$(VENV_MODERN)/bin/python -m pytest -q $(MODERN_TESTS)
