@@ -10,12 +10,16 @@
   keras-facenet's and mtcnn's networks. TFA does not install there; the triplet loss is
   :mod:`tfdeepfake.models.triplet_loss` (parity-tested against TFA).
 
-Why tf-keras and not Keras 3: Keras 3 reads Keras-2 ``.h5`` weights only for plain
-layers, its SavedModel export is ``model.export`` (no ``tf.saved_model.save`` of models
-that carry Keras-2 signatures), mtcnn 1.0.0 and keras-facenet build their networks through
-``tf.keras`` (Keras 2 semantics), and every model folder, export and TFLite graph in this
-project would have to be re-written and re-verified. tf-keras keeps the same weights files,
-the same SavedModel/TFLite paths and the same numbers (tests/compat).
+Why tf-keras and not Keras 3: under Keras 3 the Keras-2 APIs this project is built on
+change at once (Keras-2 ``.h5`` weight files read by layer name, ``tf.saved_model.save`` of
+Keras models vs Keras 3's ``model.export``, custom-layer serialisation, ``tf.*`` ops inside
+functional models), and mtcnn 1.0.0 and keras-facenet 0.3.2 build their networks with
+``tensorflow.keras``; every model folder, SavedModel and TFLite graph would need re-writing
+and re-verifying. With tf-keras the same code, weights files, SavedModel and TFLite paths
+run unchanged, and the same folders give the same verdicts (tests/compat/test_portability.py);
+no per-stack branches were needed beyond the triplet loss and the environment variable.
+One pitfall: code that touches ``tf.keras`` before importing tfdeepfake gets Keras 3 and a
+mix of the two; :func:`require_keras2` says so in one line (the loss getter calls it).
 
 Nothing here imports TensorFlow at import time.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-# Must precede the first ``import tensorflow`` (TensorFlow reads it once). Set only where the
+# Must precede the first use of ``tf.keras`` (TensorFlow reads it then, once). Set only where the
 # tf-keras package is installed: TF 2.15 reads it too and, without tf-keras, would then fail
 # to import Keras at all. setdefault: a user who sets it to 0 on purpose gets Keras 3 and
 # the one-line refusal of ``require_keras2``.
@@ -106,6 +110,7 @@ def triplet_semihard_loss(margin: float = 1.0, implementation: str | None = None
     """The semi-hard triplet loss as a Keras loss: ``tfa.losses.TripletSemiHardLoss`` on
     the faithful stack, :class:`tfdeepfake.models.triplet_loss.TripletSemiHardLoss` where
     TFA is absent (same values and gradients within 1e-5)."""
+    require_keras2()
     if triplet_loss_implementation(implementation) == "tfa":
         import tensorflow_addons as tfa
 

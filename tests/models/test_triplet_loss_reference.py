@@ -47,3 +47,21 @@ def test_getter_and_keras_serialisation(monkeypatch):
 def test_tf_keras_is_keras_2():
     compat.require_keras2()
     assert compat.keras_version().startswith("2.")
+
+
+def test_keras_3_is_refused_in_one_line():
+    """TF >= 2.16 with TF_USE_LEGACY_KERAS=0: tf.keras is Keras 3, and the loss getter says
+    what to do in one line."""
+    import subprocess
+    import sys
+
+    if compat.stack() != "modern":
+        pytest.skip("TensorFlow <= 2.15 has no Keras 3")
+    code = ("import tfdeepfake.compat as c\n"
+            "try:\n    c.triplet_semihard_loss()\n"
+            "except RuntimeError as e:\n    print('REFUSED', e)\n")
+    env = {k: v for k, v in __import__("os").environ.items()} | {"TF_USE_LEGACY_KERAS": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120).stdout
+    line = [x for x in out.splitlines() if x.startswith("REFUSED")]
+    assert len(line) == 1 and "needs Keras 2 but tf.keras is Keras 3" in line[0], out
