@@ -23,7 +23,7 @@ def cmd_adapt(args) -> int:
     videos = [p for p in args.inputs if not str(p).endswith(".h5")]
     if caches and videos:
         raise CommandError("give videos or face caches (.h5), not both")
-    methods = args.method or ["adabn"]
+    methods = args.method or ["restandardise"]
     try:
         if caches:
             from tfdeepfake.detectors import load_detector
@@ -89,7 +89,8 @@ def add_adapt(sub, parents) -> None:
     p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("-o", "--output", type=Path, required=True, help="new model folder to write")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="repeat to combine (default: adabn)")
+                   help="repeat to combine (default: restandardise, the least harmful measured: "
+                        "docs/results.md; it needs the default model's texture head)")
     p.add_argument("--min-videos", type=int, default=MIN_TARGET_VIDEOS,
                    help="refuse with fewer target videos with faces (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="order of the statistics pass")

@@ -207,7 +207,7 @@ def restandardise(detector, targets: Targets) -> dict[str, Any]:
     layer_name = ((detector.meta.get("backbone") or {}).get("texture") or {}).get("layer")
     if not layer_name:
         raise AdaptError(f"{detector.path}: restandardise needs a texture head (the default "
-                         "model has one); this sbi model has none")
+                         "model has one); this sbi model has none: use --method adabn or threshold")
     norm = detector.model.get_layer("texture_norm")
     pooled = detector.model.get_layer("texture_pool")
     import tensorflow as tf
@@ -253,7 +253,7 @@ def recentre_thresholds(detector, targets: Targets) -> tuple[dict[str, float], d
 
 
 def adapt_model(model, targets: Targets, out_dir: str | os.PathLike, *,
-                methods: Sequence[str] = ("adabn",), seed: int = 0,
+                methods: Sequence[str] = ("restandardise",), seed: int = 0,
                 min_videos: int = MIN_TARGET_VIDEOS, facenet_weights=None,
                 inputs: Sequence[str] = ()) -> dict[str, Any]:
     """Adapt ``model`` (a folder or a loaded detector, left untouched) to ``targets`` and
