@@ -26,14 +26,25 @@ Nothing here imports TensorFlow at import time.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 # Must precede the first use of ``tf.keras`` (TensorFlow reads it then, once). Set only where the
 # tf-keras package is installed: TF 2.15 reads it too and, without tf-keras, would then fail
 # to import Keras at all. setdefault: a user who sets it to 0 on purpose gets Keras 3 and
 # the one-line refusal of ``require_keras2``.
-if importlib.util.find_spec("tf_keras") is not None:
+def _installed(distribution: str) -> bool:
+    # The package's metadata, not an import look-up: tfdeepfake.lite (which imports this
+    # package) must not even try to import tf_keras, and its tests check that it does not.
+    from importlib import metadata
+
+    try:
+        metadata.distribution(distribution)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+if _installed("tf-keras"):
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 #: ``TFDEEPFAKE_TRIPLET_LOSS``: ``auto`` (TFA where it imports, else TensorFlow), ``tfa``

@@ -157,18 +157,6 @@ def test_model_folder_refuses_escapes_and_names_legacy_folders(tmp_path):
 # --- issue 14: a model folder reaches nothing outside itself; malformed ones are one line ----
 
 
-@pytest.fixture(scope="module")
-def triplet_folder(tmp_path_factory):
-    """A real triplet model folder (tiny stand-in FaceNet) and the embedder it loads with."""
-    from tests.export.export_helpers import make_faces, tiny_facenet, write_triplet_model
-    from tfdeepfake.faces.settings import FaceSettings
-
-    embedder = tiny_facenet()
-    folder = write_triplet_model(tmp_path_factory.mktemp("triplet") / "model", embedder,
-                                 make_faces(6), np.array([0, 1] * 3), settings=FaceSettings(),
-                                 classifiers=("knn", "sgd"))
-    return folder, embedder
-
 
 def _load_edited(folder, embedder, tmp_path, edit):
     import shutil

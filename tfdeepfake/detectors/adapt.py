@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from tfdeepfake.models.facenet_specs import sha256_of_file
+
 logger = logging.getLogger(__name__)
 
 METHODS = ("adabn", "restandardise", "threshold")
@@ -65,14 +67,6 @@ class Targets:
     @property
     def faces(self) -> int:
         return int(sum(len(v.faces) for v in self.videos))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def faces_sha256(faces: np.ndarray) -> str:
@@ -113,7 +107,7 @@ def targets_from_videos(paths: Iterable[str | os.PathLike], video_detector,
             continue
         verdict, faces = video_detector.inspect(path)
         if len(faces):
-            out.videos.append(TargetVideo(str(path), file_sha256(path), np.asarray(faces)))
+            out.videos.append(TargetVideo(str(path), sha256_of_file(path), np.asarray(faces)))
         else:
             out.skipped.append({"path": str(path), "reason": verdict.reason})
         if on_video is not None:
