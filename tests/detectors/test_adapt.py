@@ -411,3 +411,15 @@ def test_restandardise_takes_effect_on_a_detector_that_already_scored(world):
     eager = detector.model(faces.astype(np.float32), training=False).numpy().reshape(-1)
     np.testing.assert_allclose(after, eager, atol=1e-5)
     assert not np.allclose(after, before, atol=1e-4)
+
+
+def test_a_copied_model_card_says_its_numbers_are_the_source_models(world, tmp_path):
+    (card_source := tmp_path / "model").mkdir()
+    shutil.copytree(world["model"], card_source, dirs_exist_ok=True)
+    (card_source / "MODEL_CARD.md").write_text("# Source card\n\nAUC 0.72\n")
+    adapt_model(card_source, world["targets"], tmp_path / "adapted", methods=["threshold"],
+                min_videos=3)
+    card = (tmp_path / "adapted" / "MODEL_CARD.md").read_text()
+    assert card.startswith("> **Adapted copy** (`tfdeepfake adapt`, threshold, on 6 unlabelled")
+    assert card.endswith("# Source card\n\nAUC 0.72\n")
+    assert (card_source / "MODEL_CARD.md").read_text() == "# Source card\n\nAUC 0.72\n"

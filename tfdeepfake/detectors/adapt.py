@@ -328,7 +328,19 @@ def _write_adapted(detector, meta: dict, out: Path, changed_weights: bool) -> No
                 from tfdeepfake.models.sbi_classifier import weights_only
 
                 weights_only(detector.model).save_weights(str(folder / name))
-    _copy_whole(detector.folder, out, meta, before_rename=write_weights)
+    def finish(folder: Path) -> None:
+        if write_weights is not None:
+            write_weights(folder)
+        card = folder / "MODEL_CARD.md"
+        if card.is_file():  # the source's card: say whose numbers they are
+            record = meta[ADAPTATION_KEY]
+            card.write_text(
+                f"> **Adapted copy** (`tfdeepfake adapt`, {', '.join(record['methods'])}, on "
+                f"{record['target_videos']} unlabelled videos; `adaptation` in model.json). "
+                "Every number below is the source model's, measured before adaptation.\n\n"
+                + card.read_text("utf-8"), "utf-8")
+
+    _copy_whole(detector.folder, out, meta, before_rename=finish)
 
 
 def save_adapted_layers(model, path: Path) -> Path:
