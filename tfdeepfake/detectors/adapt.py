@@ -328,6 +328,7 @@ def _write_adapted(detector, meta: dict, out: Path, changed_weights: bool) -> No
                 from tfdeepfake.models.sbi_classifier import weights_only
 
                 weights_only(detector.model).save_weights(str(folder / name))
+
     def finish(folder: Path) -> None:
         if write_weights is not None:
             write_weights(folder)
