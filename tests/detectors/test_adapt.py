@@ -423,3 +423,9 @@ def test_a_copied_model_card_says_its_numbers_are_the_source_models(world, tmp_p
     assert card.startswith("> **Adapted copy** (`tfdeepfake adapt`, threshold, on 6 unlabelled")
     assert card.endswith("# Source card\n\nAUC 0.72\n")
     assert (card_source / "MODEL_CARD.md").read_text() == "# Source card\n\nAUC 0.72\n"
+
+
+def test_a_missing_cache_is_named_as_missing(tmp_path):
+    """It was called "made with other face settings" (the empty settings of no file)."""
+    with pytest.raises(AdaptError, match="nothing.h5: not found; adapt needs a face cache"):
+        targets_from_cache(tmp_path / "nothing.h5", SETTINGS)

@@ -77,7 +77,12 @@ def targets_from_cache(path: str | os.PathLike, face_settings) -> Targets:
     """Every video of a face cache with faces. Only ids and face crops are read (never the
     label or split attributes); the cache must have been made with ``face_settings``."""
     from tfdeepfake.cache.faces import face_store
+    from tfdeepfake.detectors.face_caches import require_cache
 
+    try:
+        require_cache(path, "faces", "adapt")
+    except (FileNotFoundError, ValueError) as error:
+        raise AdaptError(str(error)) from None
     store = face_store(path)
     stored = store.stored_settings()
     if stored != face_settings.to_dict():
