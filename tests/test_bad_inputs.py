@@ -548,26 +548,32 @@ def test_a_bad_model_json_value_is_one_line_naming_the_key(matrix, model, tmp_pa
     assert "model.json" in err and f"key '{named}'" in err
 
 
-def test_embed_passes_over_a_damaged_video_naming_it(tmp_path, capsys, caplog):
-    """Item 7: ``embed`` on a cache whose video lacks ``faces`` was a KeyError; now one
-    warning naming the cache and the video, and the other videos are embedded."""
+def cache_with_a_damaged_video(cache, video_ids, damaged="toy/fake/b"):
+    """A face cache of two faces per video (label 1 when the id says fake) whose video
+    ``damaged`` has lost its ``faces`` array."""
     import h5py
 
     from tests.export.export_helpers import make_faces, write_face_cache
-    from tfdeepfake.cache.embeddings import load_embedding_table
-    from tfdeepfake.cli import main
+    from tfdeepfake.cache.faces import face_store
     from tfdeepfake.faces.settings import FaceSettings
 
-    cache = tmp_path / "faces.h5"
-    faces = make_faces(4)
-    write_face_cache(cache, FaceSettings(), {"toy/real/a": ("train", 0, faces[:2]),
-                                             "toy/fake/b": ("train", 1, faces[2:])})
-    from tfdeepfake.cache.faces import face_store
-
+    faces = make_faces(2 * len(video_ids))
+    write_face_cache(cache, FaceSettings(), {
+        v: ("train", int("/fake/" in v), faces[2 * i:2 * i + 2]) for i, v in enumerate(video_ids)})
     face_store(cache).commit()
     with h5py.File(cache, "a") as f:
-        group = next(g for g in f["videos"].values() if g.attrs["video_id"] == "toy/fake/b")
+        group = next(g for g in f["videos"].values() if g.attrs["video_id"] == damaged)
         del group["faces"]
+    return cache
+
+
+def test_embed_passes_over_a_damaged_video_naming_it(tmp_path, capsys, caplog):
+    """Item 7: ``embed`` on a cache whose video lacks ``faces`` was a KeyError; now one
+    warning naming the cache and the video, and the other videos are embedded."""
+    from tfdeepfake.cache.embeddings import load_embedding_table
+    from tfdeepfake.cli import main
+
+    cache = cache_with_a_damaged_video(tmp_path / "faces.h5", ["toy/real/a", "toy/fake/b"])
     out = tmp_path / "emb.h5"
     assert main(["embed", str(cache), "-o", str(out), "--random-init"]) == 0
     captured = capsys.readouterr()
@@ -602,7 +608,7 @@ def test_train_on_a_full_disk_is_one_line_naming_the_folder_and_a_rerun_works(
             "--batch-size", "16", "--hidden-units", "32", "--embedding-dim", "8",
             "--frames-per-video", "2", "--steps-per-epoch", "2", "--classifiers", "sgd",
             "--default-classifier", "sgd"]
-    save_weights, atomic_write_text = tf.keras.Model.save_weights, files.atomic_write_text
+    atomic_write_text = files.atomic_write_text
 
     def weights_full(self, path, *args, **kwargs):
         with open(path, "wb") as half:
@@ -681,23 +687,12 @@ def test_beam_embed_passes_over_a_damaged_video_naming_it(tmp_path, caplog):
     failed the whole pipeline with DamagedVideoError; now as the local embed: one warning
     naming the cache and the video, the others embedded, the summary counts it."""
     pytest.importorskip("apache_beam")
-    import h5py
-
-    from tests.export.export_helpers import make_faces, tiny_facenet, write_face_cache
+    from tests.export.export_helpers import tiny_facenet
     from tfdeepfake.cache.embeddings import load_embedding_table
-    from tfdeepfake.cache.faces import face_store
-    from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.scale.embed import run_beam_embed
 
-    cache = tmp_path / "faces.h5"
-    faces = make_faces(6)
-    write_face_cache(cache, FaceSettings(), {"toy/real/a": ("train", 0, faces[:2]),
-                                             "toy/fake/b": ("train", 1, faces[2:4]),
-                                             "toy/real/c": ("train", 0, faces[4:])})
-    face_store(cache).commit()
-    with h5py.File(cache, "a") as f:
-        group = next(g for g in f["videos"].values() if g.attrs["video_id"] == "toy/fake/b")
-        del group["faces"]
+    cache = cache_with_a_damaged_video(tmp_path / "faces.h5",
+                                       ["toy/real/a", "toy/fake/b", "toy/real/c"])
     out = tmp_path / "emb.h5"
     summary, counters = run_beam_embed(cache, out, tiny_facenet(seed=0),
                                        make_embedder=lambda: tiny_facenet(seed=0),
