@@ -84,6 +84,7 @@ def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
 
 
 def main(argv=None) -> int:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -96,6 +97,8 @@ def main(argv=None) -> int:
     p.add_argument("--layer", default="Block17_10_Activation", help="a layer, or several joined by +")
     p.add_argument("--c", type=float, default=0.01)
     p.add_argument("--faces", type=int, default=12)
+    p.add_argument("--classifier", choices=("logistic", "lda"), default="logistic",
+                   help="lda: shrinkage LDA (equal priors) in place of the logistic regression")
     p.add_argument("--no-degraded", action="store_true")
     p.add_argument("--video", choices=("mean", "std", "diff", "meandiff"))
     p.add_argument("--pooling", choices=("average", "grid"), default="average",
@@ -137,8 +140,12 @@ def main(argv=None) -> int:
                       or (label[v] == 1 and method[v] != g)]
             scored = [v for v in videos if (label[v] == 0 and fold[v] == k)
                       or (label[v] == 1 and method[v] == g)]
-            model = make_pipeline(StandardScaler(), LogisticRegression(
-                C=args.c, max_iter=3000, class_weight="balanced"))
+            if args.classifier == "lda":  # shrinkage LDA, equal class priors
+                linear = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto",
+                                                    priors=[0.5, 0.5])
+            else:
+                linear = LogisticRegression(C=args.c, max_iter=3000, class_weight="balanced")
+            model = make_pipeline(StandardScaler(), linear)
             if args.video:
                 model.fit(np.stack([table[v] for v in chosen]), [label[v] for v in chosen])
                 probs = {v: model.predict_proba(table[v][None])[0, 1] for v in scored}
@@ -155,7 +162,7 @@ def main(argv=None) -> int:
     fake = {v: np.mean(s) for v, s in fake_scores.items()}
     modern = [s for v, s in fake.items() if method[v].startswith("modern")]
     classic = [s for v, s in fake.items() if not method[v].startswith("modern")]
-    print(f"{args.layer} c={args.c} faces={args.faces} video={args.video}: all "
+    print(f"{args.layer} {args.classifier} c={args.c} faces={args.faces} video={args.video}: all "
           f"{auc_interval(real, list(fake.values()), 1)['auc']:.3f}, modern "
           f"{auc_interval(real, modern, 1)['auc']:.3f}, classic {auc_interval(real, classic, 1)['auc']:.3f}")
     return 0

@@ -46,7 +46,7 @@ def cmd_adapt(args) -> int:
             detector = detector.detector
         record = adapt_model(detector, targets, args.output, methods=methods, seed=args.seed,
                              min_videos=args.min_videos, facenet_weights=args.facenet_weights,
-                             inputs=[str(p) for p in args.inputs])
+                             inputs=[str(p) for p in args.inputs], reuse_loaded=True)
     except (AdaptError, ModelFolderError, FileExistsError) as error:
         raise CommandError(str(error)) from None
     lines = [f"adapt: {record['target_videos']} target videos ({record['target_faces']} faces), "

@@ -254,9 +254,11 @@ def recentre_thresholds(detector, targets: Targets) -> tuple[dict[str, float], d
 def adapt_model(model, targets: Targets, out_dir: str | os.PathLike, *,
                 methods: Sequence[str] = ("restandardise",), seed: int = 0,
                 min_videos: int = MIN_TARGET_VIDEOS, facenet_weights=None,
-                inputs: Sequence[str] = ()) -> dict[str, Any]:
-    """Adapt ``model`` (a folder or a loaded detector, left untouched) to ``targets`` and
-    write the result as a new model folder at ``out_dir``; returns the ``adaptation`` record."""
+                inputs: Sequence[str] = (), reuse_loaded: bool = False) -> dict[str, Any]:
+    """Adapt ``model`` (a folder or a loaded detector) to ``targets`` and write the result as
+    a new model folder at ``out_dir``; returns the ``adaptation`` record. The folder is never
+    changed; a loaded detector is copied first unless ``reuse_loaded`` (the caller gives it
+    up: its weights become the adapted ones, and no second network is built)."""
     from tfdeepfake.detectors import load_detector
 
     unknown = [m for m in methods if m not in METHODS]
@@ -270,9 +272,11 @@ def adapt_model(model, targets: Targets, out_dir: str | os.PathLike, *,
     out = Path(out_dir)
     if out.exists():
         raise FileExistsError(f"{out}: already exists; choose a new folder")
-    # A fresh copy of the network: the caller's detector (and its folder) stay as they were.
-    detector = load_detector(model.path if hasattr(model, "path") else model,
-                             facenet_weights=facenet_weights)
+    if reuse_loaded and hasattr(model, "model"):
+        detector = model
+    else:  # a fresh copy of the network: the caller's detector stays as it was
+        detector = load_detector(model.path if hasattr(model, "path") else model,
+                                 facenet_weights=facenet_weights)
     if (detector.meta.get(ADAPTATION_KEY) or {}).get("methods"):
         logger.warning("%s is already adapted (%s); adapting again replaces those statistics",
                        detector.path, ", ".join(detector.meta[ADAPTATION_KEY]["methods"]))

@@ -189,23 +189,23 @@ class Study:
         base_threshold = self.detector.meta["threshold"]
         out = {}
 
-        def record(name, shifted=False):
+        def record(name: str, shifted_name: str | None = None) -> None:
+            """This state's scores; with ``shifted_name``, the same scores again under the
+            threshold recentred on ``adapt_on`` (no second scoring pass where they coincide)."""
             scored = self.scores(score)
-            threshold = base_threshold
-            if shifted:
-                adapt_scores = self.scores(adapt_on)
+            out[name] = {"scores": scored, "threshold": base_threshold}
+            if shifted_name:
+                adapt_scores = scored if list(adapt_on) == list(score) else self.scores(adapt_on)
                 threshold = threshold_shift(list(adapt_scores.values()), reference, base_threshold)[0]
-            out[name] = {"scores": scored, "threshold": threshold}
+                out[shifted_name] = {"scores": scored, "threshold": threshold}
 
         self.reset()
-        record("none")
-        record("threshold", shifted=True)
+        record("none", "threshold")
         restandardise(self.detector, targets)
         record("restandardise")
         self.reset()
         adabn(self.detector, targets, seed)
-        record("adabn")
-        record("adabn+threshold", shifted=True)
+        record("adabn", "adabn+threshold")
         restandardise(self.detector, targets)
         record("adabn+restandardise")
         self.reset()
