@@ -15,6 +15,13 @@ degraded copies), and scores the genuine videos of k and the fakes of g; prints 
 for all fakes, modern generators and classic FF++ / DFDC. ``--video MODE`` fits on video
 features instead (``mean``, ``std``, ``diff``: mean absolute frame-to-frame change,
 ``meandiff``).
+
+``--pooling sharpness`` computes, instead of FaceNet layers, where a face's fine detail is
+(``Sharp``, 80 values): on a 4x4 grid of the face, the log energy of a Laplacian and of two
+difference-of-Gaussians bands, each relative to its mean over the face, and fine against
+coarse band per cell (a blended or generated region is smoother than the frame around it,
+whatever the video's quality). Several ``--features`` files (same faces) are joined, e.g.
+``--features runs/dd/sharp.npz --features runs/dd/feats.npz --layer Sharp+Block17_10_Activation``.
 """
 
 from __future__ import annotations
@@ -47,7 +54,48 @@ def _pooled(output, pooling: str):
     return [keras.layers.Concatenate()(cells), std]
 
 
+SHARPNESS_GRID = 4
+
+
+def sharpness_features(face: np.ndarray) -> np.ndarray:
+    """``--pooling sharpness``: where the fine detail of a face is (module docs)."""
+    import cv2
+
+    gray = cv2.cvtColor(face.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    b1, b2, b4 = (cv2.GaussianBlur(gray, (0, 0), s) for s in (1, 2, 4))
+    maps = [np.abs(cv2.Laplacian(gray, cv2.CV_32F)), np.abs(b1 - b2), np.abs(b2 - b4)]
+    side = gray.shape[0] // SHARPNESS_GRID
+    cells = np.log(np.array([[m[r * side:(r + 1) * side, c * side:(c + 1) * side].mean() + 1e-3
+                              for r in range(SHARPNESS_GRID) for c in range(SHARPNESS_GRID)]
+                             for m in maps]))
+    relative = cells - cells.mean(axis=1, keepdims=True)
+    fine_to_coarse = cells[:2] - cells[2:3]
+    return np.concatenate([relative.ravel(), fine_to_coarse.ravel()]).astype(np.float32)
+
+
+def compute_sharpness(cache: Path, out: Path) -> None:
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.experiments.default_texture import degrade
+
+    rng = np.random.default_rng(0)
+    rows = {"ids": [], "labels": [], "methods": []}
+    feats, degraded = [], []
+    for video in iter_face_videos(cache):
+        if not len(video.faces):
+            continue
+        faces = np.asarray(video.faces)
+        feats += [sharpness_features(f) for f in faces]
+        degraded += [sharpness_features(degrade(f, rng)) for f in faces]
+        rows["ids"] += [video.video_id] * len(faces)
+        rows["labels"] += [video.label] * len(faces)
+        rows["methods"] += [str(video.attrs.get("method"))] * len(faces)
+    np.savez(out, **{k: np.asarray(v) for k, v in rows.items()}, Sharp=np.stack(feats),
+             deg_Sharp=np.stack(degraded))
+
+
 def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
+    if pooling == "sharpness":
+        return compute_sharpness(cache, out)
     import tensorflow as tf
     from tensorflow import keras
 
@@ -93,7 +141,9 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("cache", type=Path)
-    p.add_argument("--features", type=Path, default=Path("runs/dd/feats.npz"))
+    p.add_argument("--features", type=Path, action="append",
+                   help="computed with --pooling when absent; several are joined (same faces); "
+                        "default runs/dd/feats.npz")
     p.add_argument("--layer", default="Block17_10_Activation", help="a layer, or several joined by +")
     p.add_argument("--c", type=float, default=0.01)
     p.add_argument("--faces", type=int, default=12)
@@ -101,13 +151,18 @@ def main(argv=None) -> int:
                    help="lda: shrinkage LDA (equal priors) in place of the logistic regression")
     p.add_argument("--no-degraded", action="store_true")
     p.add_argument("--video", choices=("mean", "std", "diff", "meandiff"))
-    p.add_argument("--pooling", choices=("average", "grid"), default="average",
+    p.add_argument("--pooling", choices=("average", "grid", "sharpness"), default="average",
                    help="features to compute when --features is absent (grid: layers "
-                        + " and ".join(GRID_LAYERS) + ")")
+                        + " and ".join(GRID_LAYERS) + "; sharpness: Sharp)")
     args = p.parse_args(argv)
-    if not args.features.exists():
-        compute_features(args.cache, args.features, args.pooling)
-    d = np.load(args.features)
+    d = {}
+    for path in args.features or [Path("runs/dd/feats.npz")]:
+        if not path.exists():
+            compute_features(args.cache, path, args.pooling)
+        loaded = dict(np.load(path))
+        if "ids" in d and not np.array_equal(d["ids"], loaded["ids"]):
+            raise SystemExit(f"{path}: not the same faces as the other --features")
+        d.update(loaded)
     ids, labels, methods = d["ids"], d["labels"], d["methods"]
     x = np.concatenate([d[n] for n in args.layer.split("+")], axis=1).astype(np.float32)
     xd = np.concatenate([d["deg_" + n] for n in args.layer.split("+")], axis=1).astype(np.float32)
