@@ -21,7 +21,7 @@ features instead (``mean``, ``std``, ``diff``: mean absolute frame-to-frame chan
 difference-of-Gaussians bands, each relative to its mean over the face, and fine against
 coarse band per cell (a blended or generated region is smoother than the frame around it,
 whatever the video's quality). Several ``--features`` files (same faces) are joined, e.g.
-``--features runs/dd/sharp.npz --features runs/dd/feats.npz --layer Sharp+Block17_10_Activation``.
+``--features runs/dd/sharpness.npz --features runs/dd/feats.npz --layer Sharp+Block17_10_Activation``.
 """
 
 from __future__ import annotations
