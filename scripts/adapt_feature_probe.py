@@ -15,6 +15,8 @@ the source's faces, never their labels:
 - ``self-train`` (``self-train-2``: twice): the target's videos ranked by the head; the lowest
   30% taken as genuine and the highest 30% as fake, and the head refitted on the source data
   plus these (the target weighing half as much as the source, the source loss kept);
+- ``self-train-genuine``: only the lower half of the ranked target taken as genuine (no
+  pseudo-fakes), weighing a quarter of the source;
 - ``target-genuine``: every target face added as genuine, weighing a quarter of the source
   (most of a user's footage is genuine).
 
@@ -31,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("none", "restandardise", "self-train", "self-train-2", "target-genuine")
+METHODS = ("none", "restandardise", "self-train", "self-train-2", "self-train-genuine",
+           "target-genuine")
 PSEUDO_LABEL_SHARE = 0.3
 
 
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
             head = base
             if m == "restandardise":
                 head = TextureHead("", target.mean(0), target.var(0) + 1e-6, base.coef, base.intercept, {})
-            elif m.startswith("self-train"):
+            elif m in ("self-train", "self-train-2"):
                 for _ in range(2 if m.endswith("-2") else 1):
                     ranked = sorted(members, key=video_scores(head, members).get)
                     q = max(1, int(PSEUDO_LABEL_SHARE * len(members)))
@@ -120,6 +123,11 @@ def main(argv=None) -> int:
                     extra = np.concatenate([x[low], x[high]])
                     head = fit(real, fake, extra, np.r_[np.zeros(len(low)), np.ones(len(high))],
                                np.full(len(extra), 0.5 * source_rows / len(extra)))
+            elif m == "self-train-genuine":
+                ranked = sorted(members, key=video_scores(head, members).get)
+                low = x[np.concatenate([every(v) for v in ranked[:max(1, len(members) // 2)]])]
+                head = fit(real, fake, low, np.zeros(len(low)),
+                           np.full(len(low), 0.25 * source_rows / len(low)))
             elif m == "target-genuine":
                 head = fit(real, fake, target, np.zeros(len(target)),
                            np.full(len(target), 0.25 * source_rows / len(target)))
