@@ -42,14 +42,10 @@ def _every(n: int, k: int) -> np.ndarray:
 
 def fake_source_folds(videos: dict, folds: int, seed: int) -> dict[str, int]:
     from tfdeepfake.constants import FAKE
-    from tfdeepfake.experiments.default_detector import assign_folds, collection
+    from tfdeepfake.experiments.default_detector import collection, folds_of_collections
 
-    sizes: dict[str, int] = {}
-    for v in videos.values():
-        if v.label == FAKE:
-            sizes[collection(v)] = sizes.get(collection(v), 0) + 1
-    by_source = assign_folds(sizes, folds, seed)
-    return {vid: by_source[collection(v)] for vid, v in videos.items() if v.label == FAKE}
+    return folds_of_collections({vid: collection(v) for vid, v in videos.items() if v.label == FAKE},
+                                folds, seed)
 
 
 def fit_and_score(variant: str, train: list, scored: list, videos: dict, args) -> dict[str, float]:

@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from tfdeepfake.experiments.default_detector import assign_folds, auc_interval
+    from tfdeepfake.experiments.default_detector import auc_interval, folds_of_collections
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("cache", type=Path)
@@ -170,11 +170,7 @@ def main(argv=None) -> int:
     label = {v: int(labels[ids == v][0]) for v in videos}
     method = {v: str(methods[ids == v][0]) for v in videos}
     reals = [v for v in videos if label[v] == 0]
-    sizes: dict[str, int] = {}
-    for v in reals:
-        sizes[method[v]] = sizes.get(method[v], 0) + 1
-    folds = assign_folds(sizes, 3, 0)
-    fold = {v: folds[method[v]] for v in reals}
+    fold = folds_of_collections({v: method[v] for v in reals}, 3, 0)
     sources = sorted({method[v] for v in videos if label[v] == 1})
     if args.video:
         def video_features(v):

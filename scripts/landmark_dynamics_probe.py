@@ -132,7 +132,7 @@ def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) ->
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from tfdeepfake.experiments.default_detector import assign_folds, auc_interval
+    from tfdeepfake.experiments.default_detector import auc_interval, folds_of_collections
 
     rows = {r["video_id"]: r for r in map(json.loads, manifest.read_text().splitlines())}
     stored = np.load(landmarks)
@@ -146,11 +146,7 @@ def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) ->
     label = {v: int(rows[v]["label"]) for v in videos}
     method = {v: str(rows[v]["method"]) for v in videos}
     reals = [v for v in videos if label[v] == 0]
-    sizes: dict[str, int] = {}
-    for v in reals:
-        sizes[method[v]] = sizes.get(method[v], 0) + 1
-    folds = assign_folds(sizes, 3, 0)
-    fold = {v: folds[method[v]] for v in reals}
+    fold = folds_of_collections({v: method[v] for v in reals}, 3, 0)
     sources = sorted({method[v] for v in videos if label[v] == 1})
     scores: dict[str, list[float]] = {v: [] for v in videos}
     for k in range(3):

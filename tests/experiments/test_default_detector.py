@@ -10,6 +10,7 @@ from tfdeepfake.experiments.default_detector import (
     assign_folds,
     auc_interval,
     conformal_false_alarms,
+    folds_of_collections,
     write_csv,
 )
 from tfdeepfake.experiments.default_texture import degrade
@@ -22,6 +23,16 @@ def test_folds_keep_collections_whole_and_balanced():
     per_fold = [sum(n for g, n in sizes.items() if folds[g] == k) for k in range(3)]
     assert max(per_fold) - min(per_fold) <= 3
     assert assign_folds(sizes, 3, seed=0) == folds  # reproducible
+
+
+def test_videos_of_one_collection_share_a_fold():
+    collection_of = {f"{g}{i}": g for g, n in {"a": 5, "b": 4, "c": 3, "d": 1}.items() for i in range(n)}
+    fold = folds_of_collections(collection_of, 3, seed=0)
+    assert set(fold) == set(collection_of)
+    for group in "abcd":
+        assert len({fold[v] for v, g in collection_of.items() if g == group}) == 1
+    by_size = assign_folds({"a": 5, "b": 4, "c": 3, "d": 1}, 3, seed=0)
+    assert all(fold[v] == by_size[g] for v, g in collection_of.items())
 
 
 def test_auc_and_its_interval():

@@ -69,15 +69,21 @@ def assign_folds(groups: Mapping[str, int], folds: int, seed: int) -> dict[str, 
     return out
 
 
+def folds_of_collections(collection_of: Mapping[str, str], folds: int, seed: int) -> dict[str, int]:
+    """``{video_id: fold}`` for ``{video_id: collection}``: whole collections per fold,
+    ``assign_folds``."""
+    sizes: dict[str, int] = {}
+    for group in collection_of.values():
+        sizes[group] = sizes.get(group, 0) + 1
+    fold_of_group = assign_folds(sizes, folds, seed)
+    return {v: fold_of_group[group] for v, group in collection_of.items()}
+
+
 def real_folds(videos: Mapping, folds: int, seed: int) -> dict[str, int]:
     """``{video_id: fold}`` of the real videos among ``videos`` (``{video_id: FaceVideo}``):
     whole collections per fold, ``assign_folds``."""
-    reals = [v for v in videos if videos[v].label == REAL]
-    sizes: dict[str, int] = {}
-    for v in reals:
-        sizes[collection(videos[v])] = sizes.get(collection(videos[v]), 0) + 1
-    fold_of_group = assign_folds(sizes, folds, seed)
-    return {v: fold_of_group[collection(videos[v])] for v in reals}
+    return folds_of_collections({v: collection(videos[v]) for v in videos
+                                 if videos[v].label == REAL}, folds, seed)
 
 
 def family(video) -> str:
