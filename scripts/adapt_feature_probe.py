@@ -66,9 +66,8 @@ def main(argv=None) -> int:
     from tfdeepfake.constants import FAKE, REAL
     from tfdeepfake.detectors.calibrate import conformal_threshold
     from tfdeepfake.detectors.texture_head import TextureHead
-    from tfdeepfake.experiments.adapt_study import (TRAIN_FACES_PER_VIDEO, _auc,
-                                                    mean_auc_interval, source_of)
-    from tfdeepfake.experiments.default_detector import real_folds
+    from tfdeepfake.experiments.adapt_study import mean_auc_interval, source_of, training_rows
+    from tfdeepfake.experiments.default_detector import auc_interval, real_folds
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("cache", type=Path)
@@ -85,8 +84,7 @@ def main(argv=None) -> int:
     rows = {v: np.flatnonzero(ids == v) for v in videos}
 
     def every(v):
-        r = rows[v]
-        return r[np.unique(np.round(np.linspace(0, len(r) - 1, min(TRAIN_FACES_PER_VIDEO, len(r)))).astype(int))]
+        return training_rows(rows[v])
 
     def video_scores(head, vs):
         return {v: float(_sigmoid(head.logits(x[rows[v]])).mean()) for v in vs}
@@ -143,14 +141,15 @@ def main(argv=None) -> int:
             alarms[m][0] += sum(scores[v] >= threshold for v in genuine)
             alarms[m][1] += len(genuine)
     print(f"{len(mixed)} sources with both classes, {len(genuine_only)} genuine-only")
-    print("| method | mean video AUC [95% CI] | pooled AUC | genuine called fake |")
+    print("| method | mean video AUC [95% CI] | pooled AUC [95% CI] | genuine called fake |")
     print("|---|---|---|---|")
     for m in methods:
         r = mean_auc_interval(per_source[m], labels, 1000, 0)
         real = [s for v, s in pooled[m].items() if labels[v] == REAL]
         fake = [s for v, s in pooled[m].items() if labels[v] == FAKE]
-        print(f"| {m} | {r['mean']:.3f} [{r['low']:.2f}, {r['high']:.2f}] | {_auc(real, fake):.3f} "
-              f"| {alarms[m][0]} / {alarms[m][1]} |")
+        whole = auc_interval(real, fake)
+        print(f"| {m} | {r['mean']:.3f} [{r['low']:.2f}, {r['high']:.2f}] | {whole['auc']:.3f} "
+              f"[{whole['low']:.2f}, {whole['high']:.2f}] | {alarms[m][0]} / {alarms[m][1]} |")
     return 0
 
 

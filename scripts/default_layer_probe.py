@@ -1,6 +1,6 @@
 """Which layer of pretrained FaceNet separates genuine from generated faces: linear probes
 on its pooled layers, under the default-model studies' protocol (docs/results.md, "The
-default model"). Exploratory: point estimates, no intervals.
+default model"). Exploratory: one seed; bootstrap 95% intervals over videos.
 
     python scripts/default_layer_probe.py runs/dd/faces.h5 --features runs/dd/feats.npz
     python scripts/default_layer_probe.py runs/dd/faces.h5 --features runs/dd/feats.npz \\
@@ -213,9 +213,13 @@ def main(argv=None) -> int:
     fake = {v: np.mean(s) for v, s in fake_scores.items()}
     modern = [s for v, s in fake.items() if method[v].startswith("modern")]
     classic = [s for v, s in fake.items() if not method[v].startswith("modern")]
-    print(f"{args.layer} {args.classifier} c={args.c} faces={args.faces} video={args.video}: all "
-          f"{auc_interval(real, list(fake.values()), 1)['auc']:.3f}, modern "
-          f"{auc_interval(real, modern, 1)['auc']:.3f}, classic {auc_interval(real, classic, 1)['auc']:.3f}")
+    cells = []
+    for name, scores in (("all", list(fake.values())), ("modern", modern), ("classic", classic)):
+        r = auc_interval(real, scores)
+        cells.append(f"{name} {r['auc']:.3f} [{r['low']:.2f}, {r['high']:.2f}]")
+    print(f"{args.layer} {args.classifier} c={args.c} faces={args.faces} video={args.video} "
+          f"({len(real)} genuine, {len(fake)} fake: {len(modern)} modern, {len(classic)} classic): "
+          + ", ".join(cells))
     return 0
 
 

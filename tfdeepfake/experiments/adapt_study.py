@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.experiments.default_detector import _auc
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,10 @@ def source_of(video) -> str:
     return group
 
 
-def _auc(real: Sequence[float], fake: Sequence[float]) -> float:
-    """The share of (genuine, fake) pairs the fake outscores, ties counting half (the
-    video AUC; pairwise, fast for the bootstrap's many small resamples)."""
-    real, fake = np.asarray(real, np.float64)[:, None], np.asarray(fake, np.float64)[None, :]
-    return float(np.mean((fake > real) + 0.5 * (fake == real)))
+def training_rows(rows: np.ndarray) -> np.ndarray:
+    """Up to ``TRAIN_FACES_PER_VIDEO`` of a video's face rows, evenly spread over it."""
+    picked = np.linspace(0, len(rows) - 1, min(TRAIN_FACES_PER_VIDEO, len(rows)))
+    return rows[np.unique(np.round(picked).astype(int))]
 
 
 def mean_auc_interval(scores: dict[str, dict[str, float]], labels: dict[str, int],
@@ -128,8 +128,7 @@ class Study:
         return mixed, reals
 
     def _every(self, v: str) -> np.ndarray:
-        r = self.rows[v]
-        return r[np.unique(np.round(np.linspace(0, len(r) - 1, min(TRAIN_FACES_PER_VIDEO, len(r)))).astype(int))]
+        return training_rows(self.rows[v])
 
     def hold_out(self, held: str | set[str]) -> dict[str, Any]:
         """Fit the head without source(s) ``held``, set it and its calibration into the
