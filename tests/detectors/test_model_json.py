@@ -57,7 +57,7 @@ BAD_EDITS = [
     ("head.dropout", 1.0, "head.dropout"),
     ("face_settings.num_frames", -1, "face_settings.num_frames"),
     ("face_settings.size", -160, "face_settings.size"),
-    ("face_settings.margin", -0.5, "face_settings.margin"),
+    ("face_settings.margin", -1.0, "face_settings.margin"),
     ("face_settings.stride", 0, "face_settings.stride"),
     ("face_settings.detector.batch_size", 0, "face_settings.detector.batch_size"),
     ("face_settings.detector.retry_short_sides", [540, -1],

@@ -15,8 +15,10 @@ def test_expand_box_square_and_margin():
     # side = max(20, 40) = 40, grown by half -> 60, centred on (20, 40)
     np.testing.assert_allclose(box, [-10, 10, 50, 70])
     np.testing.assert_allclose(expand_box([10, 20, 30, 60], margin=0.0, square=False), [10, 20, 30, 60])
+    # a negative margin crops inside the box: -0.5 keeps the central half of the side
+    np.testing.assert_allclose(expand_box([10, 20, 30, 60], margin=-0.5, square=True), [10, 30, 30, 50])
     with pytest.raises(ValueError, match="margin"):
-        expand_box([0, 0, 1, 1], margin=-0.1)
+        expand_box([0, 0, 1, 1], margin=-1.0)
 
 
 def test_clip_box():

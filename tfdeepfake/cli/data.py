@@ -125,7 +125,7 @@ def add_face_options(p: argparse.ArgumentParser) -> None:
                           "stride": "frame step for --sampling stride",
                           "face_policy": "which face a frame with several keeps: the largest, the "
                                          "most confident, or consistent (one person through the video)",
-                          "margin": "fraction of the face box added around it",
+                          "margin": "fraction of the face box added around it (negative: crop inside it)",
                           "square": "square crops (--no-square keeps the box's aspect ratio)",
                           "size": "crop size in pixels (160 for FaceNet; 299 for Xception)"})
     dataclass_options(g, DetectorConfig, prefix="detector_", skip=("batch_size",),

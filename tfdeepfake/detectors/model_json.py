@@ -181,8 +181,9 @@ def _trained_layer_dtypes():
 FACE_SETTINGS = section(
     num_frames=integer(1, MAX_FRAMES), sampling=text(_sampling_modes),
     stride=nullable(integer(1, MAX_FRAMES)), face_policy=text(_face_policies),
-    # Total fraction added around the box (faces/boxes.expand_box); 10 is an 11x crop.
-    margin=number(0, 10), square=BOOLEAN, size=SIZE,
+    # Total fraction added around the box (faces/boxes.expand_box); 10 is an 11x crop,
+    # a negative one crops inside the box.
+    margin=number(-1, 10, open_low=True), square=BOOLEAN, size=SIZE,
     detector=section(min_confidence=UNIT, detect_short_side=integer(0, 100_000),
                      min_face_size=integer(12, 20), batch_size=integer(1, 4096),
                      key_frame_interval=integer(1, MAX_FRAMES),

@@ -26,11 +26,12 @@ def expand_box(box: np.ndarray, margin: float = 0.0, square: bool = True) -> np.
     """Grow a box about its centre.
 
     ``margin`` is the fraction of the box's size added in total (half on each side), so
-    it means the same thing at every resolution. ``square`` makes the side the longer of
-    width and height first, so faces are not squashed when resized to a square input.
+    it means the same thing at every resolution; a negative one crops inside the box (-0.1
+    keeps the central 90%). ``square`` makes the side the longer of width and height first,
+    so faces are not squashed when resized to a square input.
     """
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+    if not margin > -1:
+        raise ValueError(f"margin must be > -1, got {margin}")
     x1, y1, x2, y2 = np.asarray(box, dtype=np.float64)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     w, h = x2 - x1, y2 - y1
