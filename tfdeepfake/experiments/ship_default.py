@@ -9,7 +9,7 @@ calibrate its threshold on genuine videos it never saw (issue 20).
   same reals and on **every** labelled shared fake (with degraded copies of both classes;
   ``--pseudo-fakes`` adds self-blended / lip-sync ones), combined with weight ``--weight`` on
   the fine-tuned head's logit. Stored as trained layers only, float16; FaceNet comes from
-  ``tfdeepfake weights install``.
+  ``tfdeepfake weights install``. Its face settings (margin included) are the cache's.
 - The threshold: split-conformal at ``--false-positive-rate`` on fold 0's genuine videos,
   none of which any part of the model saw, scored through ``detect``'s own path (decoding,
   MTCNN, the float16 model), so the bound holds for the shipped files.
@@ -43,6 +43,7 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     from tfdeepfake.detectors import load_detector
     from tfdeepfake.detectors.base import ModelFolder
     from tfdeepfake.detectors.calibrate import calibrate_scores
+    from tfdeepfake.detectors.face_caches import face_cache_settings
     from tfdeepfake.detectors.texture_head import fit_texture_head, with_texture_head
     from tfdeepfake.experiments.default_detector import collection, real_folds
     from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, _every, texture_table
@@ -73,7 +74,12 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
-    detector = with_texture_head(sbi, head, staging, weight=weight)
+    with_texture_head(sbi, head, staging, weight=weight)
+    # The head was fitted on the cache's crops (its margin): detect must crop the same way.
+    meta = ModelFolder(staging).read_meta()
+    meta["face_settings"] = face_cache_settings(cache).to_dict()
+    ModelFolder(staging).write_meta(meta)
+    detector = load_detector(staging)
     # The threshold from genuine videos no part of the model saw, through detect's path.
     video_detector = VideoDetector(detector)
     scores, used = [], []
