@@ -1,0 +1,49 @@
+"""The default model's card is written from the model's own model.json and the studies' JSON."""
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+
+from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.detectors.default_model import BUNDLED_MODEL_DIR
+from tfdeepfake.experiments.default_detector import summarise_scores
+from tfdeepfake.experiments.model_card import card
+
+
+def _study(shift: float) -> dict:
+    """A texture study's JSON on made-up scores: genuine videos of two collections, modern
+    and classic fakes; ``shift`` moves the fakes up."""
+    rng = np.random.default_rng(0)
+    videos, real, fake = {}, {}, {}
+    for i in range(12):
+        v = f"shared/real_more/r{i}"
+        videos[v] = SimpleNamespace(label=REAL, dataset="shared", attrs={"method": f"c{i % 2}"})
+        real[v] = float(rng.uniform(0, 0.6))
+    for i, method in enumerate(["modern:A"] * 4 + ["ffpp"] * 2):
+        v = f"shared/fake_modern/f{i}" if method.startswith("modern") else f"shared/ffpp/f{i}"
+        videos[v] = SimpleNamespace(label=FAKE, dataset="shared", attrs={"method": method})
+        fake[v] = float(rng.uniform(0, 0.6) + shift)
+    summary = summarise_scores(videos, real, fake, n_boot=50, seed=0)
+    return {"cache": "faces.h5", "command": f"study {shift}",
+            "combinations": {"texture": {"0.0": summary}}}
+
+
+def test_the_card_reads_the_crop_margin_from_the_model_and_labels_compared_studies(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, model)
+    meta = json.loads((model / "model.json").read_text())
+    meta["face_settings"]["margin"] = 0.1
+    (model / "model.json").write_text(json.dumps(meta))
+    shipped, other = _study(0.3), _study(0.0)
+    text = card(model, shipped, {"recipes": {}}, "texture", "0.0", ["cmd"],
+                compared={0.33: other})
+    assert "MTCNN crops of 160 px, margin 0.1)" in text
+    assert "| texture, w = 0.0, crop margin 0.1 |" in text
+    assert "| texture, w = 0.0, crop margin 0.33 |" in text
+    # the shipped study's headline, not the compared one's
+    auc = shipped["combinations"]["texture"]["0.0"]["families"]["modern"]["auc"]
+    assert f"in {auc:.0%} of pairs" in text
+    # margin 0.33 needs no extra extract line; another margin names its own
+    assert "--margin 0.1 --workers 2" in text
