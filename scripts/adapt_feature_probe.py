@@ -1,7 +1,8 @@
 """Training-based unsupervised adaptation of the texture head, probed on its cached features
-(issue 21): self-training on the target's confident pseudo-labels, and the target taken as
-genuine. Exploratory, one seed; the statistics methods are in ``tfdeepfake adapt`` and
-``experiments.adapt_study``, whose protocol this follows.
+(issue 21): self-training on the target's confident pseudo-labels, the target taken as
+genuine, CORAL alignment and entropy minimisation. Exploratory, one seed; the statistics
+methods are in ``tfdeepfake adapt`` and ``experiments.adapt_study``, whose protocol this
+follows.
 
     python scripts/adapt_feature_probe.py runs/dd/faces.h5 --features reports/default-texture
 
@@ -18,11 +19,23 @@ the source's faces, never their labels:
 - ``self-train-genuine``: only the lower half of the ranked target taken as genuine (no
   pseudo-fakes), weighing a quarter of the source;
 - ``target-genuine``: every target face added as genuine, weighing a quarter of the source
-  (most of a user's footage is genuine).
+  (most of a user's footage is genuine);
+- ``coral``: the target's features aligned to the source's second moments before the unchanged
+  head, ``x -> (x - mu_t) C_t^(-1/2) C_s^(1/2) + mu_s`` (source: the rows the head was fitted
+  on; target: its faces). Each covariance is Ledoit-Wolf shrunk toward its diagonal (the
+  estimator on the features scaled to unit variance, then scaled back), square roots by ``eigh``;
+  the map is affine, so it is folded into the head;
+- ``entropy``: the head's weights and intercept (on its source standardisation) moved by 300
+  steps of gradient descent (rate 0.01) on the target faces' mean binary entropy minus the
+  entropy of their mean probability (weight 1, against collapse to one class), plus
+  ``mu/2 |w - w_source|^2`` with ``mu = 1 / (C n_source)``: the head's own ridge strength,
+  centred on the fitted weights.
 
 The threshold is the 10% split-conformal one on the calibration fold's genuine videos,
-scored by the adapted head. Prints the mean per-source video AUC with a 95% bootstrap
-interval, the pooled AUC, and genuine videos of held-out sources called fake.
+scored by the adapted head (for ``coral`` by the unchanged one: those videos are source
+footage, already where the alignment takes the target; aligned as the target they saturate).
+Prints the mean per-source video AUC with a 95% bootstrap interval, the pooled AUC, and
+genuine videos of held-out sources called fake.
 """
 
 from __future__ import annotations
@@ -34,8 +47,10 @@ from pathlib import Path
 import numpy as np
 
 METHODS = ("none", "restandardise", "self-train", "self-train-2", "self-train-genuine",
-           "target-genuine")
+           "target-genuine", "coral", "entropy")
 PSEUDO_LABEL_SHARE = 0.3
+HEAD_C = 0.001
+ENTROPY_STEPS, ENTROPY_RATE, ENTROPY_BALANCE = 300, 0.01, 1.0
 
 
 def _sigmoid(z):
@@ -55,10 +70,57 @@ def fit(real, fake, extra=None, extra_labels=None, extra_weight=None):
     w = [np.full(len(real), 0.5 * len(source) / len(real)), np.full(len(fake), 0.5 * len(source) / len(fake))]
     if extra is not None:
         x, y, w = x + [extra], y + [extra_labels], w + [extra_weight]
-    model = LogisticRegression(C=0.001, max_iter=3000)
+    model = LogisticRegression(C=HEAD_C, max_iter=3000)
     model.fit((np.concatenate(x) - mean) / np.sqrt(variance), np.concatenate(y),
               sample_weight=np.concatenate(w))
     return TextureHead("", mean, variance, model.coef_[0], float(model.intercept_[0]), {})
+
+
+def _shrunk_covariance(features):
+    """Ledoit-Wolf covariance shrunk toward its diagonal: the estimator on the features scaled
+    to unit variance (whose target is then the identity), scaled back."""
+    from sklearn.covariance import LedoitWolf
+
+    scale = np.sqrt(features.var(0) + 1e-6)
+    correlation = LedoitWolf(store_precision=False).fit(features / scale).covariance_
+    return correlation * scale[:, None] * scale[None, :]
+
+
+def _matrix_power(covariance, power):
+    values, vectors = np.linalg.eigh(covariance)
+    values = np.maximum(values, values.max() * 1e-12)
+    return (vectors * values ** power) @ vectors.T
+
+
+def coral(head, source, target):
+    """The head scoring CORAL-aligned target features: ``(x - mu_t) A + mu_s`` with
+    ``A = C_t^(-1/2) C_s^(1/2)``, folded into the linear head (``head.mean`` is ``mu_s``: the
+    head was standardised on these source rows)."""
+    from tfdeepfake.detectors.texture_head import TextureHead
+
+    align = (_matrix_power(_shrunk_covariance(target), -0.5)
+             @ _matrix_power(_shrunk_covariance(source), 0.5))
+    return TextureHead("", target.mean(0), np.ones(target.shape[1]),
+                       align @ (head.coef / np.sqrt(head.variance)), head.intercept, {})
+
+
+def entropy_minimised(head, target, source_rows):
+    """The head's weights moved by gradient descent on the target's mean binary entropy minus
+    the entropy of its mean probability, pulled toward the fitted weights (see the module
+    docstring for the settings)."""
+    from tfdeepfake.detectors.texture_head import TextureHead
+
+    z = np.c_[(target - head.mean) / np.sqrt(head.variance), np.ones(len(target))]
+    start = np.r_[head.coef, head.intercept]
+    w, pull = start.copy(), 1 / (HEAD_C * source_rows)
+    for _ in range(ENTROPY_STEPS):
+        a = np.clip(z @ w, -30, 30)
+        p = _sigmoid(a)
+        p_mean = np.clip(p.mean(), 1e-6, 1 - 1e-6)
+        # d H(p)/d a = -a p (1 - p); d H(mean p)/d a_i = log((1 - P) / P) p_i (1 - p_i) / n
+        slope = p * (1 - p) * (-a - ENTROPY_BALANCE * np.log((1 - p_mean) / p_mean))
+        w -= ENTROPY_RATE * (z.T @ slope / len(z) + pull * (w - start))
+    return TextureHead("", head.mean, head.variance, w[:-1], float(w[-1]), {})
 
 
 def main(argv=None) -> int:
@@ -129,8 +191,15 @@ def main(argv=None) -> int:
             elif m == "target-genuine":
                 head = fit(real, fake, target, np.zeros(len(target)),
                            np.full(len(target), 0.25 * source_rows / len(target)))
+            elif m == "coral":
+                head = coral(base, np.concatenate([real, fake]), target)
+            elif m == "entropy":
+                head = entropy_minimised(base, target, source_rows)
+            # coral aligns the target to the source: the source's calibration videos stay as they are
+            calibrating = base if m == "coral" else head
             threshold, _ = conformal_threshold(
-                list(video_scores(head, [v for v in outside if v in calibration]).values()), 0.1)
+                list(video_scores(calibrating, [v for v in outside if v in calibration]).values()),
+                0.1)
             scores = video_scores(head, members)
             if held == "pooled":
                 pooled[m] = scores
