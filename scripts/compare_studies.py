@@ -43,19 +43,22 @@ def main(argv=None) -> int:
     p.add_argument("a", type=Path, help="a default_texture --out folder")
     p.add_argument("b", type=Path, help="another, on the same videos")
     p.add_argument("--combination", default="texture")
+    p.add_argument("--combination-b", help="B's combination, when not --combination's")
     p.add_argument("--weight", default="0.0")
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     real_a, fake_a = scores(args.a, args.combination, args.weight)
-    real_b, fake_b = scores(args.b, args.combination, args.weight)
+    combination_b = args.combination_b or args.combination
+    real_b, fake_b = scores(args.b, combination_b, args.weight)
     if set(real_a) != set(real_b) or set(fake_a) != set(fake_b):
         raise SystemExit(f"{args.a} and {args.b} scored different videos: not comparable")
     reals = sorted(real_a)
     families = {"all": sorted(fake_a),
                 "modern": sorted(v for v in fake_a if "/fake_modern/" in v),
                 "classic": sorted(v for v in fake_a if "/fake_modern/" not in v)}
-    print(f"B = {args.b} minus A = {args.a} ({args.combination}, w = {args.weight}); "
+    print(f"B = {args.b} ({combination_b}) minus A = {args.a} ({args.combination}), "
+          f"w = {args.weight}; "
           f"{len(reals)} genuine videos")
     print("| fakes | videos | AUC A | AUC B | B - A [95% CI, paired] |")
     print("|---|---|---|---|---|")

@@ -124,7 +124,10 @@ def sbi_face_scores(cache, sbi_dir: Path, recipe: str, fold_of: dict, folds: int
 
 
 def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], folds: int = 3,
-             seed: int = 0, c: float = 0.001, n_boot: int = 1000) -> dict[str, Any]:
+             seed: int = 0, c: float = 0.001, n_boot: int = 1000,
+             pseudo_share: float = 1.0) -> dict[str, Any]:
+    """``pseudo_share``: the share of pseudo-fake pairs the ``+pseudo-fakes`` variants keep
+    (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes."""
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.texture_head import fit_texture_head
     from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
@@ -140,7 +143,10 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     rows_of = {v: np.flatnonzero(ids == v) for v in videos}
     train_rows = {v: r[_every(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
-                               "weights": list(WEIGHTS), "combinations": {}}
+                               "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
+                               "combinations": {}}
+    kept = np.zeros(len(pf_ids), bool)
+    kept[_every(len(pf_ids), int(round(pseudo_share * len(pf_ids))))] = True
     variants = [("texture", None, False), ("texture+pseudo-fakes", None, True)]
     variants += [(f"{r}+texture", r, False) for r in recipes]
     variants += [(f"{r}+texture+pseudo-fakes", r, True) for r in recipes]
@@ -155,7 +161,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
                 real = [table["x"][train_real], table["x_degraded"][train_real]]
                 fake = [table["x"][train_fake], table["x_degraded"][train_fake]]
                 if use_pseudo:
-                    mine = np.array([fold_of[v] != k for v in pf_ids])
+                    mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
                     real.append(table["pf_real"][mine])
                     fake.append(table["pf_fake"][mine])
                 head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c)
@@ -202,12 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--recipe", action="append", default=None)
     p.add_argument("--out", type=Path, default=Path("reports/default-texture"))
     p.add_argument("--c", type=float, default=0.001)
+    p.add_argument("--pseudo-share", type=float, default=1.0,
+                   help="share of the pseudo-fake pairs the +pseudo-fakes variants keep")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     script_logging(args.verbose)
     started = time.perf_counter()
     results = evaluate(args.cache, args.out, sbi_dir=args.sbi,
-                       recipes=(args.recipe or []) if args.sbi else [], c=args.c)
+                       recipes=(args.recipe or []) if args.sbi else [], c=args.c,
+                       pseudo_share=args.pseudo_share)
     print(write_study(args.out, "texture", results, markdown, "tfdeepfake.experiments.default_texture", argv, started))
     return 0
 
