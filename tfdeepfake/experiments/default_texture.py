@@ -50,11 +50,12 @@ def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1] if ok else x
 
 
-def texture_table(cache: str | Path, out: Path, seed: int = 0) -> dict[str, np.ndarray]:
+def texture_table(cache: str | Path, out: Path, seed: int = 0,
+                  name: str = "texture_features.npz") -> dict[str, np.ndarray]:
     """Texture features of every face (``x``), of a degraded copy (``x_degraded``), and of
     pseudo-fakes of real faces with their augmented real partners (``pf_fake``, ``pf_real``,
-    ``pf_ids``), cached in ``out/texture_features.npz``."""
-    path = out / "texture_features.npz"
+    ``pf_ids``), cached in ``out/<name>``."""
+    path = out / name
     if path.exists():
         return dict(np.load(path))
     from tfdeepfake.cache.faces import iter_face_videos
@@ -125,9 +126,11 @@ def sbi_face_scores(cache, sbi_dir: Path, recipe: str, fold_of: dict, folds: int
 
 def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], folds: int = 3,
              seed: int = 0, c: float = 0.001, n_boot: int = 1000,
-             pseudo_share: float = 1.0) -> dict[str, Any]:
+             pseudo_share: float = 1.0, extra_train: str | Path | None = None) -> dict[str, Any]:
     """``pseudo_share``: the share of pseudo-fake pairs the ``+pseudo-fakes`` variants keep
-    (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes."""
+    (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes.
+    ``extra_train``: a face cache of other labelled videos (e.g. the project's generated face
+    swaps) added to every fit, both classes, never scored."""
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.texture_head import fit_texture_head
     from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
@@ -145,6 +148,18 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
                                "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
                                "combinations": {}}
+    extra_real, extra_fake = np.zeros((0, table["x"].shape[1])), np.zeros((0, table["x"].shape[1]))
+    if extra_train:
+        extra = texture_table(extra_train, out, seed, name="extra_texture_features.npz")
+        labels = {v.video_id: v.label for v in iter_face_videos(extra_train)}
+        extra_rows = {v: np.flatnonzero(extra["ids"] == v) for v in labels}
+        picked = {v: r[_every(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in extra_rows.items() if len(r)}
+        by_label = {label: np.concatenate([r for v, r in picked.items() if labels[v] == label])
+                    for label in (REAL, FAKE)}
+        extra_real = np.concatenate([extra["x"][by_label[REAL]], extra["x_degraded"][by_label[REAL]]])
+        extra_fake = np.concatenate([extra["x"][by_label[FAKE]], extra["x_degraded"][by_label[FAKE]]])
+        results["extra_train"] = {"cache": str(extra_train), "real_faces": len(extra_real),
+                                  "fake_faces": len(extra_fake)}
     kept = np.zeros(len(pf_ids), bool)
     kept[_every(len(pf_ids), int(round(pseudo_share * len(pf_ids))))] = True
     variants = [("texture", None, False), ("texture+pseudo-fakes", None, True)]
@@ -158,8 +173,8 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
             for g in sources:
                 train_real = np.concatenate([train_rows[v] for v in reals if fold_of[v] != k])
                 train_fake = np.concatenate([train_rows[v] for v in source if source[v] != g])
-                real = [table["x"][train_real], table["x_degraded"][train_real]]
-                fake = [table["x"][train_fake], table["x_degraded"][train_fake]]
+                real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
+                fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
                 if use_pseudo:
                     mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
                     real.append(table["pf_real"][mine])
@@ -210,13 +225,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--c", type=float, default=0.001)
     p.add_argument("--pseudo-share", type=float, default=1.0,
                    help="share of the pseudo-fake pairs the +pseudo-fakes variants keep")
+    p.add_argument("--extra-train", type=Path,
+                   help="a face cache of other labelled videos added to every fit, never scored")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     script_logging(args.verbose)
     started = time.perf_counter()
     results = evaluate(args.cache, args.out, sbi_dir=args.sbi,
                        recipes=(args.recipe or []) if args.sbi else [], c=args.c,
-                       pseudo_share=args.pseudo_share)
+                       pseudo_share=args.pseudo_share, extra_train=args.extra_train)
     print(write_study(args.out, "texture", results, markdown, "tfdeepfake.experiments.default_texture", argv, started))
     return 0
 
