@@ -47,3 +47,16 @@ def test_the_card_reads_the_crop_margin_from_the_model_and_labels_compared_studi
     assert f"in {auc:.0%} of pairs" in text
     # margin 0.33 needs no extra extract line; another margin names its own
     assert "--margin 0.1 --workers 2" in text
+
+
+def test_the_card_shows_the_quality_probe_only_when_given(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, model)
+    quality = {"command": "python scripts/quality_probe.py V", "seconds": 8.0, "rows": [
+        {"condition": "240p-crf38", "median_genuine": 0.2, "median_fake": 0.6, "genuine_flagged": 0,
+         "genuine": 37, "fakes_caught": 10, "fakes": 27, "auc_in_sample": 0.91}]}
+    without = card(model, _study(0.3), None, "texture", "0.0", ["cmd"])
+    with_quality = card(model, _study(0.3), None, "texture", "0.0", ["cmd"], quality=quality)
+    assert "## Image quality" not in without
+    assert "| 240p-crf38 | 0.200 | 0.600 | 0 / 37 | 10 / 27 | 0.910 |" in with_quality
+    assert "compression removes" in with_quality and "compression removes" not in without

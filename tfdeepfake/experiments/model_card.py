@@ -35,8 +35,9 @@ def real_set(video_id: str) -> str:
 
 def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: str,
          weight: str, commands: Sequence[str], poster: Mapping | None = None,
-         compared: Mapping[str, Mapping] | None = None) -> str:
-    """``compared``: other texture studies' JSON by crop margin."""
+         compared: Mapping[str, Mapping] | None = None, quality: Mapping | None = None) -> str:
+    """``compared``: other texture studies' JSON by crop margin; ``quality``:
+    ``scripts/quality_probe.py``'s JSON."""
     meta = json.loads((model_dir / "model.json").read_text())
     margin = float(meta["face_settings"]["margin"])
     chosen = texture["combinations"][combination][weight]
@@ -149,6 +150,22 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "like any sbi model's. Both measured by `python benchmarks/bench_default_model.py` "
         "(README, Performance: speed ratio to triplet detect, TFLite float32 / float16 "
         "probability differences and verdict flips).", "",
+    ]
+    if quality:
+        lines += [
+            "## Image quality", "",
+            "The same videos scored as they are and re-encoded worse (shorter side, H.264 CRF), "
+            f"the first {quality['seconds']:g} s of each (command: `{quality.get('command', '')}`). "
+            "The genuine videos are the calibration set above (out of sample); the fakes were "
+            "in the training set, so only how their scores move means anything, and the AUC is "
+            "in-sample:", "",
+            "| condition | median p, genuine | median p, fake | genuine called fake | fakes "
+            "caught | AUC (in-sample) |", "|---|---|---|---|---|---|",
+            *(f"| {r['condition']} | {r['median_genuine']:.3f} | {r['median_fake']:.3f} | "
+              f"{r['genuine_flagged']} / {r['genuine']} | {r['fakes_caught']} / {r['fakes']} | "
+              f"{r['auc_in_sample']:.3f} |" for r in quality["rows"]), "",
+        ]
+    lines += [
         "## Known failure modes", "",
         "- Classic face swaps (FF++, DFDC, and by extension Celeb-DF-like blending): at or "
         "below chance here. The texture head learned what whole generated faces look like, "
@@ -159,17 +176,20 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "- 7 classic and 54 modern fakes from 17 sources are all it has seen: a generator "
         "unlike these may pass unnoticed, and genuine footage unlike the training cameras "
         "(heavy filters, screen recordings, animation) may be called fake.",
-        "- One face per frame (the largest); faces under about 40 px are not found.", "",
+        "- One face per frame (the largest); faces under about 40 px are not found.",
+        *(["- It reads fine detail that compression removes: a fake re-encoded small and at low "
+           "quality scores lower and is more likely to pass (Image quality, above)."]
+          if quality else []), "",
         "## Reproduce", "",
         "With `../shared/data` beside the repository (about 20 minutes of the 2-core CPU for "
         "the faces and texture study, 50 for the three-fold sbi study):", "",
         "    python -m tfdeepfake.experiments.default_detector --write-csv ../shared/data/videos runs/dd/all.csv",
         "    tfdeepfake index csv runs/dd/all.csv --csv-root ../shared/data/videos --dataset-name shared -o runs/dd/all.jsonl",
         "    tfdeepfake extract runs/dd/all.jsonl -o runs/dd/faces.h5 --workers 2",
-        *([f"    tfdeepfake extract runs/dd/all.jsonl -o {texture['cache']} --margin {margin:g} "
-           "--workers 2"] if margin != 0.33 else []),
-        *(f"    {c}" for c in commands),
-        "    python -m tfdeepfake.experiments.model_card", "",
+        *(f"    tfdeepfake extract runs/dd/all.jsonl -o {study['cache']} --margin {crop:g} --workers 2"
+          for crop, study in sorted({margin: texture, **(compared or {})}.items(), key=lambda i: -i[0])
+          if crop != 0.33),
+        *(f"    {c}" for c in commands), "",
     ]
     return "\n".join(lines)
 
@@ -184,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weight", default="0.0")
     p.add_argument("--compare", type=Path, action="append", default=[],
                    help="another texture study's --out, shown beside the shipped one")
+    p.add_argument("--quality", type=Path, help="scripts/quality_probe.py's --out")
     p.add_argument("--command", action="append", default=[])
     args = p.parse_args(argv)
     texture = json.loads((args.texture / "texture.json").read_text())
@@ -196,13 +217,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     poster = json.loads(poster_path.read_text()) if poster_path.exists() else None
     if poster and poster.get("command"):
         commands.insert(len(commands) - len(args.command), poster["command"])
+    quality = json.loads(args.quality.read_text()) if args.quality else None
     compared = {}
     for folder in args.compare:
         study = json.loads((folder / "texture.json").read_text())
         compared[face_cache_settings(study["cache"]).margin] = study
         commands.insert(len(commands) - len(args.command), study.get("command", ""))
+    if quality and quality.get("command"):
+        commands.append(quality["command"])
+    commands.append("python -m tfdeepfake.experiments.model_card "
+                    + " ".join(sys.argv[1:] if argv is None else argv))
     (args.model / MODEL_CARD).write_text(card(args.model, texture, sbi, args.combination,
-                                              args.weight, commands, poster, compared))
+                                              args.weight, commands, poster, compared,
+                                              quality))
     print(args.model / MODEL_CARD)
     return 0
 
