@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
         print(f"| {c} | {r['median_genuine']:.3f} | {r['median_fake']:.3f} | {r['genuine_flagged']} / "
               f"{r['genuine']} | {r['fakes_caught']} / {r['fakes']} | {r['auc_in_sample']:.3f} |")
     if args.out:
-        command = "python scripts/quality_probe.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        command = "python scripts/quality_probe.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         args.out.write_text(json.dumps({"command": command, "threshold": threshold,
                                         "seconds": args.seconds, "degradations": DEGRADATIONS,
                                         "rows": rows, "scores": scores}, indent=1))

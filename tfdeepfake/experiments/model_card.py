@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if quality and quality.get("command"):
         commands.append(quality["command"])
     commands.append("python -m tfdeepfake.experiments.model_card "
-                    + " ".join(sys.argv[1:] if argv is None else argv))
+                    + shlex.join(sys.argv[1:] if argv is None else argv))
     (args.model / MODEL_CARD).write_text(card(args.model, texture, sbi, args.combination,
                                               args.weight, commands, poster, compared,
                                               quality))
