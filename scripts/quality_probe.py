@@ -35,36 +35,32 @@ import numpy as np  # noqa: E402
 DEGRADATIONS = (("360p-crf32", 360, 32), ("240p-crf38", 240, 38))
 
 
-def degraded_copy(path: Path, out: Path, short: int, crf: int, seconds: float) -> Path:
+def first_frames(path: Path, seconds: float) -> tuple[list[np.ndarray], float]:
+    """The first ``seconds`` of ``path``, decoded once for every condition, and its fps."""
+    from tfdeepfake.video.capture import probe_video
+    from tfdeepfake.video.reader import read_frames
+
+    info = probe_video(path)
+    fps = info.fps or 25.0
+    count = max(1, min(info.frame_count or 1, int(round(seconds * fps))))
+    return read_frames(path, np.arange(count))[0], fps
+
+
+def encoded_copy(frames: list[np.ndarray], fps: float, out: Path, short: int | None,
+                 crf: int) -> Path:
+    """``frames`` as H.264 at ``crf``, shrunk first so the shorter side is ``short`` pixels
+    (``None``: full size; CRF 12 then keeps it near-lossless, so the "as is" condition scores
+    the same stretch of video as the degraded ones)."""
     import cv2
 
     from tfdeepfake.synthetic.writer import write_video
-    from tfdeepfake.video.capture import probe_video
-    from tfdeepfake.video.reader import read_frames
 
-    info = probe_video(path)
-    fps = info.fps or 25.0
-    count = max(1, min(info.frame_count or 1, int(round(seconds * fps))))
-    frames, _ = read_frames(path, np.arange(count))
-    h, w = frames[0].shape[:2]
-    scale = short / min(h, w)
-    size = (max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2))
-    small = (cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames)
-    return Path(write_video(out, small, fps, "h264", crf=crf))
-
-
-def trimmed_copy(path: Path, out: Path, seconds: float) -> Path:
-    """The first ``seconds`` re-encoded near-losslessly (CRF 12), so every condition scores
-    the same stretch of video."""
-    from tfdeepfake.synthetic.writer import write_video
-    from tfdeepfake.video.capture import probe_video
-    from tfdeepfake.video.reader import read_frames
-
-    info = probe_video(path)
-    fps = info.fps or 25.0
-    count = max(1, min(info.frame_count or 1, int(round(seconds * fps))))
-    frames, _ = read_frames(path, np.arange(count))
-    return Path(write_video(out, frames, fps, "h264", crf=12))
+    if short is not None:
+        h, w = frames[0].shape[:2]
+        scale = short / min(h, w)
+        size = (max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2))
+        frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    return Path(write_video(out, frames, fps, "h264", crf=crf))
 
 
 def main(argv=None) -> int:
@@ -95,10 +91,10 @@ def main(argv=None) -> int:
             for path in paths:
                 name = str(path.relative_to(args.videos))
                 try:
-                    copies = {conditions[0]: trimmed_copy(path, Path(tmp) / "trim.mp4", args.seconds)}
-                    for label, short, crf in DEGRADATIONS:
-                        copies[label] = degraded_copy(path, Path(tmp) / f"{label}.mp4", short, crf,
-                                                      args.seconds)
+                    frames, fps = first_frames(path, args.seconds)
+                    copies = {label: encoded_copy(frames, fps, Path(tmp) / f"{i}.mp4", short, crf)
+                              for i, (label, short, crf) in
+                              enumerate(((conditions[0], None, 12),) + DEGRADATIONS)}
                     for label, copy in copies.items():
                         verdict = scorer.detect(copy)
                         if verdict.fake_probability is not None:

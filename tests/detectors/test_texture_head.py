@@ -58,3 +58,32 @@ def test_the_network_combines_the_two_heads_as_documented(tmp_path):
     expected = 1 / (1 + np.exp(-(0.3 * np.log(p_sbi / (1 - p_sbi)) + 0.7 * head.logits(features))))
     np.testing.assert_allclose(again.score_faces(faces), expected, atol=5e-3)
     np.testing.assert_allclose(combined.score_faces(faces), again.score_faces(faces), atol=1e-6)
+
+
+def test_the_folder_carries_the_crops_the_head_was_fitted_on(tmp_path):
+    """``face_settings`` reach the new folder's model.json; a fine-tuned head with any weight
+    refuses crops of another margin than its own. Untrained random-init network: fast."""
+    from dataclasses import replace
+
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.sbi_training import SBITrainingConfig
+    from tfdeepfake.detectors.self_blended import save_sbi_model
+    from tfdeepfake.detectors.texture_head import TextureHead, with_texture_head
+    from tfdeepfake.faces.settings import FaceSettings
+    from tfdeepfake.models.facenet import load_facenet
+    from tfdeepfake.models.sbi_classifier import build_sbi_classifier
+
+    embedder = load_facenet("20170512-110547", random_init=True, seed=0)
+    model = build_sbi_classifier("facenet", trainable_from="none", dropout=0.0,
+                                 facenet_network=embedder.model)
+    sbi = save_sbi_model(tmp_path / "sbi", model, SBITrainingConfig(trainable_from="none", dropout=0.0),
+                         face_settings=FaceSettings(margin=0.33), facenet=embedder.identity.to_dict(),
+                         aggregation="mean", seed=0, training={}, data={})
+    head = TextureHead("Block17_10_Activation", np.zeros(896), np.ones(896), np.zeros(896), 0.0, {})
+    tight = replace(FaceSettings(), margin=0.0)
+    with pytest.raises(ValueError, match="margin 0, but .* margin 0.33"):
+        with_texture_head(sbi, head, tmp_path / "mixed", weight=0.3, face_settings=tight)
+    with_texture_head(sbi, head, tmp_path / "tight", weight=0.0, face_settings=tight)
+    assert load_detector(tmp_path / "tight").face_settings.margin == 0.0
+    with_texture_head(sbi, head, tmp_path / "same", weight=0.3)
+    assert load_detector(tmp_path / "same").face_settings.margin == 0.33

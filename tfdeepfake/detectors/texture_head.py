@@ -81,10 +81,12 @@ def texture_features(model, faces: np.ndarray, batch_size: int = 64) -> np.ndarr
 
 
 def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0.5,
-                      facenet_weights=None):
+                      facenet_weights=None, face_settings=None):
     """A new ``sbi`` model folder at ``out_dir``: ``detector``'s network with ``head`` added
     (``weight`` on the fine-tuned head's logit, ``1 - weight`` on the texture logit); the
-    trained layers only, FaceNet from the installed weights (``write_trained_only``)."""
+    trained layers only, FaceNet from the installed weights (``write_trained_only``).
+    ``face_settings``: the crops ``head`` was fitted on (default: ``detector``'s); with
+    another margin the fine-tuned head may not count (``weight`` 0)."""
     from tfdeepfake.detectors.base import ModelFolder
     from tfdeepfake.detectors.self_blended import TRAINED_LAYERS_FILE, SelfBlendedDetector
     from tfdeepfake.detectors.trained_layers import save_trained_layers, trained_layers
@@ -96,6 +98,11 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
     backbone = dict(detector.backbone)
     if backbone.get("kind") != "facenet" or backbone.get("texture"):
         raise ValueError(f"{detector.path}: needs a facenet-backbone sbi model without a texture head")
+    crops = face_settings or detector.face_settings
+    if weight > 0 and crops.margin != detector.face_settings.margin:
+        # The fine-tuned head would score crops unlike those it was trained on.
+        raise ValueError(f"crop margin {crops.margin:g}, but {detector.path}'s network was "
+                         f"trained on margin {detector.face_settings.margin:g}: use weight 0")
     texture = {"layer": head.layer, "weight": float(weight)}
     if weight == 0:
         # The fine-tuned blocks would not count: keep FaceNet's own (nothing to store).
@@ -121,6 +128,7 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
     meta = dict(detector.meta)
     meta["backbone"] = {**backbone, "texture": texture}
     meta["texture_head"] = head.record
+    meta["face_settings"] = crops.to_dict()
     meta["weights"] = {"file": TRAINED_LAYERS_FILE, "base": "facenet", "dtype": "float16",
                        "layers": "trainable layers only; the rest is the recorded FaceNet"}
     folder.write_meta(meta)

@@ -42,13 +42,13 @@ import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.experiments.default_detector import _auc
+from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, _every
 
 logger = logging.getLogger(__name__)
 
 COMBINATIONS = ("none", "restandardise", "threshold", "adabn", "adabn+restandardise",
                 "adabn+threshold")
 FALSE_ALARM_TARGET = 0.1
-TRAIN_FACES_PER_VIDEO = 12
 POOLED = "pooled"
 REAL_ONLY_MIN_VIDEOS = 9  # genuine collections at least this large are held out for false alarms
 
@@ -69,9 +69,9 @@ def source_of(video) -> str:
 
 
 def training_rows(rows: np.ndarray) -> np.ndarray:
-    """Up to ``TRAIN_FACES_PER_VIDEO`` of a video's face rows, evenly spread over it."""
-    picked = np.linspace(0, len(rows) - 1, min(TRAIN_FACES_PER_VIDEO, len(rows)))
-    return rows[np.unique(np.round(picked).astype(int))]
+    """Up to ``TRAIN_FACES_PER_VIDEO`` of a video's face rows, evenly spread over it (as the
+    shipped head's training picks them)."""
+    return rows[_every(len(rows), TRAIN_FACES_PER_VIDEO)]
 
 
 def mean_auc_interval(scores: dict[str, dict[str, float]], labels: dict[str, int],

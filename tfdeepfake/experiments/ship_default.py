@@ -71,21 +71,12 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
         "fake_sources": sorted({collection(videos[v]) for v in fakes}),
         "pseudo_fakes": bool(pseudo_fakes), "degraded_copies": True})
     sbi = load_detector(sbi_dir / "models" / f"{recipe}-fold0-seed0")
-    crops = face_cache_settings(cache)
-    if weight > 0 and sbi.face_settings.margin != crops.margin:
-        # The fine-tuned head would score crops unlike those it was trained on.
-        raise ValueError(f"{cache}: crop margin {crops.margin:g}, but the sbi network was trained "
-                         f"on margin {sbi.face_settings.margin:g}; use --weight 0 or a cache "
-                         "with the network's margin")
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
-    with_texture_head(sbi, head, staging, weight=weight)
     # The head was fitted on the cache's crops (its margin): detect must crop the same way.
-    meta = ModelFolder(staging).read_meta()
-    meta["face_settings"] = crops.to_dict()
-    ModelFolder(staging).write_meta(meta)
-    detector = load_detector(staging)
+    detector = with_texture_head(sbi, head, staging, weight=weight,
+                                 face_settings=face_cache_settings(cache))
     # The threshold from genuine videos no part of the model saw, through detect's path.
     video_detector = VideoDetector(detector)
     scores, used = [], []
