@@ -160,6 +160,11 @@ class VideoDetector:
             self._ahead = None
         return self._find_faces(path)
 
+    def face_arrays(self, path: str | os.PathLike) -> dict[str, np.ndarray]:
+        """``faces_from_frames``'s arrays for ``path`` (faces, their boxes and keypoints in the
+        frame, the sampled indices), found as ``detect`` finds them; read errors propagate."""
+        return self._faces(path)[2]
+
     def inspect(self, path: str | os.PathLike) -> tuple[Verdict, np.ndarray]:
         """``(verdict, faces)``: ``detect`` plus the face crops ``[F, S, S, 3]`` uint8, one per
         frame of ``verdict.frames`` that has a box, in that order (for reports and heat maps)."""

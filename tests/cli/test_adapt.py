@@ -122,3 +122,20 @@ def test_refusals_are_one_line_and_exit_2(world, tmp_path, capsys):
         main(["adapt", "--model", model, "-o", str(tmp_path / "x"), "--method", "coral", str(cache)])
     assert caught.value.code == 2 and "invalid choice: 'coral'" in capsys.readouterr().err
     assert json.loads((world["model"] / "model.json").read_text()) == before
+
+
+def test_self_blend_from_videos_blends_the_faces_it_found(world, tmp_path, capsys):
+    """`--method self-blend` on video files: the faces' keypoints come from the face detector
+    (the cache path is tested in tests/detectors/test_adapt.py); the summary says what was
+    refitted, and detect runs on the result."""
+    from tests.detectors.test_adapt import meta_kernel, with_curvature
+
+    model = with_curvature(world["model"], tmp_path / "model", 10.0)
+    out = tmp_path / "adapted"
+    assert main(["adapt", str(world["videos"]), "--model", str(model), "-o", str(out),
+                 "--min-videos", "2", "--method", "self-blend"]) == 0
+    text = capsys.readouterr().out
+    assert "self-blend: head refitted on" in text and "pseudo-fakes of them" in text
+    assert "left out" in text and "blank.mp4: no face found in any of" in text
+    assert not np.array_equal(meta_kernel(out), meta_kernel(model))
+    assert main(["detect", str(world["videos"] / "v1.mp4"), "--model", str(out), "--json"]) == 0

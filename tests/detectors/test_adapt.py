@@ -1,6 +1,6 @@
 """Unsupervised adaptation of a model folder to unlabelled target faces
 (``detectors.adapt``): no label is read, the adapted folder loads and records what was done,
-each method does what it says (adabn, restandardise, threshold) and they combine, the guard
+each method does what it says (adabn, restandardise, self-blend, threshold) and they combine, the guard
 rails refuse in one line, and a full disk leaves no folder.
 
 One module-scoped model: the FaceNet sbi network (random init, seeded) with a texture head,
@@ -335,7 +335,7 @@ def test_unknown_methods_are_refused(world, tmp_path, methods):
     with pytest.raises(AdaptError, match="unknown method") as caught:
         adapt_model(world["model"], world["targets"], tmp_path / "out", methods=methods,
                     min_videos=1)
-    assert "valid: adabn, restandardise, threshold" in str(caught.value)
+    assert "valid: adabn, restandardise, self-blend, threshold" in str(caught.value)
     assert not (tmp_path / "out").exists()
 
 
@@ -429,3 +429,123 @@ def test_a_missing_cache_is_named_as_missing(tmp_path):
     """It was called "made with other face settings" (the empty settings of no file)."""
     with pytest.raises(AdaptError, match="nothing.h5: not found; adapt needs a face cache"):
         targets_from_cache(tmp_path / "nothing.h5", SETTINGS)
+
+
+# -- self-blend ----------------------------------------------------------------------------
+
+
+def with_curvature(source, root, strength: float):
+    """A copy of the shared model folder with a stored curvature ``strength * I`` (the
+    intercept's entry too), as ``with_texture_head`` writes it."""
+    from tfdeepfake.detectors.texture_head import CURVATURE_FILE
+
+    shutil.copytree(source, root)
+    meta = _meta(root)
+    dim = len(meta_kernel(root)) + 1
+    np.save(root / CURVATURE_FILE, np.eye(dim, dtype=np.float32) * strength, allow_pickle=False)
+    meta["texture_head"] = {"curvature": {"file": CURVATURE_FILE, "rows": 100}}
+    (root / "model.json").write_text(json.dumps(meta))
+    return root
+
+
+def meta_kernel(folder) -> np.ndarray:
+    arrays = h5_arrays(folder / ("adapted_layers.h5" if (folder / "adapted_layers.h5").exists()
+                                 else "trained_layers.h5"))
+    (name,) = [n for n in arrays if n.startswith("texture_logit/") and arrays[n].ndim == 2]
+    return arrays[name][:, 0]
+
+
+def keypointed_cache(path, videos, settings=SETTINGS):
+    """A face cache whose boxes and keypoints put a face where the test face is."""
+    from tfdeepfake.cache.faces import face_store
+
+    store = face_store(path, settings)
+    box = np.array([20, 20, 140, 140], np.float32)
+    points = np.array([[58, 70], [102, 70], [80, 92], [62, 116], [98, 116]], np.float32)
+    for i, faces in enumerate(videos):
+        n = len(faces)
+        store.stage_video(f"toy/v{i:02d}", {
+            "faces": np.asarray(faces, np.uint8), "frame_indices": np.arange(n, dtype=np.int32),
+            "boxes": np.tile(box, (n, 1)), "keypoints": np.tile(points, (n, 1, 1)),
+            "confidences": np.ones(n, np.float32), "sampled_indices": np.arange(n, dtype=np.int32),
+        }, {"label": i % 2, "split": "test", "dataset": "toy"})
+    store.commit()
+    return path
+
+
+@pytest.fixture(scope="module")
+def blend_world(world, tmp_path_factory):
+    root = tmp_path_factory.mktemp("self_blend")
+    cache = keypointed_cache(root / "target.h5", world["target_faces"])
+    targets = targets_from_cache(cache, SETTINGS)
+    models = {s: with_curvature(world["model"], root / f"model-{s:g}", s) for s in (10.0, 1e5)}
+    records = {s: adapt_model(m, targets, root / f"adapted-{s:g}", methods=["self-blend"],
+                              seed=SEED, min_videos=3) for s, m in models.items()}
+    return {"root": root, "cache": cache, "targets": targets, "models": models, "records": records}
+
+
+def test_self_blend_refits_only_the_head_and_a_stiffer_source_holds_it_closer(world, blend_world):
+    records, root = blend_world["records"], blend_world["root"]
+    step = records[10.0]["steps"]["self-blend"]
+    assert step["target_faces_as_genuine"] == 18  # 6 videos x 3 faces
+    assert step["pseudo_fakes"] == 36  # 3 faces per video, two recipes
+    assert step["source_rows"] == 100 and step["target_share"] == 0.25
+    # The stiffer the source's curvature, the less the head moves.
+    assert records[1e5]["steps"]["self-blend"]["weights_cosine"] > step["weights_cosine"]
+    assert step["weights_cosine"] < 0.999
+    source = h5_arrays(world["model"] / "trained_layers.h5")
+    adapted = h5_arrays(root / "adapted-10" / ADAPTED_LAYERS_FILE)
+    moved = [n for n in source if not np.array_equal(source[n], adapted[n])]
+    assert moved and all(n.startswith("texture_logit/") for n in moved)
+    assert _meta(root / "adapted-10")["threshold"] == 0.5  # the model's threshold is kept
+
+
+def test_self_blend_stops_where_the_pulled_objective_is_flat(world, blend_world):
+    """At the refitted weights the gradient of target loss plus the source quadratic is zero:
+    recomputed here from the adapted folder's own features and the target rows' weights."""
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.adapt import pulled_fit
+
+    rng = np.random.default_rng(0)
+    z, labels = rng.normal(size=(40, 5)), rng.integers(0, 2, 40).astype(float)
+    weights, curvature = np.full(40, 0.5), np.eye(6) * 3.0
+    coef, intercept = pulled_fit(np.ones(5), 0.2, curvature, z, labels, weights)
+    w = np.r_[coef, intercept]
+    rows = np.c_[z, np.ones(40)]
+    p = 1 / (1 + np.exp(-rows @ w))
+    gradient = rows.T @ (weights * (p - labels)) + curvature @ (w - np.r_[np.ones(5), 0.2])
+    assert np.abs(gradient).max() < 1e-6
+    # no target rows: nothing moves
+    same = pulled_fit(np.ones(5), 0.2, curvature, z[:0], labels[:0], weights[:0])
+    np.testing.assert_allclose(np.r_[same[0], same[1]], np.r_[np.ones(5), 0.2])
+    loaded = load_detector(blend_world["root"] / "adapted-10")
+    scores = loaded.score_faces(world["target_faces"][0])
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+
+
+def test_self_blend_reads_no_label(world, blend_world, tmp_path):
+    copy = tmp_path / "relabelled.h5"
+    shutil.copy(blend_world["cache"], copy)
+    with h5py.File(copy, "r+") as f:
+        for group in f["videos"].values():
+            group.attrs["label"] = 1 - int(group.attrs["label"])
+    adapt_model(blend_world["models"][10.0], targets_from_cache(copy, SETTINGS), tmp_path / "again",
+                methods=["self-blend"], seed=SEED, min_videos=3)
+    np.testing.assert_array_equal(meta_kernel(tmp_path / "again"),
+                                  meta_kernel(blend_world["root"] / "adapted-10"))
+
+
+def test_self_blend_refuses_without_curvature_keypoints_or_beside_adabn(world, blend_world, tmp_path):
+    from tfdeepfake.detectors.adapt import TargetVideo, Targets
+
+    with pytest.raises(AdaptError, match="no stored curvature"):
+        adapt_model(world["model"], blend_world["targets"], tmp_path / "a", methods=["self-blend"],
+                    min_videos=3)
+    bare = Targets([TargetVideo(v.key, v.sha256, v.faces) for v in blend_world["targets"].videos])
+    with pytest.raises(AdaptError, match="needs the faces' keypoints; none for toy/v00 and 5 more"):
+        adapt_model(blend_world["models"][10.0], bare, tmp_path / "b", methods=["self-blend"],
+                    min_videos=3)
+    with pytest.raises(AdaptError, match="does not combine with adabn or restandardise"):
+        adapt_model(blend_world["models"][10.0], blend_world["targets"], tmp_path / "c",
+                    methods=["adabn", "self-blend"], min_videos=3)
+    assert not any((tmp_path / n).exists() for n in "abc")

@@ -57,6 +57,14 @@ def test_it_loads_on_the_installed_facenet_and_scores_faces(meta):
     scores = detector.score_faces(faces)
     assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
     assert detector.backbone["texture"]["layer"] == "Block17_10_Activation"
+    # the head's curvature, for adapt --method self-blend: symmetric, ridge on the diagonal
+    from tfdeepfake.detectors.texture_head import load_curvature
+
+    curvature, rows = load_curvature(detector)
+    assert curvature.shape == (897, 897) and rows == meta["texture_head"]["real_faces"] + \
+        meta["texture_head"]["fake_faces"]
+    np.testing.assert_allclose(curvature, curvature.T, rtol=1e-6)
+    assert (np.diag(curvature)[:-1] >= 1 / meta["texture_head"]["c"]).all()
 
 
 @pytest.mark.shared_data

@@ -24,6 +24,29 @@ def test_fit_separates_and_standardises():
         fit_texture_head(real, fake[:0])
 
 
+def test_the_stored_curvature_is_the_fitting_objectives_hessian():
+    """``curvature``: the Hessian of the balanced log loss plus ``|w|^2 / 2C`` (what
+    scikit-learn minimises, divided by C), checked against finite differences of its
+    gradient; at the fitted weights that gradient is zero."""
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(0, 1, (60, 3)), rng.normal(0.7, 1, (40, 3))
+    c = 0.5
+    head = fit_texture_head(real, fake, c=c)
+    z = (np.concatenate([real, fake]) - head.mean) / np.sqrt(head.variance)
+    y = np.r_[np.zeros(60), np.ones(40)]
+    weight = np.where(y == 1, 100 / 80, 100 / 120)
+
+    def gradient(w):
+        p = 1 / (1 + np.exp(-(z @ w[:-1] + w[-1])))
+        return np.r_[z.T @ (weight * (p - y)) + w[:-1] / c, weight @ (p - y)]
+
+    w = np.r_[head.coef, head.intercept]
+    assert np.abs(gradient(w)).max() < 1e-2  # lbfgs stops near, not at, the optimum
+    numeric = np.stack([(gradient(w + e) - gradient(w - e)) / 2e-5 for e in np.eye(4) * 1e-5])
+    assert head.curvature.shape == (4, 4)
+    np.testing.assert_allclose(head.curvature, numeric, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_the_network_combines_the_two_heads_as_documented(tmp_path):
     """A random-init FaceNet sbi model plus a texture head: the folder stores trained layers
@@ -87,3 +110,14 @@ def test_the_folder_carries_the_crops_the_head_was_fitted_on(tmp_path):
     assert load_detector(tmp_path / "tight").face_settings.margin == 0.0
     with_texture_head(sbi, head, tmp_path / "same", weight=0.3)
     assert load_detector(tmp_path / "same").face_settings.margin == 0.33
+    # a fitted head's curvature is stored beside it, for adapt --method self-blend
+    from tfdeepfake.detectors.texture_head import load_curvature
+
+    with pytest.raises(ValueError, match="no stored curvature"):
+        load_curvature(load_detector(tmp_path / "same"))
+    curvature = np.diag(np.arange(1.0, 898.0))
+    head = replace(head, curvature=curvature, record={"real_faces": 30, "fake_faces": 20})
+    with_texture_head(sbi, head, tmp_path / "curved", weight=0.0, face_settings=tight)
+    stored, rows = load_curvature(load_detector(tmp_path / "curved"))
+    np.testing.assert_array_equal(stored, curvature)
+    assert rows == 50

@@ -59,3 +59,16 @@ def test_summarise_counts_false_alarms_at_each_runs_own_threshold():
 def test_a_seed_missing_from_the_runs_is_an_error_not_a_silent_gap():
     with pytest.raises(KeyError):
         summarise({}, {}, ["mixed"], [], [0], n_boot=10)
+
+
+def test_only_the_combinations_every_run_holds_are_tabled():
+    """A study run with --combination (self-blend, say) tables those and the reference, not
+    empty rows for the methods it skipped."""
+    labels = {"m0": 0, "m1": 1}
+    kept = ("none", "self-blend", "self-blend+threshold")
+    table = {c: {"scores": {"m0": 0.2, "m1": 0.9}, "threshold": 0.5} for c in kept}
+    runs = {f"{s}|0": {"transductive": table, "inductive": table} for s in ("mixed", POOLED)}
+    results = summarise(runs, labels, ["mixed"], [], [0], n_boot=20)
+    assert list(results["protocols"]["inductive"]) == list(kept)
+    assert list(results["pooled"]["transductive"]) == list(kept)
+    assert "| self-blend+threshold | 1.000 (1.000) |" in markdown(results)

@@ -59,6 +59,11 @@ def cmd_adapt(args) -> int:
     if "restandardise" in steps:
         lines.append(f"  restandardise: texture features' means moved "
                      f"{steps['restandardise']['mean_shift_sd']:.3f} SD on average")
+    if "self-blend" in steps:
+        step = steps["self-blend"]
+        lines.append(f"  self-blend: head refitted on {step['target_faces_as_genuine']} target faces "
+                     f"and {step['pseudo_fakes']} pseudo-fakes of them (cosine to the source "
+                     f"weights {step['weights_cosine']:.3f})")
     for variant, t in (steps.get("threshold") or {}).get("variants", {}).items():
         lines.append(f"  threshold ({variant}): {t['previous']:.4f} -> {t['threshold']:.4f} "
                      f"(target median score {t['target_median']:.3f}, calibration genuine "
@@ -79,7 +84,9 @@ def add_adapt(sub, parents) -> None:
                     "(or face caches made with the model's face settings; their labels are "
                     "never read) and write a new model folder adapted to them: "
                     "adabn re-estimates FaceNet's BatchNorm statistics on them, restandardise "
-                    "the texture head's feature standardisation, threshold shifts the decision "
+                    "the texture head's feature standardisation, self-blend refits the texture "
+                    "head with their faces as genuine and pseudo-fakes blended from them as "
+                    "fake (the source's part held by its stored curvature), threshold shifts the decision "
                     "threshold by how far their median score lies from the calibration's "
                     "genuine videos (assumes at most half of them are fake). The source model "
                     "is left as it was; model.json records the methods, settings, seed, and the "
@@ -93,7 +100,8 @@ def add_adapt(sub, parents) -> None:
                         "docs/results.md; it needs the default model's texture head)")
     p.add_argument("--min-videos", type=int, default=MIN_TARGET_VIDEOS,
                    help="refuse with fewer target videos with faces (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="order of the statistics pass")
+    p.add_argument("--seed", type=int, default=0,
+                   help="order of the statistics pass (adabn); the pseudo-fakes (self-blend)")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_adapt)

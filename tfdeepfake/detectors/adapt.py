@@ -14,6 +14,14 @@ Methods (combinable, applied in this order):
 - ``restandardise``: re-estimate the texture head's input standardisation (its
   ``Normalization`` layer) on the target faces: the same idea one step later, for the linear
   head of the default model.
+- ``self-blend``: refit the texture head with the target's own faces taken as genuine and
+  self-blended and lip-sync pseudo-fakes made from them as fake (fake by construction,
+  whatever the video is), the SBI recipe run on the target. The source data are not at hand:
+  their part of the objective is replaced by its quadratic at the fitted head (the curvature
+  stored beside the head, ``texture_curvature.npy``), so the head moves only as far as the
+  target rows pull it against what the source taught it. Each target group weighs a quarter
+  of the source. Not combinable with ``adabn`` or ``restandardise`` (the curvature is the
+  source features'); the model's threshold is kept.
 - ``threshold``: shift the decision threshold, in logit space, by how far the median target
   video score lies from the median of the model's calibration genuine videos. It assumes
   most target videos are genuine (at most half fake); it changes no ranking, and the
@@ -38,7 +46,10 @@ from tfdeepfake.models.facenet_specs import sha256_of_file
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("adabn", "restandardise", "threshold")
+METHODS = ("adabn", "restandardise", "self-blend", "threshold")
+SELF_BLEND_TARGET_SHARE = 0.25  # each target group (faces, pseudo-fakes) against the source rows
+SELF_BLEND_FACES_PER_VIDEO = 12  # target faces taken as genuine (the head's training count)
+SELF_BLEND_PSEUDO_PER_VIDEO = 8  # faces per video blended, once per recipe
 MIN_TARGET_VIDEOS = 10  # below this the statistics are one or two videos' own, not a domain's
 ADAPTATION_KEY = "adaptation"
 ADAPTED_LAYERS_FILE = "adapted_layers.h5"
@@ -57,6 +68,7 @@ class TargetVideo:
     key: str
     sha256: str
     faces: np.ndarray  # [F, S, S, 3] uint8
+    keypoints: np.ndarray | None = None  # [F, 5, 2] in crop pixels (self-blend needs them)
 
 
 @dataclass
@@ -90,11 +102,16 @@ def targets_from_cache(path: str | os.PathLike, face_settings) -> Targets:
                       if stored.get(k) != face_settings.to_dict().get(k))
         raise AdaptError(f"{path}: made with other face settings than the model's "
                          f"({', '.join(diff)}); extract with the model's settings or give videos")
+    from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+
     out = Targets([])
     for video in store.iter_videos():
         faces = np.asarray(video.arrays["faces"])
         if len(faces):
-            out.videos.append(TargetVideo(str(video.video_id), faces_sha256(faces), faces))
+            keypoints = keypoints_in_crop(np.asarray(video.arrays["keypoints"]),
+                                          np.asarray(video.arrays["boxes"]), face_settings.size,
+                                          face_settings.margin, face_settings.square)
+            out.videos.append(TargetVideo(str(video.video_id), faces_sha256(faces), faces, keypoints))
         else:
             out.skipped.append({"path": f"{path}:{video.video_id}", "reason": "no faces in the cache"})
     return out
@@ -104,17 +121,29 @@ def targets_from_videos(paths: Iterable[str | os.PathLike], video_detector,
                         on_video: Callable[[Path], None] | None = None) -> Targets:
     """Faces of each video, found with the model's own face settings; a video without a face
     or that cannot be read is listed in ``skipped`` and the run goes on."""
+    from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+    from tfdeepfake.video.reader import VideoReadError
+
+    settings = video_detector.settings
     out = Targets([])
     for path in paths:
         path = Path(path)
         if path.is_dir():
             out.skipped.append({"path": str(path), "reason": "a folder with no video file in it"})
             continue
-        verdict, faces = video_detector.inspect(path)
-        if len(faces):
-            out.videos.append(TargetVideo(str(path), sha256_of_file(path), np.asarray(faces)))
+        try:
+            found = video_detector.face_arrays(path)
+        except (VideoReadError, OSError, ValueError) as error:
+            out.skipped.append({"path": str(path), "reason": str(error)})
         else:
-            out.skipped.append({"path": str(path), "reason": verdict.reason})
+            if len(found["faces"]):
+                keypoints = keypoints_in_crop(found["keypoints"], found["boxes"], settings.size,
+                                              settings.margin, settings.square)
+                out.videos.append(TargetVideo(str(path), sha256_of_file(path),
+                                              np.asarray(found["faces"]), keypoints))
+            else:
+                out.skipped.append({"path": str(path), "reason": "no face found in any of "
+                                    f"{len(found['sampled_indices'])} sampled frames"})
         if on_video is not None:
             on_video(path)
     return out
@@ -203,15 +232,9 @@ def restandardise(detector, targets: Targets) -> dict[str, Any]:
     from tfdeepfake.detectors.texture_head import texture_features
 
     _facenet_parts(detector)
-    layer_name = ((detector.meta.get("backbone") or {}).get("texture") or {}).get("layer")
-    if not layer_name:
-        raise AdaptError(f"{detector.path}: restandardise needs a texture head (the default "
-                         "model has one); this sbi model has none: use --method adabn or threshold")
+    _texture_layer(detector, "restandardise")
     norm = detector.model.get_layer("texture_norm")
-    pooled = detector.model.get_layer("texture_pool")
-    import tensorflow as tf
-
-    features_model = tf.keras.Model(detector.model.input, pooled.output)
+    features_model = _texture_feature_model(detector)
     features = np.concatenate([texture_features(features_model, v.faces) for v in targets.videos])
     mean, variance, count = norm.get_weights()
     new_mean, new_variance = features.mean(0), features.var(0) + 1e-6
@@ -220,6 +243,107 @@ def restandardise(detector, targets: Targets) -> dict[str, Any]:
     drop_traced(detector)
     return {"features": int(features.shape[1]), "faces": int(len(features)),
             "mean_shift_sd": float(np.mean(np.abs(new_mean - mean) / np.sqrt(variance)))}
+
+
+def _texture_layer(detector, method: str) -> str:
+    layer_name = ((detector.meta.get("backbone") or {}).get("texture") or {}).get("layer")
+    if not layer_name:
+        raise AdaptError(f"{detector.path}: {method} needs a texture head (the default model has "
+                         "one); this sbi model has none: use --method adabn or threshold")
+    return layer_name
+
+
+def _texture_feature_model(detector):
+    """The network's pooled texture layer as a model, built once per detector (its traced
+    scoring function is kept on it; the layer's weights are shared, so adabn shows)."""
+    import tensorflow as tf
+
+    model = getattr(detector, "_texture_feature_model", None)
+    if model is None:
+        model = tf.keras.Model(detector.model.input, detector.model.get_layer("texture_pool").output)
+        detector._texture_feature_model = model
+    return model
+
+
+def _evenly(count: int, keep: int) -> np.ndarray:
+    return np.unique(np.round(np.linspace(0, count - 1, min(keep, count))).astype(int))
+
+
+def pulled_fit(coef: np.ndarray, intercept: float, curvature: np.ndarray, z: np.ndarray,
+               labels: np.ndarray, weights: np.ndarray, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Minimise the weighted log loss of rows ``z`` (standardised features) plus
+    ``(w - w0)' H (w - w0) / 2``, ``w0`` = (``coef``, ``intercept``), ``H`` = ``curvature``:
+    damped Newton steps on a convex objective."""
+    rows = np.c_[z, np.ones(len(z))]
+    start = np.r_[coef, intercept]
+
+    def objective(w):
+        a = rows @ w
+        return weights @ (np.logaddexp(0, a) - labels * a) + 0.5 * (w - start) @ curvature @ (w - start)
+
+    w = start.copy()
+    for _ in range(steps):
+        p = _sigmoid(rows @ w)
+        gradient = rows.T @ (weights * (p - labels)) + curvature @ (w - start)
+        hessian = (rows * (weights * p * (1 - p))[:, None]).T @ rows + curvature
+        step, rate, before = np.linalg.solve(hessian, gradient), 1.0, objective(w)
+        while objective(w - rate * step) > before and rate > 1e-4:  # never uphill
+            rate /= 2
+        w = w - rate * step
+        if np.abs(rate * step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def self_blend_head(detector, targets: Targets, seed: int = 0,
+                    curvature: tuple[np.ndarray, int] | None = None) -> dict[str, Any]:
+    """The texture head refitted on the target (module docs, ``self-blend``): target faces as
+    genuine, their pseudo-fakes as fake, the source objective as its stored quadratic
+    (``curvature``: ``(H, training rows)``, read from the folder when not given)."""
+    from tfdeepfake.detectors.texture_head import load_curvature, texture_features
+    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+
+    _facenet_parts(detector)
+    _texture_layer(detector, "self-blend")
+    missing = [v.key for v in targets.videos if v.keypoints is None]
+    if missing:
+        raise AdaptError(f"self-blend needs the faces' keypoints; none for {missing[0]}"
+                         + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+    if curvature is None:
+        try:
+            curvature = load_curvature(detector)
+        except ValueError as error:
+            raise AdaptError(str(error)) from None
+    hessian, source_rows = curvature
+    features_model = _texture_feature_model(detector)
+    rng = np.random.default_rng(seed)
+    genuine, made = [], []
+    recipes = (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0))
+    for video in targets.videos:
+        genuine.append(texture_features(features_model,
+                                        video.faces[_evenly(len(video.faces), SELF_BLEND_FACES_PER_VIDEO)]))
+        picked = _evenly(len(video.faces), SELF_BLEND_PSEUDO_PER_VIDEO)
+        seeds = rng.integers(0, 2**62, len(picked))
+        for recipe in recipes:
+            blended = self_blend(video.faces[picked], video.keypoints[picked], seeds, recipe).images
+            made.append(texture_features(features_model, blended))
+    genuine, made = np.concatenate(genuine), np.concatenate(made)
+    mean, variance, _ = detector.model.get_layer("texture_norm").get_weights()
+    kernel, bias = detector.model.get_layer("texture_logit").get_weights()
+    z = (np.concatenate([genuine, made]).astype(np.float64) - mean) / np.sqrt(variance)
+    share = SELF_BLEND_TARGET_SHARE * source_rows
+    weights = np.r_[np.full(len(genuine), share / len(genuine)), np.full(len(made), share / len(made))]
+    labels = np.r_[np.zeros(len(genuine)), np.ones(len(made))]
+    old = kernel[:, 0].astype(np.float64)
+    coef, intercept = pulled_fit(old, float(bias[0]), hessian, z, labels, weights)
+    detector.model.get_layer("texture_logit").set_weights(
+        [coef.reshape(-1, 1).astype(np.float32), np.float32([intercept])])
+    drop_traced(detector)
+    return {"target_faces_as_genuine": int(len(genuine)), "pseudo_fakes": int(len(made)),
+            "recipes": ["self-blend", "lip-sync imitation (mouth)"],
+            "target_share": SELF_BLEND_TARGET_SHARE, "source_rows": int(source_rows),
+            "weights_cosine": float(old @ coef / (np.linalg.norm(old) * np.linalg.norm(coef))),
+            "intercept": [float(bias[0]), intercept]}
 
 
 def threshold_shift(scores: Sequence[float], reference: Sequence[float], threshold: float
@@ -265,6 +389,9 @@ def adapt_model(model, targets: Targets, out_dir: str | os.PathLike, *,
     if unknown or not methods:
         raise AdaptError(f"unknown method(s) {unknown or methods}; valid: {', '.join(METHODS)}")
     methods = [m for m in METHODS if m in methods]  # the order they are applied in
+    if "self-blend" in methods and {"adabn", "restandardise"} & set(methods):
+        raise AdaptError("self-blend does not combine with adabn or restandardise: its stored "
+                         "curvature describes the source features; combine it with threshold")
     if len(targets.videos) < min_videos:
         raise AdaptError(f"{len(targets.videos)} target videos with faces; adaptation needs at "
                          f"least {min_videos} (their statistics would be a few videos' own, not "
@@ -285,6 +412,8 @@ def adapt_model(model, targets: Targets, out_dir: str | os.PathLike, *,
         steps["adabn"] = adabn(detector, targets, seed)
     if "restandardise" in methods:
         steps["restandardise"] = restandardise(detector, targets)
+    if "self-blend" in methods:
+        steps["self-blend"] = self_blend_head(detector, targets, seed)
     meta = dict(detector.meta)
     if "threshold" in methods:
         thresholds, steps["threshold"] = recentre_thresholds(detector, targets)
@@ -305,7 +434,7 @@ def adapt_model(model, targets: Targets, out_dir: str | os.PathLike, *,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     meta[ADAPTATION_KEY] = record
-    changed_weights = bool({"adabn", "restandardise"} & set(methods))
+    changed_weights = bool({"adabn", "restandardise", "self-blend"} & set(methods))
     _write_adapted(detector, meta, out, changed_weights)
     return record
 
@@ -366,5 +495,6 @@ def save_adapted_layers(model, path: Path) -> Path:
 
 
 __all__ = ["ADAPTATION_KEY", "AdaptError", "METHODS", "MIN_TARGET_VIDEOS", "TargetVideo", "Targets",
-           "adabn", "adapt_model", "recentre_thresholds", "restandardise", "threshold_shift", "targets_from_cache",
+           "adabn", "adapt_model", "pulled_fit", "recentre_thresholds", "restandardise", "self_blend_head",
+           "threshold_shift", "targets_from_cache",
            "targets_from_videos"]

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 TEXTURE_LAYER = "Block17_10_Activation"
+CURVATURE_FILE = "texture_curvature.npy"
 
 
 @dataclasses.dataclass
@@ -28,6 +29,10 @@ class TextureHead:
     coef: np.ndarray  # [D]
     intercept: float
     record: dict
+    # [D + 1, D + 1]: the curvature of the fitting objective at the fitted weights (standardised
+    # features, intercept last). It stands in for the training data when `adapt --method
+    # self-blend` refits the head on a user's footage without them.
+    curvature: np.ndarray | None = None
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, np.float64) - self.mean) / np.sqrt(self.variance)
@@ -45,12 +50,43 @@ def fit_texture_head(real: np.ndarray, fake: np.ndarray, *, layer: str = TEXTURE
     if not len(real) or not len(fake):
         raise ValueError("a texture head needs real and fake faces")
     mean, variance = x.mean(axis=0), x.var(axis=0) + 1e-6
+    z = (x - mean) / np.sqrt(variance)
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    model.fit((x - mean) / np.sqrt(variance), y)
-    return TextureHead(layer, mean, variance, model.coef_[0].astype(np.float64),
-                       float(model.intercept_[0]),
+    model.fit(z, y)
+    coef, intercept = model.coef_[0].astype(np.float64), float(model.intercept_[0])
+    return TextureHead(layer, mean, variance, coef, intercept,
                        {**(record or {}), "real_faces": int(len(real)), "fake_faces": int(len(fake)),
-                        "c": c, "method": "logistic regression, balanced classes"})
+                        "c": c, "method": "logistic regression, balanced classes"},
+                       curvature=objective_curvature(z, y, coef, intercept, c))
+
+
+def objective_curvature(z: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float,
+                        c: float) -> np.ndarray:
+    """The Hessian of scikit-learn's balanced logistic objective divided by ``C`` (the summed,
+    class-weighted log loss plus ``|w|^2 / 2C``; the intercept unpenalised) at ``coef``,
+    ``intercept``, over the standardised rows ``z``; intercept last."""
+    ones = np.ones(len(z))
+    rows = np.c_[z, ones]
+    counts = np.bincount(y.astype(int), minlength=2)
+    weight = (len(y) / (2.0 * counts))[y.astype(int)]
+    p = 1.0 / (1.0 + np.exp(-(z @ coef + intercept)))
+    ridge = np.r_[np.full(z.shape[1], 1.0 / c), 0.0]
+    return (rows * (weight * p * (1 - p))[:, None]).T @ rows + np.diag(ridge)
+
+
+def load_curvature(detector) -> tuple[np.ndarray, int]:
+    """``(curvature, training rows)`` of a model folder's texture head, or ``ValueError``
+    naming the folder when it has none (heads fitted before it was stored)."""
+    record = (detector.meta.get("texture_head") or {}).get("curvature") or {}
+    path = detector.folder.root / record.get("file", CURVATURE_FILE) if record else None
+    if path is None or not path.is_file():
+        raise ValueError(f"{detector.path}: its texture head has no stored curvature "
+                         f"({CURVATURE_FILE}); refit it with this version (ship_default)")
+    curvature = np.load(path, allow_pickle=False).astype(np.float64)
+    dim = int(detector.model.get_layer("texture_logit").get_weights()[0].shape[0]) + 1
+    if curvature.shape != (dim, dim):
+        raise ValueError(f"{path}: curvature of shape {curvature.shape}, the head needs {(dim, dim)}")
+    return curvature, int(record["rows"])
 
 
 def texture_feature_model(facenet_network, layer: str = TEXTURE_LAYER):
@@ -127,7 +163,13 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
     save_trained_layers(model, folder.root / TRAINED_LAYERS_FILE, "float16")
     meta = dict(detector.meta)
     meta["backbone"] = {**backbone, "texture": texture}
-    meta["texture_head"] = head.record
+    meta["texture_head"] = dict(head.record)
+    if head.curvature is not None:
+        np.save(folder.root / CURVATURE_FILE, head.curvature.astype(np.float32), allow_pickle=False)
+        meta["texture_head"]["curvature"] = {
+            "file": CURVATURE_FILE, "rows": int(head.record["real_faces"] + head.record["fake_faces"]),
+            "what": "Hessian of the head's fitting objective at its weights (standardised "
+                    "features, intercept last); adapt --method self-blend uses it"}
     meta["face_settings"] = crops.to_dict()
     meta["weights"] = {"file": TRAINED_LAYERS_FILE, "base": "facenet", "dtype": "float16",
                        "layers": "trainable layers only; the rest is the recorded FaceNet"}
@@ -145,5 +187,5 @@ def _find(model, name: str):
     raise ValueError(f"layer {name!r} is not in {model.name}")
 
 
-__all__ = ["TEXTURE_LAYER", "TextureHead", "fit_texture_head", "texture_feature_model",
-           "texture_features", "with_texture_head"]
+__all__ = ["CURVATURE_FILE", "TEXTURE_LAYER", "TextureHead", "fit_texture_head", "load_curvature",
+           "objective_curvature", "texture_feature_model", "texture_features", "with_texture_head"]

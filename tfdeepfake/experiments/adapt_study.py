@@ -47,7 +47,7 @@ from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, _every
 logger = logging.getLogger(__name__)
 
 COMBINATIONS = ("none", "restandardise", "threshold", "adabn", "adabn+restandardise",
-                "adabn+threshold")
+                "adabn+threshold", "self-blend", "self-blend+threshold")
 FALSE_ALARM_TARGET = 0.1
 POOLED = "pooled"
 REAL_ONLY_MIN_VIDEOS = 9  # genuine collections at least this large are held out for false alarms
@@ -103,6 +103,7 @@ class Study:
         from tfdeepfake.detectors import load_detector
         from tfdeepfake.detectors.adapt import _batch_norms, _facenet_parts
         from tfdeepfake.detectors.default_model import BUNDLED_MODEL_DIR
+        from tfdeepfake.detectors.xception import face_cache_settings
         from tfdeepfake.experiments.default_detector import real_folds
 
         self.table = dict(np.load(features / "texture_features.npz"))
@@ -113,6 +114,7 @@ class Study:
         ids = self.table["ids"]
         self.rows = {v: np.flatnonzero(ids == v) for v in self.videos}
         self.detector = load_detector(BUNDLED_MODEL_DIR)
+        self.face_settings = face_cache_settings(cache)
         trunk, _ = _facenet_parts(self.detector)
         self.norms = _batch_norms(trunk)
         self.original = [layer.get_weights() for layer in self.norms]
@@ -145,6 +147,8 @@ class Study:
         head = fit_texture_head(np.concatenate([x[train_real], xd[train_real]]),
                                 np.concatenate([x[train_fake], xd[train_fake]]), c=0.001)
         self.head = head
+        # what a model folder stores beside its head, for self-blend
+        self.curvature = (head.curvature, head.record["real_faces"] + head.record["fake_faces"])
         self.reset()
         calibration = [v for v in outside if v in self.calibration_fold]
         cal_scores = [float(np.mean(1 / (1 + np.exp(-head.logits(x[self.rows[v]])))))
@@ -171,17 +175,24 @@ class Study:
 
     def targets(self, video_ids: Sequence[str]):
         from tfdeepfake.detectors.adapt import TargetVideo, Targets
+        from tfdeepfake.synthetic.self_blend import keypoints_in_crop
 
-        # Faces only: the label stays in this study's own table, never in the targets.
-        return Targets([TargetVideo(v, "", np.asarray(self.videos[v].faces)) for v in video_ids])
+        s = self.face_settings
+        # Faces and keypoints only: the label stays in this study's own table, never in the targets.
+        return Targets([TargetVideo(v, "", np.asarray(self.videos[v].faces),
+                                    keypoints_in_crop(np.asarray(self.videos[v].keypoints),
+                                                      np.asarray(self.videos[v].boxes), s.size,
+                                                      s.margin, s.square))
+                        for v in video_ids])
 
     def scores(self, video_ids: Sequence[str]) -> dict[str, float]:
         return {v: float(self.detector.score_video(np.asarray(self.videos[v].faces)))
                 for v in video_ids}
 
-    def run(self, adapt_on: Sequence[str], score: Sequence[str], seed: int) -> dict[str, dict]:
+    def run(self, adapt_on: Sequence[str], score: Sequence[str], seed: int,
+            combinations: Sequence[str] = COMBINATIONS) -> dict[str, dict]:
         """Scores of ``score`` and the threshold, per combination, adapted on ``adapt_on``."""
-        from tfdeepfake.detectors.adapt import adabn, restandardise, threshold_shift
+        from tfdeepfake.detectors.adapt import adabn, restandardise, self_blend_head, threshold_shift
 
         targets = self.targets(adapt_on)
         reference = self.detector.meta["calibration"]["real_scores"]["sbi"]
@@ -198,22 +209,32 @@ class Study:
                 threshold = threshold_shift(list(adapt_scores.values()), reference, base_threshold)[0]
                 out[shifted_name] = {"scores": scored, "threshold": threshold}
 
+        want = set(combinations)
         self.reset()
         record("none", "threshold")
-        restandardise(self.detector, targets)
-        record("restandardise")
-        self.reset()
-        adabn(self.detector, targets, seed)
-        record("adabn", "adabn+threshold")
-        restandardise(self.detector, targets)
-        record("adabn+restandardise")
-        self.reset()
-        return out
+        if "restandardise" in want:
+            restandardise(self.detector, targets)
+            record("restandardise")
+            self.reset()
+        if want & {"adabn", "adabn+threshold", "adabn+restandardise"}:
+            adabn(self.detector, targets, seed)
+            record("adabn", "adabn+threshold")
+            if "adabn+restandardise" in want:
+                restandardise(self.detector, targets)
+                record("adabn+restandardise")
+            self.reset()
+        if want & {"self-blend", "self-blend+threshold"}:
+            self_blend_head(self.detector, targets, seed, curvature=self.curvature)
+            record("self-blend", "self-blend+threshold")
+            self.reset()
+        return {c: r for c, r in out.items() if c in want or c == "none"}
 
 
 def evaluate(cache: Path, features: Path, out: Path, seeds: Sequence[int], n_boot: int = 1000,
-             pooled_seeds: Sequence[int] = ()) -> dict[str, Any]:
-    """``seeds``: every protocol; ``pooled_seeds``: more seeds of the pooled one only."""
+             pooled_seeds: Sequence[int] = (), combinations: Sequence[str] = COMBINATIONS
+             ) -> dict[str, Any]:
+    """``seeds``: every protocol; ``pooled_seeds``: more seeds of the pooled one only;
+    ``combinations``: the methods to run (a resumed study keeps the runs it has)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "adapt_runs.json"
     runs: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
@@ -234,12 +255,12 @@ def evaluate(cache: Path, features: Path, out: Path, seeds: Sequence[int], n_boo
             if key in runs:  # resumable: each (source, seed) is written when done
                 continue
             started = time.perf_counter()
-            transductive = study.run(members, members, seed)
+            transductive = study.run(members, members, seed, combinations)
             halves = np.random.default_rng(seed).permutation(members)
             a, b = sorted(halves[: len(halves) // 2]), sorted(halves[len(halves) // 2:])
             inductive = {}
             if a and b:
-                first, second = study.run(a, b, seed), study.run(b, a, seed)
+                first, second = study.run(a, b, seed, combinations), study.run(b, a, seed, combinations)
                 inductive = {c: {"scores": {**first[c]["scores"], **second[c]["scores"]},
                                  "thresholds": [first[c]["threshold"], second[c]["threshold"]],
                                  "threshold_of": {**{v: first[c]["threshold"] for v in b},
@@ -261,9 +282,11 @@ def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_onl
     results: dict[str, Any] = {"mixed_sources": list(mixed), "real_only_sources": list(real_only),
                                "seeds": list(seeds), "pooled_seeds": pooled_seeds,
                                "protocols": {}, "pooled": {}}
+    present = [c for c in COMBINATIONS if all(c in run[p] for run in runs.values()
+                                              for p in ("transductive", "inductive") if run[p])]
     for protocol in ("transductive", "inductive"):
         results["pooled"][protocol] = {}
-        for c in COMBINATIONS:
+        for c in present:
             per_seed = []
             for seed in pooled_seeds:
                 run = runs[f"{POOLED}|{seed}"][protocol].get(c)
@@ -279,7 +302,7 @@ def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_onl
                                               "seeds": per_seed}
     for protocol in ("transductive", "inductive"):
         table = {}
-        for c in COMBINATIONS:
+        for c in present:
             per_seed = []
             for seed in seeds:
                 scores, flagged, reals = {}, 0, 0
@@ -350,12 +373,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, action="append", help="repeat (default: 0 1 2)")
     p.add_argument("--pooled-seed", type=int, action="append", default=[],
                    help="more seeds of the pooled protocol only (repeat)")
+    p.add_argument("--combination", action="append", choices=COMBINATIONS,
+                   help="repeat; default: all (none is always run, as the reference)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     script_logging(args.verbose)
     started = time.perf_counter()
     results = evaluate(args.cache, args.features, args.out, args.seed or [0, 1, 2],
-                       pooled_seeds=args.pooled_seed)
+                       pooled_seeds=args.pooled_seed,
+                       combinations=args.combination or COMBINATIONS)
     print(write_study(args.out, "adapt", results, markdown, "tfdeepfake.experiments.adapt_study",
                       argv, started))
     return 0

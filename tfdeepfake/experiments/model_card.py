@@ -71,7 +71,10 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "",
         "A face's fake probability is `sigmoid(w logit(p_sbi) + (1 - w) t)`, a video's the mean "
         f"over its faces (25 frames, MTCNN crops of 160 px, margin {margin:g}). Stored: the trained "
-        "layers only, float16 (`trained_layers.h5`).", "",
+        "layers only, float16 (`trained_layers.h5`)"
+        + (", and the curvature of the head's fitting objective (`texture_curvature.npy`, "
+           "float32), which `tfdeepfake adapt --method self-blend` uses in place of the "
+           "training data" if (head.get("curvature") or {}).get("file") else "") + ".", "",
         "## Training data", "",
         "Shared footage only (`../shared/data/videos`, research use): genuine videos from "
         "`real_more/`, `real_only/`, FF++ c23 originals, DFDC originals and the genuine inputs "
