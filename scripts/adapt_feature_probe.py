@@ -20,6 +20,16 @@ the source's faces, never their labels:
   pseudo-fakes), weighing a quarter of the source;
 - ``target-genuine``: every target face added as genuine, weighing a quarter of the source
   (most of a user's footage is genuine);
+- ``target-self-blends``: self-blended and lip-sync pseudo-fakes made from the target's faces
+  (``default_texture``'s recipes, 8 faces per video; fake by construction, whatever the video
+  is) added as fakes, weighing a quarter of the source;
+- ``target-sbi``: the same, and every target face as genuine, a quarter each (the SBI recipe
+  run on the target: fine-tuning on the target's self-blends);
+- ``target-sbi-pull`` (``-diagonal``): ``target-sbi`` without the source data, as
+  ``adapt --method self-blend`` runs it: the source objective replaced by its quadratic at
+  the fitted head (its curvature, full or only its diagonal), the target rows as in
+  ``target-sbi``; the threshold is the unadapted head's (``adapt`` keeps the model's: the
+  calibration videos are not at hand);
 - ``coral``: the target's features aligned to the source's second moments before the unchanged
   head, ``x -> (x - mu_t) C_t^(-1/2) C_s^(1/2) + mu_s`` (source: the rows the head was fitted
   on; target: its faces). Each covariance is Ledoit-Wolf shrunk toward its diagonal (the
@@ -33,7 +43,8 @@ the source's faces, never their labels:
 
 The threshold is the 10% split-conformal one on the calibration fold's genuine videos,
 scored by the adapted head (for ``coral`` by the unchanged one: those videos are source
-footage, already where the alignment takes the target; aligned as the target they saturate).
+footage, already where the alignment takes the target; aligned as the target they saturate;
+for ``target-sbi-pull`` by the unchanged one too, as ``adapt`` keeps the model's threshold).
 Prints the mean per-source video AUC with a 95% bootstrap interval, the pooled AUC, and
 genuine videos of held-out sources called fake.
 """
@@ -47,7 +58,8 @@ from pathlib import Path
 import numpy as np
 
 METHODS = ("none", "restandardise", "self-train", "self-train-2", "self-train-genuine",
-           "target-genuine", "coral", "entropy")
+           "target-genuine", "coral", "entropy", "target-self-blends", "target-sbi",
+           "target-sbi-pull", "target-sbi-pull-diagonal")
 PSEUDO_LABEL_SHARE = 0.3
 HEAD_C = 0.001
 ENTROPY_STEPS, ENTROPY_RATE, ENTROPY_BALANCE = 300, 0.01, 1.0
@@ -123,6 +135,59 @@ def entropy_minimised(head, target, source_rows):
     return TextureHead("", head.mean, head.variance, w[:-1], float(w[-1]), {})
 
 
+def source_curvature(head, real, fake, diagonal=False):
+    """What a model folder stores beside its head (``objective_curvature``), or its diagonal."""
+    from tfdeepfake.detectors.texture_head import objective_curvature
+
+    x = np.concatenate([real, fake])
+    full = objective_curvature((x - head.mean) / np.sqrt(head.variance),
+                               np.r_[np.zeros(len(real)), np.ones(len(fake))],
+                               head.coef, head.intercept, HEAD_C)
+    return np.diag(np.diag(full)) if diagonal else full
+
+
+def pulled(head, curvature, extra, extra_labels, extra_weight):
+    """``adapt``'s refit (``detectors.adapt.pulled_fit``) of ``head`` on the target rows."""
+    from tfdeepfake.detectors.adapt import pulled_fit
+    from tfdeepfake.detectors.texture_head import TextureHead
+
+    coef, intercept = pulled_fit(head.coef, head.intercept, curvature,
+                                 (extra - head.mean) / np.sqrt(head.variance), extra_labels,
+                                 extra_weight)
+    return TextureHead("", head.mean, head.variance, coef, intercept, {})
+
+
+def target_pseudo_fakes(cache, out: Path) -> dict[str, np.ndarray]:
+    """Texture features of self-blended and lip-sync pseudo-fakes made from every video's faces,
+    whatever its label (``default_texture``'s recipe, without the pair augmentation: the target
+    is taken as it comes), cached in ``out``."""
+    if out.exists():
+        return dict(np.load(out))
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
+    from tfdeepfake.detectors.xception import face_cache_settings
+    from tfdeepfake.experiments.default_texture import PSEUDO_FAKES_PER_VIDEO
+    from tfdeepfake.models.facenet import load_facenet
+    from tfdeepfake.pipelines.self_blend import real_faces
+    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+
+    model = texture_feature_model(load_facenet().model)
+    settings = face_cache_settings(cache)
+    rng = np.random.default_rng(0)
+    ids, feats = [], []
+    for video in iter_face_videos(cache):
+        data = real_faces([video], settings, PSEUDO_FAKES_PER_VIDEO)
+        if not len(data.faces):
+            continue
+        seeds = rng.integers(0, 2**62, len(data))
+        for config in (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0)):
+            feats.append(texture_features(model, self_blend(data.faces, data.keypoints, seeds, config).images))
+            ids += [video.video_id] * len(data)
+    table = {"ids": np.asarray(ids), "x": np.concatenate(feats)}
+    np.savez(out, **table)
+    return table
+
+
 def main(argv=None) -> int:
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.constants import FAKE, REAL
@@ -144,6 +209,9 @@ def main(argv=None) -> int:
     source = {v: source_of(videos[v]) for v in videos}
     calibration = {v for v, k in real_folds(videos, 3, 0).items() if k == 0}
     rows = {v: np.flatnonzero(ids == v) for v in videos}
+    if any(m.startswith("target-s") for m in methods):
+        blends = target_pseudo_fakes(args.cache, args.features / "target_pseudo_fakes.npz")
+        blend_rows = {v: np.flatnonzero(blends["ids"] == v) for v in videos}
 
     def every(v):
         return training_rows(rows[v])
@@ -191,12 +259,28 @@ def main(argv=None) -> int:
             elif m == "target-genuine":
                 head = fit(real, fake, target, np.zeros(len(target)),
                            np.full(len(target), 0.25 * source_rows / len(target)))
+            elif m.startswith("target-sbi-pull"):
+                made = blends["x"][np.concatenate([blend_rows[v] for v in members])].astype(np.float64)
+                curvature = source_curvature(base, real, fake, diagonal=m.endswith("diagonal"))
+                head = pulled(base, curvature, np.concatenate([target, made]),
+                                  np.r_[np.zeros(len(target)), np.ones(len(made))],
+                                  np.r_[np.full(len(target), 0.25 * source_rows / len(target)),
+                                        np.full(len(made), 0.25 * source_rows / len(made))])
+            elif m in ("target-self-blends", "target-sbi"):
+                made = blends["x"][np.concatenate([blend_rows[v] for v in members])].astype(np.float64)
+                extra, extra_labels = made, np.ones(len(made))
+                weight = np.full(len(made), 0.25 * source_rows / len(made))
+                if m == "target-sbi":  # and the target's own faces as genuine, as SBI takes them
+                    extra, extra_labels = np.concatenate([target, made]), np.r_[np.zeros(len(target)), extra_labels]
+                    weight = np.r_[np.full(len(target), 0.25 * source_rows / len(target)), weight]
+                head = fit(real, fake, extra, extra_labels, weight)
             elif m == "coral":
                 head = coral(base, np.concatenate([real, fake]), target)
             elif m == "entropy":
                 head = entropy_minimised(base, target, source_rows)
-            # coral aligns the target to the source: the source's calibration videos stay as they are
-            calibrating = base if m == "coral" else head
+            # coral aligns the target to the source: the source's calibration videos stay as they are;
+            # adapt keeps the model's threshold for self-blend (its calibration videos are not at hand)
+            calibrating = base if m in ("coral", "target-sbi-pull", "target-sbi-pull-diagonal") else head
             threshold, _ = conformal_threshold(
                 list(video_scores(calibrating, [v for v in outside if v in calibration]).values()),
                 0.1)
