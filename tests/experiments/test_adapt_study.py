@@ -50,8 +50,10 @@ def test_summarise_counts_false_alarms_at_each_runs_own_threshold():
     row = results["protocols"]["transductive"]["none"]["seeds"][0]
     assert row["mean"] == 1.0
     assert (row["false_alarms"], row["genuine"]) == (2, 3)  # m0 at 0.5, r1 at 0.65
+    assert (row["fakes_caught"], row["fakes"]) == (1, 1)
     pooled = results["pooled"]["inductive"]["none"]["seeds"][0]
     assert (pooled["false_alarms"], pooled["genuine"]) == (0, 1)
+    assert (pooled["fakes_caught"], pooled["fakes"]) == (1, 1)
     table = markdown(results)
     assert "| none | 1.000 (1.000) |" in table and "pooled" in table
 

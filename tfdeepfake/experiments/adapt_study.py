@@ -24,7 +24,7 @@ Then once more with every source that has both classes held out at once and adap
 together ("pooled"): mixed footage from many cameras and generators, as a user's (or the
 hidden test set) is. Reported: per-source video AUC, their mean with a 95% bootstrap interval
 (videos resampled within each source), the pooled AUC, and genuine videos of the held-out
-sources called fake at the model's (or the recentred) threshold. Resumable: each (source,
+sources called fake at the model's (or the recentred) threshold, and fakes caught at it. Resumable: each (source,
 seed) is kept in ``adapt_runs.json``. Writes ``adapt.json`` and ``adapt.md``.
 """
 
@@ -294,9 +294,12 @@ def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_onl
                     continue
                 got = run["scores"]
                 summary = mean_auc_interval({POOLED: got}, labels, n_boot, seed)
-                flagged = [p >= run.get("threshold_of", {}).get(v, run.get("threshold"))
-                           for v, p in got.items() if labels[v] == REAL]
-                summary.update(false_alarms=int(sum(flagged)), genuine=len(flagged))
+                flagged = {v: p >= run.get("threshold_of", {}).get(v, run.get("threshold"))
+                           for v, p in got.items()}
+                summary.update(false_alarms=int(sum(f for v, f in flagged.items() if labels[v] == REAL)),
+                               genuine=sum(labels[v] == REAL for v in flagged),
+                               fakes_caught=int(sum(f for v, f in flagged.items() if labels[v] == FAKE)),
+                               fakes=sum(labels[v] == FAKE for v in flagged))
                 per_seed.append(summary)
             results["pooled"][protocol][c] = {"mean_auc": float(np.mean([r["mean"] for r in per_seed])),
                                               "seeds": per_seed}
@@ -305,21 +308,24 @@ def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_onl
         for c in present:
             per_seed = []
             for seed in seeds:
-                scores, flagged, reals = {}, 0, 0
+                scores, flagged, reals, caught, fakes = {}, 0, 0, 0, 0
                 for s in list(mixed) + list(real_only):
                     run = runs[f"{s}|{seed}"][protocol]
                     if c not in run:
                         continue
                     got = run[c]["scores"]
                     for v, p in got.items():
+                        t = run[c].get("threshold_of", {}).get(v, run[c].get("threshold"))
                         if labels[v] == REAL:
-                            t = run[c].get("threshold_of", {}).get(v, run[c].get("threshold"))
                             flagged += int(p >= t)
                             reals += 1
+                        else:
+                            caught += int(p >= t)
+                            fakes += 1
                     if s in mixed:
                         scores[s] = got
                 summary = mean_auc_interval(scores, labels, n_boot, seed)
-                summary.update(false_alarms=flagged, genuine=reals)
+                summary.update(false_alarms=flagged, genuine=reals, fakes_caught=caught, fakes=fakes)
                 per_seed.append(summary)
             table[c] = {"mean_auc": float(np.mean([r["mean"] for r in per_seed])),
                         "seeds": per_seed}
@@ -338,27 +344,29 @@ def markdown(results: dict) -> str:
     for protocol, table in results["protocols"].items():
         lines += [f"## {protocol}", "",
                   "| method | mean AUC (seeds) | first seed [95% CI] | " +
-                  " | ".join(s.split(":")[-1] for s in mixed) + " | genuine called fake |",
-                  "|---|---|---|" + "---|" * len(mixed) + "---|"]
+                  " | ".join(s.split(":")[-1] for s in mixed) + " | genuine called fake | fakes caught |",
+                  "|---|---|---|" + "---|" * len(mixed) + "---|---|"]
         for c, r in table.items():
             first = r["seeds"][0]
             seeds = ", ".join(f"{x['mean']:.3f}" for x in r["seeds"])
             fa = "; ".join(f"{x['false_alarms']} / {x['genuine']}" for x in r["seeds"])
+            caught = "; ".join(f"{x['fakes_caught']} / {x['fakes']}" for x in r["seeds"] if "fakes" in x)
             lines.append(f"| {c} | {r['mean_auc']:.3f} ({seeds}) | {first['mean']:.2f} "
                          f"[{first['low']:.2f}, {first['high']:.2f}] | " +
-                         " | ".join(f"{first['sources'][s]:.2f}" for s in mixed) + f" | {fa} |")
+                         " | ".join(f"{first['sources'][s]:.2f}" for s in mixed) + f" | {fa} | {caught} |")
         lines.append("")
     lines += ["## All sources with both classes held out and adapted on together (pooled)", "",
               f"Seeds {results.get('pooled_seeds', results['seeds'])}.", "",
-              "| protocol | method | video AUC (seeds) | first seed [95% CI] | genuine called fake |",
-              "|---|---|---|---|---|"]
+              "| protocol | method | video AUC (seeds) | first seed [95% CI] | genuine called fake | fakes caught |",
+              "|---|---|---|---|---|---|"]
     for protocol, table in results["pooled"].items():
         for c, r in table.items():
             first = r["seeds"][0]
             lines.append(f"| {protocol} | {c} | {r['mean_auc']:.3f} ("
                          + ", ".join(f"{x['mean']:.3f}" for x in r["seeds"])
                          + f") | {first['mean']:.2f} [{first['low']:.2f}, {first['high']:.2f}] | "
-                         + "; ".join(f"{x['false_alarms']} / {x['genuine']}" for x in r["seeds"]) + " |")
+                         + "; ".join(f"{x['false_alarms']} / {x['genuine']}" for x in r["seeds"]) + " | "
+                         + "; ".join(f"{x['fakes_caught']} / {x['fakes']}" for x in r["seeds"]) + " |")
     return "\n".join(lines) + "\n"
 
 
