@@ -489,7 +489,7 @@ def test_self_blend_refits_only_the_head_and_a_stiffer_source_holds_it_closer(wo
     step = records[10.0]["steps"]["self-blend"]
     assert step["target_faces_as_genuine"] == 18  # 6 videos x 3 faces
     assert step["pseudo_fakes"] == 36  # 3 faces per video, two recipes
-    assert step["source_rows"] == 100 and step["target_share"] == 0.25
+    assert step["source_rows"] == 100 and step["weighting"].startswith("one training face per")
     # The stiffer the source's curvature, the less the head moves.
     assert records[1e5]["steps"]["self-blend"]["weights_cosine"] > step["weights_cosine"]
     assert step["weights_cosine"] < 0.999

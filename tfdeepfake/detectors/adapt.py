@@ -19,8 +19,10 @@ Methods (combinable, applied in this order):
   whatever the video is), the SBI recipe run on the target. The source data are not at hand:
   their part of the objective is replaced by its quadratic at the fitted head (the curvature
   stored beside the head, ``texture_curvature.npy``), so the head moves only as far as the
-  target rows pull it against what the source taught it. Each target group weighs a quarter
-  of the source. Not combinable with ``adabn`` or ``restandardise`` (the curvature is the
+  target rows pull it against what the source taught it. Each target face counts as one
+  training face, and the pseudo-fakes together as much as the target faces (so a few target
+  videos move the head a little, many move it more, as they would if added to the training
+  data). Not combinable with ``adabn`` or ``restandardise`` (the curvature is the
   source features'); the model's threshold is kept.
 - ``threshold``: shift the decision threshold, in logit space, by how far the median target
   video score lies from the median of the model's calibration genuine videos. It assumes
@@ -47,7 +49,6 @@ from tfdeepfake.models.facenet_specs import sha256_of_file
 logger = logging.getLogger(__name__)
 
 METHODS = ("adabn", "restandardise", "self-blend", "threshold")
-SELF_BLEND_TARGET_SHARE = 0.25  # each target group (faces, pseudo-fakes) against the source rows
 SELF_BLEND_FACES_PER_VIDEO = 12  # target faces taken as genuine (the head's training count)
 SELF_BLEND_PSEUDO_PER_VIDEO = 8  # faces per video blended, once per recipe
 MIN_TARGET_VIDEOS = 10  # below this the statistics are one or two videos' own, not a domain's
@@ -331,8 +332,9 @@ def self_blend_head(detector, targets: Targets, seed: int = 0,
     mean, variance, _ = detector.model.get_layer("texture_norm").get_weights()
     kernel, bias = detector.model.get_layer("texture_logit").get_weights()
     z = (np.concatenate([genuine, made]).astype(np.float64) - mean) / np.sqrt(variance)
-    share = SELF_BLEND_TARGET_SHARE * source_rows
-    weights = np.r_[np.full(len(genuine), share / len(genuine)), np.full(len(made), share / len(made))]
+    # One training face per target face (the curvature sums the source's faces the same way);
+    # the pseudo-fakes balance them, as the classes were balanced when the head was fitted.
+    weights = np.r_[np.ones(len(genuine)), np.full(len(made), len(genuine) / len(made))]
     labels = np.r_[np.zeros(len(genuine)), np.ones(len(made))]
     old = kernel[:, 0].astype(np.float64)
     coef, intercept = pulled_fit(old, float(bias[0]), hessian, z, labels, weights)
@@ -341,7 +343,8 @@ def self_blend_head(detector, targets: Targets, seed: int = 0,
     drop_traced(detector)
     return {"target_faces_as_genuine": int(len(genuine)), "pseudo_fakes": int(len(made)),
             "recipes": ["self-blend", "lip-sync imitation (mouth)"],
-            "target_share": SELF_BLEND_TARGET_SHARE, "source_rows": int(source_rows),
+            "weighting": "one training face per target face; the pseudo-fakes balance them",
+            "source_rows": int(source_rows),
             "weights_cosine": float(old @ coef / (np.linalg.norm(old) * np.linalg.norm(coef))),
             "intercept": [float(bias[0]), intercept]}
 
