@@ -59,7 +59,7 @@ import numpy as np
 
 METHODS = ("none", "restandardise", "self-train", "self-train-2", "self-train-genuine",
            "target-genuine", "coral", "entropy", "target-self-blends", "target-sbi",
-           "target-sbi-pull", "target-sbi-pull-diagonal")
+           "target-sbi-pull", "target-sbi-pull-diagonal", "target-sbi-pull-natural")
 PSEUDO_LABEL_SHARE = 0.3
 HEAD_C = 0.001
 ENTROPY_STEPS, ENTROPY_RATE, ENTROPY_BALANCE = 300, 0.01, 1.0
@@ -262,10 +262,13 @@ def main(argv=None) -> int:
             elif m.startswith("target-sbi-pull"):
                 made = blends["x"][np.concatenate([blend_rows[v] for v in members])].astype(np.float64)
                 curvature = source_curvature(base, real, fake, diagonal=m.endswith("diagonal"))
+                if m.endswith("natural"):  # every target row weighs what a source row does
+                    weights = np.r_[np.ones(len(target)), np.full(len(made), len(target) / len(made))]
+                else:  # each target group a quarter of the source
+                    weights = np.r_[np.full(len(target), 0.25 * source_rows / len(target)),
+                                    np.full(len(made), 0.25 * source_rows / len(made))]
                 head = pulled(base, curvature, np.concatenate([target, made]),
-                                  np.r_[np.zeros(len(target)), np.ones(len(made))],
-                                  np.r_[np.full(len(target), 0.25 * source_rows / len(target)),
-                                        np.full(len(made), 0.25 * source_rows / len(made))])
+                              np.r_[np.zeros(len(target)), np.ones(len(made))], weights)
             elif m in ("target-self-blends", "target-sbi"):
                 made = blends["x"][np.concatenate([blend_rows[v] for v in members])].astype(np.float64)
                 extra, extra_labels = made, np.ones(len(made))
@@ -280,7 +283,7 @@ def main(argv=None) -> int:
                 head = entropy_minimised(base, target, source_rows)
             # coral aligns the target to the source: the source's calibration videos stay as they are;
             # adapt keeps the model's threshold for self-blend (its calibration videos are not at hand)
-            calibrating = base if m in ("coral", "target-sbi-pull", "target-sbi-pull-diagonal") else head
+            calibrating = base if m == "coral" or m.startswith("target-sbi-pull") else head
             threshold, _ = conformal_threshold(
                 list(video_scores(calibrating, [v for v in outside if v in calibration]).values()),
                 0.1)
