@@ -29,7 +29,8 @@ the source's faces, never their labels:
   ``adapt --method self-blend`` runs it: the source objective replaced by its quadratic at
   the fitted head (its curvature, full or only its diagonal), the target rows as in
   ``target-sbi``; the threshold is the unadapted head's (``adapt`` keeps the model's: the
-  calibration videos are not at hand);
+  calibration videos are not at hand); ``target-sbi-pull-natural``: each target face weighing
+  one source face, the pseudo-fakes balancing them (what ``adapt`` does now);
 - ``coral``: the target's features aligned to the source's second moments before the unchanged
   head, ``x -> (x - mu_t) C_t^(-1/2) C_s^(1/2) + mu_s`` (source: the rows the head was fitted
   on; target: its faces). Each covariance is Ledoit-Wolf shrunk toward its diagonal (the
