@@ -148,9 +148,8 @@ def source_curvature(head, real, fake, diagonal=False):
 
 
 def pulled(head, curvature, extra, extra_labels, extra_weight):
-    """``adapt``'s refit (``detectors.adapt.pulled_fit``) of ``head`` on the target rows."""
-    from tfdeepfake.detectors.adapt import pulled_fit
-    from tfdeepfake.detectors.texture_head import TextureHead
+    """``adapt``'s refit (``texture_head.pulled_fit``) of ``head`` on the target rows."""
+    from tfdeepfake.detectors.texture_head import TextureHead, pulled_fit
 
     coef, intercept = pulled_fit(head.coef, head.intercept, curvature,
                                  (extra - head.mean) / np.sqrt(head.variance), extra_labels,

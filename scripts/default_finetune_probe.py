@@ -33,11 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from tfdeepfake.video.sampling import spread_picks  # noqa: E402
+
 VARIANTS = ("texture", "finetune", "texture+finetune")
-
-
-def _every(n: int, k: int) -> np.ndarray:
-    return np.unique(np.round(np.linspace(0, n - 1, min(k, n))).astype(int))
 
 
 def fake_source_folds(videos: dict, folds: int, seed: int) -> dict[str, int]:
@@ -60,7 +58,7 @@ def fit_and_score(variant: str, train: list, scored: list, videos: dict, args) -
     faces, labels = [], []
     for vid in train:
         v = videos[vid]
-        picked = np.asarray(v.faces)[_every(len(v.faces), args.faces)]
+        picked = np.asarray(v.faces)[spread_picks(len(v.faces), args.faces)]
         faces += list(picked) + [degrade(f, rng) for f in picked]
         labels += [int(v.label)] * (2 * len(picked))
     faces, labels = np.stack(faces).astype(np.uint8), np.asarray(labels, np.float32)

@@ -121,3 +121,22 @@ def test_the_folder_carries_the_crops_the_head_was_fitted_on(tmp_path):
     stored, rows = load_curvature(load_detector(tmp_path / "curved"))
     np.testing.assert_array_equal(stored, curvature)
     assert rows == 50
+
+
+def test_pulled_fit_stops_where_the_pulled_objective_is_flat():
+    """``pulled_fit`` (what ``adapt --method self-blend`` refits with): at its result the
+    gradient of the weighted log loss plus the curvature's quadratic is zero; with no rows
+    nothing moves."""
+    from tfdeepfake.detectors.texture_head import pulled_fit
+
+    rng = np.random.default_rng(0)
+    z, labels = rng.normal(size=(40, 5)), rng.integers(0, 2, 40).astype(float)
+    weights, curvature = np.full(40, 0.5), np.eye(6) * 3.0
+    coef, intercept = pulled_fit(np.ones(5), 0.2, curvature, z, labels, weights)
+    w = np.r_[coef, intercept]
+    rows = np.c_[z, np.ones(40)]
+    p = 1 / (1 + np.exp(-rows @ w))
+    gradient = rows.T @ (weights * (p - labels)) + curvature @ (w - np.r_[np.ones(5), 0.2])
+    assert np.abs(gradient).max() < 1e-6
+    same = pulled_fit(np.ones(5), 0.2, curvature, z[:0], labels[:0], weights[:0])
+    np.testing.assert_allclose(np.r_[same[0], same[1]], np.r_[np.ones(5), 0.2])

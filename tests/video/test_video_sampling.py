@@ -72,3 +72,11 @@ def test_bad_arguments(kwargs, message):
 
 def test_modes_constant():
     assert SAMPLING_MODES == ("uniform", "first", "stride")
+
+
+def test_spread_picks_runs_first_to_last_and_never_repeats():
+    from tfdeepfake.video.sampling import spread_picks
+
+    assert spread_picks(25, 12).tolist() == [0, 2, 4, 7, 9, 11, 13, 15, 17, 20, 22, 24]
+    assert spread_picks(5, 12).tolist() == [0, 1, 2, 3, 4]
+    assert spread_picks(0, 12).tolist() == []

@@ -266,43 +266,14 @@ def _texture_feature_model(detector):
     return model
 
 
-def _evenly(count: int, keep: int) -> np.ndarray:
-    return np.unique(np.round(np.linspace(0, count - 1, min(keep, count))).astype(int))
-
-
-def pulled_fit(coef: np.ndarray, intercept: float, curvature: np.ndarray, z: np.ndarray,
-               labels: np.ndarray, weights: np.ndarray, steps: int = 50) -> tuple[np.ndarray, float]:
-    """Minimise the weighted log loss of rows ``z`` (standardised features) plus
-    ``(w - w0)' H (w - w0) / 2``, ``w0`` = (``coef``, ``intercept``), ``H`` = ``curvature``:
-    damped Newton steps on a convex objective."""
-    rows = np.c_[z, np.ones(len(z))]
-    start = np.r_[coef, intercept]
-
-    def objective(w):
-        a = rows @ w
-        return weights @ (np.logaddexp(0, a) - labels * a) + 0.5 * (w - start) @ curvature @ (w - start)
-
-    w = start.copy()
-    for _ in range(steps):
-        p = _sigmoid(rows @ w)
-        gradient = rows.T @ (weights * (p - labels)) + curvature @ (w - start)
-        hessian = (rows * (weights * p * (1 - p))[:, None]).T @ rows + curvature
-        step, rate, before = np.linalg.solve(hessian, gradient), 1.0, objective(w)
-        while objective(w - rate * step) > before and rate > 1e-4:  # never uphill
-            rate /= 2
-        w = w - rate * step
-        if np.abs(rate * step).max() < 1e-8:
-            break
-    return w[:-1], float(w[-1])
-
-
 def self_blend_head(detector, targets: Targets, seed: int = 0,
                     curvature: tuple[np.ndarray, int] | None = None) -> dict[str, Any]:
     """The texture head refitted on the target (module docs, ``self-blend``): target faces as
     genuine, their pseudo-fakes as fake, the source objective as its stored quadratic
     (``curvature``: ``(H, training rows)``, read from the folder when not given)."""
-    from tfdeepfake.detectors.texture_head import load_curvature, texture_features
+    from tfdeepfake.detectors.texture_head import load_curvature, pulled_fit, texture_features
     from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+    from tfdeepfake.video.sampling import spread_picks
 
     _facenet_parts(detector)
     _texture_layer(detector, "self-blend")
@@ -322,8 +293,8 @@ def self_blend_head(detector, targets: Targets, seed: int = 0,
     recipes = (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0))
     for video in targets.videos:
         genuine.append(texture_features(features_model,
-                                        video.faces[_evenly(len(video.faces), SELF_BLEND_FACES_PER_VIDEO)]))
-        picked = _evenly(len(video.faces), SELF_BLEND_PSEUDO_PER_VIDEO)
+                                        video.faces[spread_picks(len(video.faces), SELF_BLEND_FACES_PER_VIDEO)]))
+        picked = spread_picks(len(video.faces), SELF_BLEND_PSEUDO_PER_VIDEO)
         seeds = rng.integers(0, 2**62, len(picked))
         for recipe in recipes:
             blended = self_blend(video.faces[picked], video.keypoints[picked], seeds, recipe).images
@@ -498,6 +469,6 @@ def save_adapted_layers(model, path: Path) -> Path:
 
 
 __all__ = ["ADAPTATION_KEY", "AdaptError", "METHODS", "MIN_TARGET_VIDEOS", "TargetVideo", "Targets",
-           "adabn", "adapt_model", "pulled_fit", "recentre_thresholds", "restandardise", "self_blend_head",
+           "adabn", "adapt_model", "recentre_thresholds", "restandardise", "self_blend_head",
            "threshold_shift", "targets_from_cache",
            "targets_from_videos"]

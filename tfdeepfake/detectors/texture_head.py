@@ -65,13 +65,38 @@ def objective_curvature(z: np.ndarray, y: np.ndarray, coef: np.ndarray, intercep
     """The Hessian of scikit-learn's balanced logistic objective divided by ``C`` (the summed,
     class-weighted log loss plus ``|w|^2 / 2C``; the intercept unpenalised) at ``coef``,
     ``intercept``, over the standardised rows ``z``; intercept last."""
-    ones = np.ones(len(z))
-    rows = np.c_[z, ones]
+    rows = np.c_[z, np.ones(len(z))]
     counts = np.bincount(y.astype(int), minlength=2)
     weight = (len(y) / (2.0 * counts))[y.astype(int)]
     p = 1.0 / (1.0 + np.exp(-(z @ coef + intercept)))
     ridge = np.r_[np.full(z.shape[1], 1.0 / c), 0.0]
     return (rows * (weight * p * (1 - p))[:, None]).T @ rows + np.diag(ridge)
+
+
+def pulled_fit(coef: np.ndarray, intercept: float, curvature: np.ndarray, z: np.ndarray,
+               labels: np.ndarray, weights: np.ndarray, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Minimise the weighted log loss of rows ``z`` (standardised features) plus
+    ``(w - w0)' H (w - w0) / 2``, ``w0`` = (``coef``, ``intercept``), ``H`` = ``curvature``:
+    damped Newton steps on a convex objective."""
+    rows = np.c_[z, np.ones(len(z))]
+    start = np.r_[coef, intercept]
+
+    def objective(w):
+        a = rows @ w
+        return weights @ (np.logaddexp(0, a) - labels * a) + 0.5 * (w - start) @ curvature @ (w - start)
+
+    w = start.copy()
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(rows @ w)))
+        gradient = rows.T @ (weights * (p - labels)) + curvature @ (w - start)
+        hessian = (rows * (weights * p * (1 - p))[:, None]).T @ rows + curvature
+        step, rate, before = np.linalg.solve(hessian, gradient), 1.0, objective(w)
+        while objective(w - rate * step) > before and rate > 1e-4:  # never uphill
+            rate /= 2
+        w = w - rate * step
+        if np.abs(rate * step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
 
 
 def load_curvature(detector) -> tuple[np.ndarray, int]:
@@ -188,4 +213,5 @@ def _find(model, name: str):
 
 
 __all__ = ["CURVATURE_FILE", "TEXTURE_LAYER", "TextureHead", "fit_texture_head", "load_curvature",
-           "objective_curvature", "texture_feature_model", "texture_features", "with_texture_head"]
+           "objective_curvature", "pulled_fit", "texture_feature_model", "texture_features",
+           "with_texture_head"]

@@ -24,8 +24,9 @@ Then once more with every source that has both classes held out at once and adap
 together ("pooled"): mixed footage from many cameras and generators, as a user's (or the
 hidden test set) is. Reported: per-source video AUC, their mean with a 95% bootstrap interval
 (videos resampled within each source), the pooled AUC, and genuine videos of the held-out
-sources called fake at the model's (or the recentred) threshold, and fakes caught at it. Resumable: each (source,
-seed) is kept in ``adapt_runs.json``. Writes ``adapt.json`` and ``adapt.md``.
+sources called fake at the model's (or the recentred) threshold, and fakes caught at it.
+Resumable: each (source, seed) is kept in ``adapt_runs.json``. Writes ``adapt.json`` and
+``adapt.md``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.experiments.default_detector import _auc
-from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, _every
+from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO
+from tfdeepfake.video.sampling import spread_picks
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def source_of(video) -> str:
 def training_rows(rows: np.ndarray) -> np.ndarray:
     """Up to ``TRAIN_FACES_PER_VIDEO`` of a video's face rows, evenly spread over it (as the
     shipped head's training picks them)."""
-    return rows[_every(len(rows), TRAIN_FACES_PER_VIDEO)]
+    return rows[spread_picks(len(rows), TRAIN_FACES_PER_VIDEO)]
 
 
 def mean_auc_interval(scores: dict[str, dict[str, float]], labels: dict[str, int],
@@ -147,8 +149,6 @@ class Study:
         head = fit_texture_head(np.concatenate([x[train_real], xd[train_real]]),
                                 np.concatenate([x[train_fake], xd[train_fake]]), c=0.001)
         self.head = head
-        # what a model folder stores beside its head, for self-blend
-        self.curvature = (head.curvature, head.record["real_faces"] + head.record["fake_faces"])
         self.reset()
         calibration = [v for v in outside if v in self.calibration_fold]
         cal_scores = [float(np.mean(1 / (1 + np.exp(-head.logits(x[self.rows[v]])))))
@@ -224,7 +224,10 @@ class Study:
                 record("adabn+restandardise")
             self.reset()
         if want & {"self-blend", "self-blend+threshold"}:
-            self_blend_head(self.detector, targets, seed, curvature=self.curvature)
+            # what a model folder stores beside its head (with_texture_head)
+            curvature = (self.head.curvature,
+                         self.head.record["real_faces"] + self.head.record["fake_faces"])
+            self_blend_head(self.detector, targets, seed, curvature=curvature)
             record("self-blend", "self-blend+threshold")
             self.reset()
         return {c: r for c, r in out.items() if c in want or c == "none"}
@@ -275,6 +278,21 @@ def evaluate(cache: Path, features: Path, out: Path, seeds: Sequence[int], n_boo
                      sorted(set(seeds) | set(pooled_seeds)))
 
 
+def _verdict_counts(run: dict, labels: dict[str, int]) -> dict[str, int]:
+    """Genuine videos called fake and fakes caught in one run of one method, each video at
+    the threshold it was scored under (an inductive run has one per half)."""
+    counts = dict.fromkeys(("false_alarms", "genuine", "fakes_caught", "fakes"), 0)
+    for v, p in run["scores"].items():
+        called = int(p >= run.get("threshold_of", {}).get(v, run.get("threshold")))
+        if labels[v] == REAL:
+            counts["false_alarms"] += called
+            counts["genuine"] += 1
+        else:
+            counts["fakes_caught"] += called
+            counts["fakes"] += 1
+    return counts
+
+
 def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_only: Sequence[str],
               seeds: Sequence[int], n_boot: int, pooled_seeds: Sequence[int] | None = None
               ) -> dict[str, Any]:
@@ -294,12 +312,7 @@ def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_onl
                     continue
                 got = run["scores"]
                 summary = mean_auc_interval({POOLED: got}, labels, n_boot, seed)
-                flagged = {v: p >= run.get("threshold_of", {}).get(v, run.get("threshold"))
-                           for v, p in got.items()}
-                summary.update(false_alarms=int(sum(f for v, f in flagged.items() if labels[v] == REAL)),
-                               genuine=sum(labels[v] == REAL for v in flagged),
-                               fakes_caught=int(sum(f for v, f in flagged.items() if labels[v] == FAKE)),
-                               fakes=sum(labels[v] == FAKE for v in flagged))
+                summary.update(_verdict_counts(run, labels))
                 per_seed.append(summary)
             results["pooled"][protocol][c] = {"mean_auc": float(np.mean([r["mean"] for r in per_seed])),
                                               "seeds": per_seed}
@@ -308,24 +321,17 @@ def summarise(runs: dict, labels: dict[str, int], mixed: Sequence[str], real_onl
         for c in present:
             per_seed = []
             for seed in seeds:
-                scores, flagged, reals, caught, fakes = {}, 0, 0, 0, 0
+                scores, counts = {}, dict.fromkeys(("false_alarms", "genuine", "fakes_caught", "fakes"), 0)
                 for s in list(mixed) + list(real_only):
                     run = runs[f"{s}|{seed}"][protocol]
                     if c not in run:
                         continue
-                    got = run[c]["scores"]
-                    for v, p in got.items():
-                        t = run[c].get("threshold_of", {}).get(v, run[c].get("threshold"))
-                        if labels[v] == REAL:
-                            flagged += int(p >= t)
-                            reals += 1
-                        else:
-                            caught += int(p >= t)
-                            fakes += 1
+                    for key, n in _verdict_counts(run[c], labels).items():
+                        counts[key] += n
                     if s in mixed:
-                        scores[s] = got
+                        scores[s] = run[c]["scores"]
                 summary = mean_auc_interval(scores, labels, n_boot, seed)
-                summary.update(false_alarms=flagged, genuine=reals, fakes_caught=caught, fakes=fakes)
+                summary.update(counts)
                 per_seed.append(summary)
             table[c] = {"mean_auc": float(np.mean([r["mean"] for r in per_seed])),
                         "seeds": per_seed}
@@ -350,7 +356,7 @@ def markdown(results: dict) -> str:
             first = r["seeds"][0]
             seeds = ", ".join(f"{x['mean']:.3f}" for x in r["seeds"])
             fa = "; ".join(f"{x['false_alarms']} / {x['genuine']}" for x in r["seeds"])
-            caught = "; ".join(f"{x['fakes_caught']} / {x['fakes']}" for x in r["seeds"] if "fakes" in x)
+            caught = "; ".join(f"{x['fakes_caught']} / {x['fakes']}" for x in r["seeds"])
             lines.append(f"| {c} | {r['mean_auc']:.3f} ({seeds}) | {first['mean']:.2f} "
                          f"[{first['low']:.2f}, {first['high']:.2f}] | " +
                          " | ".join(f"{first['sources'][s]:.2f}" for s in mixed) + f" | {fa} | {caught} |")

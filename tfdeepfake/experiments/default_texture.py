@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.video.sampling import spread_picks
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,6 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
     return table
 
 
-def _every(count: int, keep: int) -> np.ndarray:
-    return np.unique(np.round(np.linspace(0, count - 1, min(keep, count))).astype(int))
-
 
 def _logit(p) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
@@ -144,7 +142,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
     sources = sorted(set(source.values()))
     rows_of = {v: np.flatnonzero(ids == v) for v in videos}
-    train_rows = {v: r[_every(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
+    train_rows = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
                                "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
                                "combinations": {}}
@@ -153,7 +151,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
         extra = texture_table(extra_train, out, seed, name="extra_texture_features.npz")
         labels = {v.video_id: v.label for v in iter_face_videos(extra_train)}
         extra_rows = {v: np.flatnonzero(extra["ids"] == v) for v in labels}
-        picked = {v: r[_every(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in extra_rows.items() if len(r)}
+        picked = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in extra_rows.items() if len(r)}
         by_label = {label: np.concatenate([r for v, r in picked.items() if labels[v] == label])
                     for label in (REAL, FAKE)}
         extra_real = np.concatenate([extra["x"][by_label[REAL]], extra["x_degraded"][by_label[REAL]]])
@@ -161,7 +159,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
         results["extra_train"] = {"cache": str(extra_train), "real_faces": len(extra_real),
                                   "fake_faces": len(extra_fake)}
     kept = np.zeros(len(pf_ids), bool)
-    kept[_every(len(pf_ids), int(round(pseudo_share * len(pf_ids))))] = True
+    kept[spread_picks(len(pf_ids), int(round(pseudo_share * len(pf_ids))))] = True
     variants = [("texture", None, False), ("texture+pseudo-fakes", None, True)]
     variants += [(f"{r}+texture", r, False) for r in recipes]
     variants += [(f"{r}+texture+pseudo-fakes", r, True) for r in recipes]

@@ -46,7 +46,8 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     from tfdeepfake.detectors.face_caches import face_cache_settings
     from tfdeepfake.detectors.texture_head import fit_texture_head, with_texture_head
     from tfdeepfake.experiments.default_detector import collection, real_folds
-    from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, _every, texture_table
+    from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO, texture_table
+    from tfdeepfake.video.sampling import spread_picks
 
     videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     reals = sorted(v for v in videos if videos[v].label == REAL)
@@ -57,7 +58,7 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     table = texture_table(cache, texture_dir, seed)
     ids = table["ids"]
     rows = {v: np.flatnonzero(ids == v) for v in videos}
-    pick = {v: r[_every(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows.items()}
+    pick = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows.items()}
     real_rows = np.concatenate([pick[v] for v in train_reals])
     fake_rows = np.concatenate([pick[v] for v in fakes])
     real = [table["x"][real_rows], table["x_degraded"][real_rows]]

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.faces.settings import FaceSettings
+from tfdeepfake.video.sampling import spread_picks
 from tfdeepfake.synthetic.self_blend import (
     PairAugmentConfig,
     SelfBlendConfig,
@@ -62,7 +63,7 @@ def real_faces(videos: Sequence, settings: FaceSettings,
             continue
         keep = np.arange(count)
         if max_faces_per_video is not None and count > max_faces_per_video:
-            keep = np.unique(np.round(np.linspace(0, count - 1, max_faces_per_video)).astype(int))
+            keep = spread_picks(count, max_faces_per_video)
         faces.append(np.asarray(video.faces)[keep])
         keypoints.append(keypoints_in_crop(np.asarray(video.keypoints)[keep],
                                            np.asarray(video.boxes)[keep], settings.size,

@@ -33,6 +33,12 @@ def _as_int(value, name: str) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def spread_picks(count: int, keep: int) -> np.ndarray:
+    """Up to ``keep`` of ``count`` items (faces of a video, rows of a table), evenly spread
+    from the first to the last, as sorted unique positions."""
+    return np.unique(np.round(np.linspace(0, count - 1, min(keep, count))).astype(int))
+
+
 def sample_indices(
     frame_count: int,
     num_frames: int = DEFAULT_NUM_FRAMES,
