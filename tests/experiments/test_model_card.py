@@ -38,7 +38,7 @@ def test_the_card_reads_the_crop_margin_from_the_model_and_labels_compared_studi
     (model / "model.json").write_text(json.dumps(meta))
     shipped, other = _study(0.3), _study(0.0)
     text = card(model, shipped, {"recipes": {}}, "texture", "0.0", ["cmd"],
-                compared={0.33: other})
+                compared=[(0.33, other)])
     assert "MTCNN crops of 160 px, margin 0.1)" in text
     assert "| texture, w = 0.0, crop margin 0.1 |" in text
     assert "| texture, w = 0.0, crop margin 0.33 |" in text
@@ -60,3 +60,22 @@ def test_the_card_shows_the_quality_probe_only_when_given(tmp_path):
     assert "## Image quality" not in without
     assert "| 240p-crf38 | 0.200 | 0.600 | 0 / 37 | 10 / 27 | 0.910 |" in with_quality
     assert "compression removes" in with_quality and "compression removes" not in without
+
+
+def test_the_card_names_the_regions_the_head_reads(tmp_path):
+    """A head on the face and its lower half: the card says so, counts its values, says FaceNet
+    runs twice, and labels a compared study of the same margin by its regions."""
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, model)
+    meta = json.loads((model / "model.json").read_text())
+    meta["backbone"]["texture"]["regions"] = ["face", "lower-face"]
+    (model / "model.json").write_text(json.dumps(meta))
+    margin = meta["face_settings"]["margin"]
+    shipped = {**_study(0.3), "regions": ["face", "lower-face"]}
+    text = card(model, shipped, {"recipes": {}}, "texture", "0.0", ["cmd"],
+                compared=[(margin, _study(0.0))])
+    assert "again from lower-face" in text and "1792 values per face" in text
+    assert "FaceNet runs a second time" in text
+    assert f"| texture, w = 0.0, crop margin {margin:g}, face + lower-face |" in text
+    assert f"| texture, w = 0.0, crop margin {margin:g} |" in text
+    assert text.count(f"--margin {margin:g} --workers 2") == 1

@@ -24,7 +24,7 @@ class TextureHead:
     """A fitted linear head: ``logit = coef . ((x - mean) / sqrt(variance)) + intercept``."""
 
     layer: str
-    mean: np.ndarray  # [D]
+    mean: np.ndarray  # [D]: per region of `regions`, in order, the layer's channels
     variance: np.ndarray  # [D]
     coef: np.ndarray  # [D]
     intercept: float
@@ -33,6 +33,7 @@ class TextureHead:
     # features, intercept last). It stands in for the training data when `adapt --method
     # self-blend` refits the head on a user's footage without them.
     curvature: np.ndarray | None = None
+    regions: tuple[str, ...] = ("face",)  # models.sbi_classifier.TEXTURE_REGIONS
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, np.float64) - self.mean) / np.sqrt(self.variance)
@@ -40,9 +41,10 @@ class TextureHead:
 
 
 def fit_texture_head(real: np.ndarray, fake: np.ndarray, *, layer: str = TEXTURE_LAYER,
-                     c: float = 0.001, record: dict | None = None) -> TextureHead:
+                     c: float = 0.001, record: dict | None = None,
+                     regions: tuple[str, ...] = ("face",)) -> TextureHead:
     """Logistic regression (classes balanced, L2 strength ``1/c``) on standardised features
-    of real (label 0) and fake (label 1) faces."""
+    of real (label 0) and fake (label 1) faces (``texture_feature_model``'s, of ``regions``)."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.concatenate([real, fake]).astype(np.float64)
@@ -57,7 +59,8 @@ def fit_texture_head(real: np.ndarray, fake: np.ndarray, *, layer: str = TEXTURE
     return TextureHead(layer, mean, variance, coef, intercept,
                        {**(record or {}), "real_faces": int(len(real)), "fake_faces": int(len(fake)),
                         "c": c, "method": "logistic regression, balanced classes"},
-                       curvature=objective_curvature(z, y, coef, intercept, c))
+                       curvature=objective_curvature(z, y, coef, intercept, c),
+                       regions=tuple(regions))
 
 
 def objective_curvature(z: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float,
@@ -114,18 +117,21 @@ def load_curvature(detector) -> tuple[np.ndarray, int]:
     return curvature, int(record["rows"])
 
 
-def texture_feature_model(facenet_network, layer: str = TEXTURE_LAYER):
-    """Keras model: faces (0..255) -> the average-pooled ``layer`` of a FaceNet network."""
+def texture_feature_model(facenet_network, layer: str = TEXTURE_LAYER,
+                          regions: tuple[str, ...] = ("face",)):
+    """Keras model: faces (0..255) -> the average-pooled ``layer`` of a FaceNet network, per
+    region (``models.sbi_classifier.texture_pool``: the graph the classifier scores with)."""
     from tensorflow import keras
 
-    from tfdeepfake.models.sbi_classifier import FACENET_BACKBONE, FACENET_STANDARDIZE
+    from tfdeepfake.models.sbi_classifier import FACENET_BACKBONE, FACENET_STANDARDIZE, texture_pool
 
     backbone = facenet_network.get_layer(FACENET_BACKBONE)
     trunk = keras.Model(backbone.input, backbone.get_layer(layer).output)
+    standardize = facenet_network.get_layer(FACENET_STANDARDIZE)
     size = int(facenet_network.input_shape[1])
     faces = keras.Input((size, size, 3), dtype="float32")
-    middle = trunk(facenet_network.get_layer(FACENET_STANDARDIZE)(faces), training=False)
-    return keras.Model(faces, keras.layers.GlobalAveragePooling2D()(middle))
+    pooled = texture_pool(faces, size, regions, lambda x: trunk(standardize(x), training=False))
+    return keras.Model(faces, pooled)
 
 
 def texture_features(model, faces: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -165,6 +171,8 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
         raise ValueError(f"crop margin {crops.margin:g}, but {detector.path}'s network was "
                          f"trained on margin {detector.face_settings.margin:g}: use weight 0")
     texture = {"layer": head.layer, "weight": float(weight)}
+    if tuple(head.regions) != ("face",):  # folders from before regions read as the face alone
+        texture["regions"] = list(head.regions)
     if weight == 0:
         # The fine-tuned blocks would not count: keep FaceNet's own (nothing to store).
         backbone["trainable_from"] = "none"

@@ -34,6 +34,11 @@ FEATURE_LAYERS = {"facenet": "features", "xception": "avg_pool", "tiny": "featur
 FACENET_POOL = "AvgPool"
 FACENET_BACKBONE = "inception_resnet_v1"
 FACENET_STANDARDIZE = "facenet_standardize"
+# What a texture head reads: squares of the face crop as fractions of its side (top, left,
+# side), each enlarged to the crop's size and passed through FaceNet on its own. The lower face
+# enlarged twice (the mouth and chin of a margin-0 crop) lets the middle layer see a lip-sync
+# or generated mouth at a finer scale; docs/results.md measures it.
+TEXTURE_REGIONS = {"face": (0.0, 0.0, 1.0), "lower-face": (0.5, 0.25, 0.5)}
 
 
 def set_trainable_from(backbone: keras.Model, trainable_from: str) -> int:
@@ -60,6 +65,36 @@ def _head(x, dropout: float, seed: int, name: str = "fake_probability"):
     x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     return keras.layers.Dense(1, activation="sigmoid", name=name,
                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+
+
+def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
+    """The average-pooled middle-layer features of each region of ``faces`` (a Keras tensor
+    of 0..255 crops), joined in the order of ``regions`` as the layer ``texture_pool``.
+    ``middle_of``: pixels -> the middle layer's map (FaceNet's standardisation inside);
+    ``face_middle``: that map for the whole face when the caller has it already."""
+    unknown = [r for r in regions if r not in TEXTURE_REGIONS]
+    if unknown or not regions or len(set(regions)) != len(regions):
+        raise ValueError(f"texture regions {list(regions)}: give each of "
+                         f"{', '.join(TEXTURE_REGIONS)} at most once")
+    if list(regions) == ["face"]:  # the layout of every head fitted before regions existed
+        middle = face_middle if face_middle is not None else middle_of(faces)
+        return keras.layers.GlobalAveragePooling2D(name="texture_pool")(middle)
+    pooled = []
+    for region in regions:
+        top, left, side = (round(f * size) for f in TEXTURE_REGIONS[region])
+        name = region.replace("-", "_")
+        if region == "face" and face_middle is not None:
+            middle = face_middle
+        elif (top, left, side) == (0, 0, size):
+            middle = middle_of(faces)
+        else:
+            crop = keras.layers.Cropping2D(((top, size - top - side), (left, size - left - side)),
+                                           name=f"texture_crop_{name}")(faces)
+            crop = keras.layers.Resizing(size, size, interpolation="bilinear",
+                                         name=f"texture_resize_{name}")(crop)
+            middle = middle_of(crop)
+        pooled.append(keras.layers.GlobalAveragePooling2D(name=f"texture_pool_{name}")(middle))
+    return keras.layers.Concatenate(name="texture_pool")(pooled)
 
 
 class CombinedLogits(keras.layers.Layer):
@@ -111,7 +146,11 @@ def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: floa
     pooled, middle = pooled
     features = keras.layers.Activation("linear", name="features")(pooled)
     head = _head(features, dropout, seed, name="sbi_probability")
-    texture_features = keras.layers.GlobalAveragePooling2D(name="texture_pool")(middle)
+    middle_trunk = keras.Model(backbone.input, backbone.get_layer(texture["layer"]).output,
+                                name="facenet_texture_trunk")
+    texture_features = texture_pool(
+        faces, size, texture.get("regions", ["face"]),
+        lambda x: middle_trunk(standardize(x), training=False), face_middle=middle)
     normalised = keras.layers.Normalization(name="texture_norm")(
         texture_features)
     texture_logit = keras.layers.Dense(1, name="texture_logit", kernel_initializer="zeros")(
