@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
+from tfdeepfake.scoring import AGGREGATIONS
 from tfdeepfake.video.sampling import spread_picks
 
 logger = logging.getLogger(__name__)
@@ -52,13 +53,20 @@ def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def texture_table(cache: str | Path, out: Path, seed: int = 0,
-                  name: str = "texture_features.npz") -> dict[str, np.ndarray]:
-    """Texture features of every face (``x``), of a degraded copy (``x_degraded``), and of
-    pseudo-fakes of real faces with their augmented real partners (``pf_fake``, ``pf_real``,
-    ``pf_ids``), cached in ``out/<name>``."""
+                  name: str = "texture_features.npz",
+                  regions: Sequence[str] = ("face",)) -> dict[str, np.ndarray]:
+    """Texture features (of ``regions``, ``models.sbi_classifier.TEXTURE_REGIONS``) of every
+    face (``x``), of a degraded copy (``x_degraded``), and of pseudo-fakes of real faces with
+    their augmented real partners (``pf_fake``, ``pf_real``, ``pf_ids``), cached in
+    ``out/<name>``."""
     path = out / name
     if path.exists():
-        return dict(np.load(path))
+        table = dict(np.load(path))
+        stored = table_regions(table)
+        if stored != tuple(regions):
+            raise ValueError(f"{path}: features of the regions {list(stored)}, not "
+                             f"{list(regions)}; give another --out")
+        return table
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
     from tfdeepfake.detectors.xception import face_cache_settings
@@ -67,7 +75,7 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
     from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair
     from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
 
-    model = texture_feature_model(load_facenet().model)
+    model = texture_feature_model(load_facenet().model, regions=tuple(regions))
     settings = face_cache_settings(cache)
     rng = np.random.default_rng(seed)
     quality = PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
@@ -92,8 +100,14 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
             rows["pf_ids"] += [video.video_id] * len(data)
     table = {k: (np.concatenate(v) if k not in ("ids", "pf_ids") else np.asarray(v))
              for k, v in rows.items()}
+    table["regions"] = np.asarray(regions)
     np.savez(path, **table)
     return table
+
+
+def table_regions(table: dict) -> tuple[str, ...]:
+    """The regions a ``texture_table`` was computed on (tables from before regions: the face)."""
+    return tuple(str(r) for r in table.get("regions", ("face",)))
 
 
 
@@ -124,7 +138,8 @@ def sbi_face_scores(cache, sbi_dir: Path, recipe: str, fold_of: dict, folds: int
 
 def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], folds: int = 3,
              seed: int = 0, c: float = 0.001, n_boot: int = 1000,
-             pseudo_share: float = 1.0, extra_train: str | Path | None = None) -> dict[str, Any]:
+             pseudo_share: float = 1.0, extra_train: str | Path | None = None,
+             regions: Sequence[str] = ("face",), aggregation: str = "mean") -> dict[str, Any]:
     """``pseudo_share``: the share of pseudo-fake pairs the ``+pseudo-fakes`` variants keep
     (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes.
     ``extra_train``: a face cache of other labelled videos (e.g. the project's generated face
@@ -134,7 +149,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
 
     out.mkdir(parents=True, exist_ok=True)
-    table = texture_table(cache, out, seed)
+    table = texture_table(cache, out, seed, regions=regions)
     videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     ids, pf_ids = table["ids"], table["pf_ids"]
     reals = sorted(v for v in videos if videos[v].label == REAL)
@@ -145,10 +160,14 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     train_rows = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
                                "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
+                               "regions": list(regions), "aggregation": aggregation,
                                "combinations": {}}
+    # A video's score from its faces' probabilities, as detect aggregates them.
+    aggregate = {"mean": np.mean, "median": np.median, "max": np.max}[aggregation]
     extra_real, extra_fake = np.zeros((0, table["x"].shape[1])), np.zeros((0, table["x"].shape[1]))
     if extra_train:
-        extra = texture_table(extra_train, out, seed, name="extra_texture_features.npz")
+        extra = texture_table(extra_train, out, seed, name="extra_texture_features.npz",
+                              regions=regions)
         labels = {v.video_id: v.label for v in iter_face_videos(extra_train)}
         extra_rows = {v: np.flatnonzero(extra["ids"] == v) for v in labels}
         picked = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in extra_rows.items() if len(r)}
@@ -177,7 +196,8 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
                     mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
                     real.append(table["pf_real"][mine])
                     fake.append(table["pf_fake"][mine])
-                head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c)
+                head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c,
+                                        regions=regions)
                 scored = [v for v in reals if fold_of[v] == k] + [v for v in source if source[v] == g]
                 for v in scored:
                     texture = head.logits(table["x"][rows_of[v]])
@@ -185,7 +205,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
                     for w in (WEIGHTS if sbi else (0.0,)):
                         p = 1.0 / (1.0 + np.exp(-(w * tuned + (1 - w) * texture)))
                         (real_scores if videos[v].label == REAL else fake_scores)[w][v].append(
-                            float(p.mean()))
+                            float(aggregate(p)))
         results["combinations"][name] = {
             str(w): summarise_scores(videos, {v: float(np.mean(s)) for v, s in real_scores[w].items()},
                                      {v: float(np.mean(s)) for v, s in fake_scores[w].items()},
@@ -225,13 +245,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="share of the pseudo-fake pairs the +pseudo-fakes variants keep")
     p.add_argument("--extra-train", type=Path,
                    help="a face cache of other labelled videos added to every fit, never scored")
+    p.add_argument("--regions", default="face",
+                   help="comma-separated parts of the face the head reads (face, lower-face)")
+    p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
+                   help="a video's score from its faces' (the model.json field detect reads)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     script_logging(args.verbose)
     started = time.perf_counter()
     results = evaluate(args.cache, args.out, sbi_dir=args.sbi,
                        recipes=(args.recipe or []) if args.sbi else [], c=args.c,
-                       pseudo_share=args.pseudo_share, extra_train=args.extra_train)
+                       pseudo_share=args.pseudo_share, extra_train=args.extra_train,
+                       regions=tuple(r.strip() for r in args.regions.split(",")),
+                       aggregation=args.aggregation)
     print(write_study(args.out, "texture", results, markdown, "tfdeepfake.experiments.default_texture", argv, started))
     return 0
 
