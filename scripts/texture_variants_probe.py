@@ -13,7 +13,13 @@ over its faces and over the fits that did not see it).
         --work runs/variants --out runs/variants/variants.json
 
 ``--crop NAME=FILE``: the layer probe's features of the same faces cropped otherwise (same
-frames; other margins are other ``tfdeepfake extract --margin`` caches). The residual and
+frames; other margins are other ``tfdeepfake extract --margin`` caches). ``--region NAME``: a
+square around the mouth or the eyes (``REGIONS``), cut at full resolution from the frames the
+cached faces came from (or from the cached face), computed into ``--work`` (about 4 min each
+when frames are read, 1 min otherwise); with ``--only-crops`` nothing else is run:
+
+    python scripts/texture_variants_probe.py runs/dd/faces_m0.0.h5 --base runs/dd/feats_m0.0.npz \
+        --region mouth --region eyes --only-crops --work runs/regions The residual and
 mirrored features are computed from the base cache into ``--work`` (a minute each on 2 cores).
 Prints video AUC [95% CI] per family and the paired difference against the base (bootstrap
 resampling videos once for both, as ``scripts/compare_studies.py`` does).
@@ -68,6 +74,72 @@ def transformed_features(cache: Path, out: Path, transform: str) -> None:
         plain.append(infer(tf.constant(np.stack([apply(f) for f in faces]))).numpy().astype(np.float16))
         degraded.append(infer(tf.constant(np.stack([apply(f) for f in worse]))).numpy().astype(np.float16))
         ids += [video.video_id] * len(faces)
+    np.savez(out, ids=np.asarray(ids), **{LAYER: np.concatenate(plain)},
+             **{"deg_" + LAYER: np.concatenate(degraded)})
+
+
+# Regions as squares around MTCNN's keypoints, in units of the eye-to-mouth distance ``d``:
+# (centre: "eyes" or "mouth", downward shift of the centre in d, side in d, cut from the frame
+# or from the cached 160 px face). A lip-sync edit is local to the mouth and generated talking
+# heads are known to render teeth and eyes poorly; the whole-face crop spends most of FaceNet's
+# 160 px on cheeks and forehead. ``mouth-wide`` and ``mouth-from-face`` tell whether a gain
+# rests on the square's size or on the frame's full resolution; ``lower-face`` is one fixed
+# square of the 160 px face (rows 80-160, columns 40-120: where the mouth square falls in a
+# median margin-0 crop, mouth centre (81, 121), d 60 px), which a model could cut itself.
+REGIONS = {"mouth": ("mouth", 0.1, 1.3, "frame"), "eyes": ("eyes", 0.0, 1.6, "frame"),
+           "mouth-wide": ("mouth", 0.1, 1.8, "frame"), "mouth-from-face": ("mouth", 0.1, 1.3, "face"),
+           "lower-face": (None, None, None, "fixed")}
+
+
+def region_features(cache: Path, out: Path, region: str) -> None:
+    """Pooled ``LAYER`` of a square around the mouth or the eyes of each cached face, cut from
+    the video's frame at full resolution (the frames the cache's faces came from) or from the
+    cached face (``REGIONS``), and of a degraded copy; stored as the layer probe stores them."""
+    import cv2
+    import tensorflow as tf
+
+    from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.detectors.texture_head import texture_feature_model
+    from tfdeepfake.experiments.default_texture import degrade
+    from tfdeepfake.faces.crop import crop_face
+    from tfdeepfake.models.facenet import load_facenet
+    from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+    from tfdeepfake.video.reader import read_frames
+
+    centre_of, shift, side, source = REGIONS[region]
+    model = texture_feature_model(load_facenet().model)
+    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    rng = np.random.default_rng(0)
+    ids, plain, degraded = [], [], []
+    for video in iter_face_videos(cache):
+        if not len(video.faces):
+            continue
+        size = video.faces.shape[1]
+        if source == "frame":
+            frames, read = read_frames(Path(video.attrs["root"]) / video.attrs["path"],
+                                       video.frame_indices)
+            by_index = dict(zip(read.tolist(), frames))
+            images = [by_index[i] for i in video.frame_indices.tolist()]
+            keypoints = video.keypoints
+        else:  # the cached crops, cut at margin 0 as the base features' cache is
+            images = list(video.faces)
+            keypoints = keypoints_in_crop(video.keypoints, video.boxes, size, 0.0)
+        crops = []
+        for image, points in zip(images, keypoints):
+            if source == "fixed":
+                crops.append(cv2.resize(image[80:160, 40:120], (size, size),
+                                        interpolation=cv2.INTER_CUBIC))
+                continue
+            eyes, mouth = points[:2].mean(0), points[3:].mean(0)
+            d = float(np.linalg.norm(mouth - eyes))
+            centre = (eyes if centre_of == "eyes" else mouth) + np.array([0.0, shift * d])
+            box = np.concatenate([centre - side * d / 2, centre + side * d / 2])
+            crops.append(crop_face(image, box, size))
+        crops = np.stack(crops)
+        worse = np.stack([degrade(c, rng) for c in crops])
+        plain.append(infer(tf.constant(crops.astype(np.float32))).numpy().astype(np.float16))
+        degraded.append(infer(tf.constant(worse.astype(np.float32))).numpy().astype(np.float16))
+        ids += [video.video_id] * len(crops)
     np.savez(out, ids=np.asarray(ids), **{LAYER: np.concatenate(plain)},
              **{"deg_" + LAYER: np.concatenate(degraded)})
 
@@ -168,6 +240,10 @@ def main(argv=None) -> int:
     p.add_argument("cache", type=Path, help="the base face cache (for residual and mirrored faces)")
     p.add_argument("--base", type=Path, required=True, help="the layer probe's features of cache")
     p.add_argument("--crop", action="append", default=[], metavar="NAME=FILE")
+    p.add_argument("--region", action="append", default=[], choices=sorted(REGIONS),
+                   help="also a square around the mouth or the eyes, cut from the video's frames")
+    p.add_argument("--only-crops", action="store_true",
+                   help="only the crop and region variants (minutes instead of about 20)")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--out", type=Path, help="per-video scores of every variant (JSON)")
     p.add_argument("--bootstrap", type=int, default=1000)
@@ -181,7 +257,15 @@ def main(argv=None) -> int:
         if not np.array_equal(other["ids"], base["ids"]):
             raise SystemExit(f"{path}: not the same faces as {args.base}")
         features[name] = (other[LAYER], other["deg_" + LAYER])
-    for transform in ("residual", "mirror"):
+    for region in args.region:
+        path = args.work / f"region-{region}.npz"
+        if not path.exists():
+            region_features(args.cache, path, region)
+        loaded = np.load(path)
+        if not np.array_equal(loaded["ids"], base["ids"]):
+            raise SystemExit(f"{path}: computed from other faces than {args.base}; delete it")
+        features[region] = (loaded[LAYER], loaded["deg_" + LAYER])
+    for transform in () if args.only_crops else ("residual", "mirror"):
         path = args.work / f"{transform}.npz"
         if not path.exists():
             transformed_features(args.cache, path, transform)
@@ -202,13 +286,19 @@ def main(argv=None) -> int:
         mean = {v: float(np.mean([_logit(scores["base"][v]), _logit(scores[f"crop {name}"][v])]))
                 for v in probe.videos}
         scores[f"crops base, {name}: mean logit"] = mean
-    for kind in ("logistic-c0.003", "logistic-c0.03", "pca64-logistic", "rbf-svm", "mlp64"):
+    if len(args.region) > 1:
+        scores["crops base+" + "+".join(args.region) + " joined"] = probe.face_level(
+            *joined("base", *args.region))
+    for kind in () if args.only_crops else ("logistic-c0.003", "logistic-c0.03", "pca64-logistic",
+                                             "rbf-svm", "mlp64"):
         scores[f"classifier {kind}"] = probe.face_level(*features["base"], classifier=kind)
-    scores["input residual"] = probe.face_level(*features["residual"])
-    scores["inputs face+residual joined"] = probe.face_level(*joined("base", "residual"))
-    scores["mirrored too (train and test)"] = probe.face_level(*features["base"], mirror=features["mirror"])
-    for mode in ("mean", "meandiff"):
-        scores[f"video-level {mode}"] = probe.video_level(features["base"][0], mode)
+    if not args.only_crops:
+        scores["input residual"] = probe.face_level(*features["residual"])
+        scores["inputs face+residual joined"] = probe.face_level(*joined("base", "residual"))
+        scores["mirrored too (train and test)"] = probe.face_level(*features["base"],
+                                                                   mirror=features["mirror"])
+        for mode in ("mean", "meandiff"):
+            scores[f"video-level {mode}"] = probe.video_level(features["base"][0], mode)
     if args.out:
         args.out.write_text(json.dumps(scores))
 
