@@ -103,15 +103,14 @@ def targets_from_cache(path: str | os.PathLike, face_settings) -> Targets:
                       if stored.get(k) != face_settings.to_dict().get(k))
         raise AdaptError(f"{path}: made with other face settings than the model's "
                          f"({', '.join(diff)}); extract with the model's settings or give videos")
-    from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+    from tfdeepfake.synthetic.self_blend import keypoints_in_crops_of
 
     out = Targets([])
     for video in store.iter_videos():
         faces = np.asarray(video.arrays["faces"])
         if len(faces):
-            keypoints = keypoints_in_crop(np.asarray(video.arrays["keypoints"]),
-                                          np.asarray(video.arrays["boxes"]), face_settings.size,
-                                          face_settings.margin, face_settings.square)
+            keypoints = keypoints_in_crops_of(video.arrays["keypoints"], video.arrays["boxes"],
+                                              face_settings)
             out.videos.append(TargetVideo(str(video.video_id), faces_sha256(faces), faces, keypoints))
         else:
             out.skipped.append({"path": f"{path}:{video.video_id}", "reason": "no faces in the cache"})
@@ -122,7 +121,7 @@ def targets_from_videos(paths: Iterable[str | os.PathLike], video_detector,
                         on_video: Callable[[Path], None] | None = None) -> Targets:
     """Faces of each video, found with the model's own face settings; a video without a face
     or that cannot be read is listed in ``skipped`` and the run goes on."""
-    from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+    from tfdeepfake.synthetic.self_blend import keypoints_in_crops_of
     from tfdeepfake.video.reader import VideoReadError
 
     settings = video_detector.settings
@@ -138,8 +137,7 @@ def targets_from_videos(paths: Iterable[str | os.PathLike], video_detector,
             out.skipped.append({"path": str(path), "reason": str(error)})
         else:
             if len(found["faces"]):
-                keypoints = keypoints_in_crop(found["keypoints"], found["boxes"], settings.size,
-                                              settings.margin, settings.square)
+                keypoints = keypoints_in_crops_of(found["keypoints"], found["boxes"], settings)
                 out.videos.append(TargetVideo(str(path), sha256_of_file(path),
                                               np.asarray(found["faces"]), keypoints))
             else:

@@ -175,14 +175,12 @@ class Study:
 
     def targets(self, video_ids: Sequence[str]):
         from tfdeepfake.detectors.adapt import TargetVideo, Targets
-        from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+        from tfdeepfake.synthetic.self_blend import keypoints_in_crops_of
 
-        s = self.face_settings
         # Faces and keypoints only: the label stays in this study's own table, never in the targets.
         return Targets([TargetVideo(v, "", np.asarray(self.videos[v].faces),
-                                    keypoints_in_crop(np.asarray(self.videos[v].keypoints),
-                                                      np.asarray(self.videos[v].boxes), s.size,
-                                                      s.margin, s.square))
+                                    keypoints_in_crops_of(self.videos[v].keypoints,
+                                                          self.videos[v].boxes, self.face_settings))
                         for v in video_ids])
 
     def scores(self, video_ids: Sequence[str]) -> dict[str, float]:

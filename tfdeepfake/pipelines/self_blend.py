@@ -29,7 +29,7 @@ from tfdeepfake.synthetic.self_blend import (
     PairAugmentConfig,
     SelfBlendConfig,
     augment_pair,
-    keypoints_in_crop,
+    keypoints_in_crops_of,
     self_blend,
 )
 
@@ -65,9 +65,8 @@ def real_faces(videos: Sequence, settings: FaceSettings,
         if max_faces_per_video is not None and count > max_faces_per_video:
             keep = spread_picks(count, max_faces_per_video)
         faces.append(np.asarray(video.faces)[keep])
-        keypoints.append(keypoints_in_crop(np.asarray(video.keypoints)[keep],
-                                           np.asarray(video.boxes)[keep], settings.size,
-                                           settings.margin, settings.square))
+        keypoints.append(keypoints_in_crops_of(np.asarray(video.keypoints)[keep],
+                                               np.asarray(video.boxes)[keep], settings))
         ids.extend([video.video_id] * len(keep))
     if not faces:
         size = settings.size

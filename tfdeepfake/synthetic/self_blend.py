@@ -167,6 +167,13 @@ def keypoints_in_crop(keypoints: np.ndarray, boxes: np.ndarray, size: int, margi
     return ((keypoints - origin) * (size / extent)).astype(np.float32)
 
 
+def keypoints_in_crops_of(keypoints: np.ndarray, boxes: np.ndarray, settings) -> np.ndarray:
+    """``keypoints_in_crop`` for crops cut with ``settings`` (a ``FaceSettings``: its size,
+    margin and squaring), as every face cache and ``detect`` cut them."""
+    return keypoints_in_crop(np.asarray(keypoints), np.asarray(boxes), settings.size,
+                             settings.margin, settings.square)
+
+
 def usable_keypoints(keypoints: np.ndarray, size: int) -> np.ndarray:
     """``[N]`` bool: keypoints that can anchor the face outline in a ``size`` crop."""
     k = np.asarray(keypoints, np.float64).reshape(-1, 5, 2) / float(size)
@@ -360,4 +367,5 @@ from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair  #
 
 __all__ = ["CANONICAL_KEYPOINTS", "FACE_OUTLINE", "PairAugmentConfig", "SelfBlendConfig",
            "SelfBlended", "altered_source", "augment_pair", "blend", "blend_mask", "face_outline", "face_seeds", "hull_mask",
-           "keypoints_in_crop", "lower_face_source", "self_blend", "usable_keypoints"]
+           "keypoints_in_crop", "keypoints_in_crops_of", "lower_face_source", "self_blend",
+           "usable_keypoints"]
