@@ -103,13 +103,15 @@ def region_features(cache: Path, out: Path, region: str) -> None:
     from tfdeepfake.experiments.default_texture import degrade
     from tfdeepfake.faces.crop import crop_face
     from tfdeepfake.models.facenet import load_facenet
-    from tfdeepfake.synthetic.self_blend import keypoints_in_crop
+    from tfdeepfake.detectors.face_caches import face_cache_settings
+    from tfdeepfake.synthetic.self_blend import keypoints_in_crops_of
     from tfdeepfake.video.reader import read_frames
 
     centre_of, shift, side, source = REGIONS[region]
     model = texture_feature_model(load_facenet().model)
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     rng = np.random.default_rng(0)
+    settings = face_cache_settings(cache)
     ids, plain, degraded = [], [], []
     for video in iter_face_videos(cache):
         if not len(video.faces):
@@ -121,9 +123,9 @@ def region_features(cache: Path, out: Path, region: str) -> None:
             by_index = dict(zip(read.tolist(), frames))
             images = [by_index[i] for i in video.frame_indices.tolist()]
             keypoints = video.keypoints
-        else:  # the cached crops, cut at margin 0 as the base features' cache is
+        else:  # the cached crops
             images = list(video.faces)
-            keypoints = keypoints_in_crop(video.keypoints, video.boxes, size, 0.0)
+            keypoints = keypoints_in_crops_of(video.keypoints, video.boxes, settings)
         crops = []
         for image, points in zip(images, keypoints):
             if source == "fixed":
