@@ -259,22 +259,17 @@ def main(argv=None) -> int:
         if not np.array_equal(other["ids"], base["ids"]):
             raise SystemExit(f"{path}: not the same faces as {args.base}")
         features[name] = (other[LAYER], other["deg_" + LAYER])
-    for region in args.region:
-        path = args.work / f"region-{region}.npz"
+    # Features computed here, into --work, once: (name, file, how to compute it).
+    computed = [(region, args.work / f"region-{region}.npz", region_features) for region in args.region]
+    computed += [(transform, args.work / f"{transform}.npz", transformed_features)
+                 for transform in (() if args.only_crops else ("residual", "mirror"))]
+    for name, path, compute in computed:
         if not path.exists():
-            region_features(args.cache, path, region)
+            compute(args.cache, path, name)
         loaded = np.load(path)
         if not np.array_equal(loaded["ids"], base["ids"]):
             raise SystemExit(f"{path}: computed from other faces than {args.base}; delete it")
-        features[region] = (loaded[LAYER], loaded["deg_" + LAYER])
-    for transform in () if args.only_crops else ("residual", "mirror"):
-        path = args.work / f"{transform}.npz"
-        if not path.exists():
-            transformed_features(args.cache, path, transform)
-        loaded = np.load(path)
-        if not np.array_equal(loaded["ids"], base["ids"]):
-            raise SystemExit(f"{path}: computed from other faces than {args.base}; delete it")
-        features[transform] = (loaded[LAYER], loaded["deg_" + LAYER])
+        features[name] = (loaded[LAYER], loaded["deg_" + LAYER])
     features = {k: (a.astype(np.float32), b.astype(np.float32)) for k, (a, b) in features.items()}
     probe = Probe(base)
 
