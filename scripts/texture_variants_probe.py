@@ -85,10 +85,12 @@ def transformed_features(cache: Path, out: Path, transform: str) -> None:
 # 160 px on cheeks and forehead. ``mouth-wide`` and ``mouth-from-face`` tell whether a gain
 # rests on the square's size or on the frame's full resolution; ``lower-face`` is one fixed
 # square of the 160 px face (rows 80-160, columns 40-120: where the mouth square falls in a
-# median margin-0 crop, mouth centre (81, 121), d 60 px), which a model could cut itself.
+# median margin-0 crop, mouth centre (81, 121), d 60 px), which a model could cut itself;
+# ``face-2x``: the whole face enlarged twice, as four quadrants of 80 px each enlarged to 160,
+# their pooled features averaged (is it the scale, wherever on the face?).
 REGIONS = {"mouth": ("mouth", 0.1, 1.3, "frame"), "eyes": ("eyes", 0.0, 1.6, "frame"),
            "mouth-wide": ("mouth", 0.1, 1.8, "frame"), "mouth-from-face": ("mouth", 0.1, 1.3, "face"),
-           "lower-face": (None, None, None, "fixed")}
+           "lower-face": (None, None, None, "fixed"), "face-2x": (None, None, None, "tiles")}
 
 
 def region_features(cache: Path, out: Path, region: str) -> None:
@@ -127,7 +129,7 @@ def region_features(cache: Path, out: Path, region: str) -> None:
             images = list(video.faces)
             keypoints = keypoints_in_crops_of(video.keypoints, video.boxes, settings)
         crops = []
-        for image, points in zip(images, keypoints):
+        for image, points in zip(images, () if source == "tiles" else keypoints):
             if source == "fixed":
                 crops.append(cv2.resize(image[80:160, 40:120], (size, size),
                                         interpolation=cv2.INTER_CUBIC))
@@ -137,6 +139,12 @@ def region_features(cache: Path, out: Path, region: str) -> None:
             centre = (eyes if centre_of == "eyes" else mouth) + np.array([0.0, shift * d])
             box = np.concatenate([centre - side * d / 2, centre + side * d / 2])
             crops.append(crop_face(image, box, size))
+        if source == "tiles":
+            plain.append(_tile_features(infer, images, size).astype(np.float16))
+            worse = [degrade(np.asarray(face), rng) for face in images]
+            degraded.append(_tile_features(infer, worse, size).astype(np.float16))
+            ids += [video.video_id] * len(images)
+            continue
         crops = np.stack(crops)
         worse = np.stack([degrade(c, rng) for c in crops])
         plain.append(infer(tf.constant(crops.astype(np.float32))).numpy().astype(np.float16))
@@ -144,6 +152,19 @@ def region_features(cache: Path, out: Path, region: str) -> None:
         ids += [video.video_id] * len(crops)
     np.savez(out, ids=np.asarray(ids), **{LAYER: np.concatenate(plain)},
              **{"deg_" + LAYER: np.concatenate(degraded)})
+
+
+def _tile_features(infer, faces, size: int) -> np.ndarray:
+    """The mean over a face's four quadrants, each enlarged to ``size``, of ``infer``'s features."""
+    import cv2
+    import tensorflow as tf
+
+    half = size // 2
+    tiles = np.stack([cv2.resize(np.asarray(face)[r:r + half, c:c + half], (size, size),
+                                 interpolation=cv2.INTER_CUBIC)
+                      for face in faces for r in (0, half) for c in (0, half)])
+    features = infer(tf.constant(tiles.astype(np.float32))).numpy()
+    return features.reshape(len(faces), 4, -1).mean(axis=1)
 
 
 class Probe:
