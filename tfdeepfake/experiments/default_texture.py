@@ -154,6 +154,12 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     ids, pf_ids = table["ids"], table["pf_ids"]
     reals = sorted(v for v in videos if videos[v].label == REAL)
     fold_of = real_folds(videos, folds, seed)
+    if sbi_dir and recipes:
+        # Each fold's sbi network must not have seen the genuine videos it scores here.
+        theirs = json.loads((sbi_dir / "results.json").read_text()).get("fold_of", {})
+        if any(theirs.get(v) != k for v, k in fold_of.items()):
+            raise ValueError(f"{sbi_dir}: its folds are not this study's (seed {seed}); "
+                             "use the seed that study used")
     source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
     sources = sorted(set(source.values()))
     rows_of = {v: np.flatnonzero(ids == v) for v in videos}
@@ -247,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="a face cache of other labelled videos added to every fit, never scored")
     p.add_argument("--regions", default="face",
                    help="comma-separated parts of the face the head reads (face, lower-face)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the genuine folds, the degraded copies, the pseudo-fakes and the bootstrap")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
                    help="a video's score from its faces' (the model.json field detect reads)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -254,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     script_logging(args.verbose)
     started = time.perf_counter()
     results = evaluate(args.cache, args.out, sbi_dir=args.sbi,
-                       recipes=(args.recipe or []) if args.sbi else [], c=args.c,
+                       recipes=(args.recipe or []) if args.sbi else [], c=args.c, seed=args.seed,
                        pseudo_share=args.pseudo_share, extra_train=args.extra_train,
                        regions=tuple(r.strip() for r in args.regions.split(",")),
                        aggregation=args.aggregation)
