@@ -79,3 +79,4 @@ def test_the_card_names_the_regions_the_head_reads(tmp_path):
     assert f"| texture, w = 0.0, crop margin {margin:g}, face + lower-face |" in text
     assert f"| texture, w = 0.0, crop margin {margin:g} |" in text
     assert text.count(f"--margin {margin:g} --workers 2") == 1
+    assert "Rows reading other regions of the face were measured, not shipped" in text

@@ -71,7 +71,8 @@ def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
     """The average-pooled middle-layer features of each region of ``faces`` (a Keras tensor
     of 0..255 crops), joined in the order of ``regions`` as the layer ``texture_pool``.
     ``middle_of``: pixels -> the middle layer's map (FaceNet's standardisation inside);
-    ``face_middle``: that map for the whole face when the caller has it already."""
+    ``face_middle``: that map for the whole face when the caller has it already (then
+    ``middle_of`` is needed for the other regions only)."""
     unknown = [r for r in regions if r not in TEXTURE_REGIONS]
     if unknown or not regions or len(set(regions)) != len(regions):
         raise ValueError(f"texture regions {list(regions)}: give each of "
@@ -146,11 +147,13 @@ def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: floa
     pooled, middle = pooled
     features = keras.layers.Activation("linear", name="features")(pooled)
     head = _head(features, dropout, seed, name="sbi_probability")
-    middle_trunk = keras.Model(backbone.input, backbone.get_layer(texture["layer"]).output,
-                                name="facenet_texture_trunk")
-    texture_features = texture_pool(
-        faces, size, texture.get("regions", ["face"]),
-        lambda x: middle_trunk(standardize(x), training=False), face_middle=middle)
+    regions = texture.get("regions", ["face"])
+    middle_of = None
+    if list(regions) != ["face"]:  # other regions pass through FaceNet again, to the layer
+        middle_trunk = keras.Model(backbone.input, backbone.get_layer(texture["layer"]).output,
+                                    name="facenet_texture_trunk")
+        middle_of = lambda x: middle_trunk(standardize(x), training=False)  # noqa: E731
+    texture_features = texture_pool(faces, size, regions, middle_of, face_middle=middle)
     normalised = keras.layers.Normalization(name="texture_norm")(
         texture_features)
     texture_logit = keras.layers.Dense(1, name="texture_logit", kernel_initializer="zeros")(
