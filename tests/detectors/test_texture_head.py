@@ -142,14 +142,9 @@ def test_pulled_fit_stops_where_the_pulled_objective_is_flat():
     np.testing.assert_allclose(np.r_[same[0], same[1]], np.r_[np.ones(5), 0.2])
 
 
-def test_a_head_on_the_face_and_its_lower_half_scores_both_as_documented(tmp_path):
-    """``regions=("face", "lower-face")``: the features are the face's pooled layer joined with
-    that of the crop's lower half (rows 80-160, columns 40-120 of 160) enlarged bilinearly to
-    160 px; the folder records the regions, reloads, and scores with the head's logits of those
-    features. Untrained random-init network: fast."""
-    import tensorflow as tf
-
-    from tfdeepfake.detectors import load_detector
+def _lower_face_folder(tmp_path):
+    """A random-init FaceNet sbi folder with a head on the face and its lower half fitted on
+    six random faces: (FaceNet embedder, the faces, their features, the head, the folder)."""
     from tfdeepfake.detectors.sbi_training import SBITrainingConfig
     from tfdeepfake.detectors.self_blended import save_sbi_model
     from tfdeepfake.detectors.texture_head import (
@@ -163,16 +158,7 @@ def test_a_head_on_the_face_and_its_lower_half_scores_both_as_documented(tmp_pat
 
     embedder = load_facenet("20170512-110547", random_init=True, seed=0)
     faces = np.random.default_rng(2).integers(0, 256, (6, 160, 160, 3)).astype(np.uint8)
-    face_only = texture_features(texture_feature_model(embedder.model), faces)
     both = texture_features(texture_feature_model(embedder.model, regions=("face", "lower-face")), faces)
-    lower = tf.image.resize(faces[:, 80:, 40:120].astype(np.float32), (160, 160)).numpy()
-    assert both.shape == (6, 2 * face_only.shape[1])
-    np.testing.assert_allclose(both[:, :896], face_only, atol=1e-5)
-    np.testing.assert_allclose(both[:, 896:], texture_features(texture_feature_model(embedder.model), lower),
-                               atol=1e-4)
-    with pytest.raises(ValueError, match="texture regions"):
-        texture_feature_model(embedder.model, regions=("face", "chin"))
-
     model = build_sbi_classifier("facenet", trainable_from="none", dropout=0.0,
                                  facenet_network=embedder.model)
     sbi = save_sbi_model(tmp_path / "sbi", model, SBITrainingConfig(trainable_from="none", dropout=0.0),
@@ -180,7 +166,46 @@ def test_a_head_on_the_face_and_its_lower_half_scores_both_as_documented(tmp_pat
                          aggregation="mean", seed=0, training={}, data={})
     head = fit_texture_head(both[:3], both[3:], c=1.0, regions=("face", "lower-face"))
     with_texture_head(sbi, head, tmp_path / "regions", weight=0.0)
-    again = load_detector(tmp_path / "regions")
+    return embedder, faces, both, head, tmp_path / "regions"
+
+
+def test_a_head_on_the_face_and_its_lower_half_scores_both_as_documented(tmp_path):
+    """``regions=("face", "lower-face")``: the features are the face's pooled layer joined with
+    that of the crop's lower half (rows 80-160, columns 40-120 of 160) enlarged bilinearly to
+    160 px; the folder records the regions, reloads, and scores with the head's logits of those
+    features. Untrained random-init network: fast."""
+    import tensorflow as tf
+
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
+
+    embedder, faces, both, head, folder = _lower_face_folder(tmp_path)
+    face_only = texture_features(texture_feature_model(embedder.model), faces)
+    lower = tf.image.resize(faces[:, 80:, 40:120].astype(np.float32), (160, 160)).numpy()
+    assert both.shape == (6, 2 * face_only.shape[1])
+    np.testing.assert_allclose(both[:, :896], face_only, atol=1e-5)
+    np.testing.assert_allclose(both[:, 896:], texture_features(texture_feature_model(embedder.model), lower),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="texture regions"):
+        texture_feature_model(embedder.model, regions=("face", "chin"))
+    again = load_detector(folder)
     assert again.backbone["texture"]["regions"] == ["face", "lower-face"]
     expected = 1 / (1 + np.exp(-head.logits(both)))
     np.testing.assert_allclose(again.score_faces(faces), expected, atol=5e-3)
+
+
+@pytest.mark.slow
+def test_a_head_on_regions_exports_to_tflite_with_the_same_probabilities(tmp_path):
+    """The lower face is cut and enlarged inside the graph, so the TFLite face model (one uint8
+    input, as for every sbi model) scores as Keras does."""
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.export.from_model import export_model
+    from tfdeepfake.lite.interpreter import LiteModel
+
+    _, faces, _, _, folder = _lower_face_folder(tmp_path)
+    detector = load_detector(folder)
+    written = export_model(detector, tmp_path / "export", formats=("tflite",),
+                           tflite_variants=("float32",))
+    out = LiteModel(written["tflite"]["float32"])(faces=faces)
+    np.testing.assert_allclose(out["fake_probability"].ravel(), detector.score_faces(faces), atol=1e-4)
+    assert out["embedding"].shape[0] == len(faces)
