@@ -104,8 +104,9 @@ def region_features(cache: Path, out: Path, region: str) -> None:
     from tfdeepfake.detectors.texture_head import texture_feature_model
     from tfdeepfake.experiments.default_texture import degrade
     from tfdeepfake.faces.crop import crop_face
-    from tfdeepfake.models.facenet import load_facenet
     from tfdeepfake.detectors.face_caches import face_cache_settings
+    from tfdeepfake.models.facenet import load_facenet
+    from tfdeepfake.models.sbi_classifier import TEXTURE_REGIONS
     from tfdeepfake.synthetic.self_blend import keypoints_in_crops_of
     from tfdeepfake.video.reader import read_frames
 
@@ -128,23 +129,24 @@ def region_features(cache: Path, out: Path, region: str) -> None:
         else:  # the cached crops
             images = list(video.faces)
             keypoints = keypoints_in_crops_of(video.keypoints, video.boxes, settings)
-        crops = []
-        for image, points in zip(images, () if source == "tiles" else keypoints):
-            if source == "fixed":
-                crops.append(cv2.resize(image[80:160, 40:120], (size, size),
-                                        interpolation=cv2.INTER_CUBIC))
-                continue
-            eyes, mouth = points[:2].mean(0), points[3:].mean(0)
-            d = float(np.linalg.norm(mouth - eyes))
-            centre = (eyes if centre_of == "eyes" else mouth) + np.array([0.0, shift * d])
-            box = np.concatenate([centre - side * d / 2, centre + side * d / 2])
-            crops.append(crop_face(image, box, size))
         if source == "tiles":
             plain.append(_tile_features(infer, images, size).astype(np.float16))
             worse = [degrade(np.asarray(face), rng) for face in images]
             degraded.append(_tile_features(infer, worse, size).astype(np.float16))
             ids += [video.video_id] * len(images)
             continue
+        if source == "fixed":  # the model's lower-face square, enlarged bicubically here
+            top, left, width = (round(f * size) for f in TEXTURE_REGIONS["lower-face"])
+            crops = [cv2.resize(image[top:top + width, left:left + width], (size, size),
+                                interpolation=cv2.INTER_CUBIC) for image in images]
+        else:
+            crops = []
+            for image, points in zip(images, keypoints):
+                eyes, mouth = points[:2].mean(0), points[3:].mean(0)
+                d = float(np.linalg.norm(mouth - eyes))
+                centre = (eyes if centre_of == "eyes" else mouth) + np.array([0.0, shift * d])
+                box = np.concatenate([centre - side * d / 2, centre + side * d / 2])
+                crops.append(crop_face(image, box, size))
         crops = np.stack(crops)
         worse = np.stack([degrade(c, rng) for c in crops])
         plain.append(infer(tf.constant(crops.astype(np.float32))).numpy().astype(np.float16))

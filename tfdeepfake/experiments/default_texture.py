@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfdeepfake.constants import FAKE, REAL
-from tfdeepfake.scoring import AGGREGATIONS
+from tfdeepfake.scoring import AGGREGATIONS, aggregate_video_scores
 from tfdeepfake.video.sampling import spread_picks
 
 logger = logging.getLogger(__name__)
@@ -168,8 +168,6 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
                                "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
                                "regions": list(regions), "aggregation": aggregation,
                                "combinations": {}}
-    # A video's score from its faces' probabilities, as detect aggregates them.
-    aggregate = {"mean": np.mean, "median": np.median, "max": np.max}[aggregation]
     extra_real, extra_fake = np.zeros((0, table["x"].shape[1])), np.zeros((0, table["x"].shape[1]))
     if extra_train:
         extra = texture_table(extra_train, out, seed, name="extra_texture_features.npz",
@@ -210,8 +208,9 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
                     tuned = _logit(sbi[v][str(k)]) if sbi else np.zeros_like(texture)
                     for w in (WEIGHTS if sbi else (0.0,)):
                         p = 1.0 / (1.0 + np.exp(-(w * tuned + (1 - w) * texture)))
+                        # a video's score from its faces', as detect aggregates them
                         (real_scores if videos[v].label == REAL else fake_scores)[w][v].append(
-                            float(aggregate(p)))
+                            float(aggregate_video_scores(p, np.zeros(len(p)), aggregation)[1][0]))
         results["combinations"][name] = {
             str(w): summarise_scores(videos, {v: float(np.mean(s)) for v, s in real_scores[w].items()},
                                      {v: float(np.mean(s)) for v, s in fake_scores[w].items()},

@@ -77,25 +77,22 @@ def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
     if unknown or not regions or len(set(regions)) != len(regions):
         raise ValueError(f"texture regions {list(regions)}: give each of "
                          f"{', '.join(TEXTURE_REGIONS)} at most once")
-    if list(regions) == ["face"]:  # the layout of every head fitted before regions existed
-        middle = face_middle if face_middle is not None else middle_of(faces)
-        return keras.layers.GlobalAveragePooling2D(name="texture_pool")(middle)
+    alone = len(regions) == 1  # one region: its pooling is `texture_pool` (every older head's)
     pooled = []
     for region in regions:
-        top, left, side = (round(f * size) for f in TEXTURE_REGIONS[region])
         name = region.replace("-", "_")
-        if region == "face" and face_middle is not None:
-            middle = face_middle
-        elif (top, left, side) == (0, 0, size):
-            middle = middle_of(faces)
+        if region == "face":
+            middle = face_middle if face_middle is not None else middle_of(faces)
         else:
+            top, left, side = (round(f * size) for f in TEXTURE_REGIONS[region])
             crop = keras.layers.Cropping2D(((top, size - top - side), (left, size - left - side)),
                                            name=f"texture_crop_{name}")(faces)
             crop = keras.layers.Resizing(size, size, interpolation="bilinear",
                                          name=f"texture_resize_{name}")(crop)
             middle = middle_of(crop)
-        pooled.append(keras.layers.GlobalAveragePooling2D(name=f"texture_pool_{name}")(middle))
-    return keras.layers.Concatenate(name="texture_pool")(pooled)
+        pooled.append(keras.layers.GlobalAveragePooling2D(
+            name="texture_pool" if alone else f"texture_pool_{name}")(middle))
+    return pooled[0] if alone else keras.layers.Concatenate(name="texture_pool")(pooled)
 
 
 class CombinedLogits(keras.layers.Layer):
