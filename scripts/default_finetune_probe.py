@@ -16,6 +16,11 @@ face of the held-out videos (a video's score: the mean). Variants, all on the sa
 - ``texture+finetune``: the texture head fitted first and kept fixed, the fine-tuned head
   learning what it misses (``CombinedLogits``, weight ``--weight``).
 
+``--pseudo-fakes``: the fits also train on pseudo-fakes of their genuine training videos (8
+faces per video; self-blended and lip-sync imitations, each with its real partner after the
+same quality augmentation, as ``default_texture`` makes them), labelled fakes and pseudo-fakes
+together: the issue's "labelled fakes with pseudo-fakes, the backbone unfrozen".
+
 Prints video AUC [95% CI] for all fakes, modern generators and classic FF++ / DFDC, and
 writes every video's score to ``--out``.
 """
@@ -46,6 +51,28 @@ def fake_source_folds(videos: dict, folds: int, seed: int) -> dict[str, int]:
                                 folds, seed)
 
 
+def _with_pseudo_fakes(faces: list, labels: list, train: list, cache: Path, rng) -> tuple[list, list]:
+    from tfdeepfake.constants import REAL
+    from tfdeepfake.detectors.xception import face_cache_settings
+    from tfdeepfake.experiments.default_texture import PSEUDO_FAKES_PER_VIDEO
+    from tfdeepfake.pipelines.self_blend import real_faces
+    from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair
+    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+
+    data = real_faces([v for v in train if v.label == REAL], face_cache_settings(cache),
+                      PSEUDO_FAKES_PER_VIDEO)
+    quality = PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
+    faces, labels = list(faces), list(labels)
+    for config in (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0)):
+        seeds = rng.integers(0, 2**62, len(data))
+        fakes = self_blend(data.faces, data.keypoints, seeds, config).images
+        for real, fake, seed in zip(data.faces, fakes, seeds):
+            pair = augment_pair(np.stack([real, fake]), np.random.default_rng(int(seed)), quality)
+            faces += [pair[0], pair[1]]
+            labels += [0, 1]
+    return faces, labels
+
+
 def fit_and_score(variant: str, train: list, scored: list, videos: dict, args) -> dict[str, float]:
     import tensorflow as tf
 
@@ -61,6 +88,8 @@ def fit_and_score(variant: str, train: list, scored: list, videos: dict, args) -
         picked = np.asarray(v.faces)[spread_picks(len(v.faces), args.faces)]
         faces += list(picked) + [degrade(f, rng) for f in picked]
         labels += [int(v.label)] * (2 * len(picked))
+    if args.pseudo_fakes:
+        faces, labels = _with_pseudo_fakes(faces, labels, [videos[v] for v in train], args.cache, rng)
     faces, labels = np.stack(faces).astype(np.uint8), np.asarray(labels, np.float32)
     weight = np.where(labels == 1, 0.5 / labels.mean(), 0.5 / (1 - labels.mean())).astype(np.float32)
     tf.keras.utils.set_random_seed(args.seed)
@@ -109,6 +138,8 @@ def main(argv=None) -> int:
     p.add_argument("--weight", type=float, default=0.5, help="the fine-tuned head's weight beside the texture head")
     p.add_argument("--faces", type=int, default=12, help="training faces per video")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pseudo-fakes", action="store_true",
+                   help="also train on pseudo-fakes of the genuine training videos")
     args = p.parse_args(argv)
     videos = {v.video_id: v for v in iter_face_videos(args.cache) if len(v.faces)}
     genuine_fold = real_folds(videos, 3, args.seed)
@@ -117,6 +148,7 @@ def main(argv=None) -> int:
     for variant in args.variant or VARIANTS:
         for k in range(3):
             key = f"{variant}|{args.trainable_from}|{args.epochs}|{args.lr}|{args.weight}|{k}"
+            key += "|pseudo-fakes" * args.pseudo_fakes
             if key in done:
                 continue
             started = time.perf_counter()
@@ -127,7 +159,8 @@ def main(argv=None) -> int:
             print(f"{key}: {time.perf_counter() - started:.0f} s", flush=True)
         scores = {}
         for k in range(3):
-            scores.update(done[f"{variant}|{args.trainable_from}|{args.epochs}|{args.lr}|{args.weight}|{k}"])
+            scores.update(done[f"{variant}|{args.trainable_from}|{args.epochs}|{args.lr}|{args.weight}|{k}"
+                               + "|pseudo-fakes" * args.pseudo_fakes])
         real = [s for v, s in scores.items() if videos[v].label == REAL]
         fakes = {v: s for v, s in scores.items() if videos[v].label == FAKE}
         parts = {"all": list(fakes.values()),
@@ -136,7 +169,7 @@ def main(argv=None) -> int:
         row = ", ".join(f"{name} {r['auc']:.3f} [{r['low']:.2f}, {r['high']:.2f}] ({len(f)})"
                         for name, f in parts.items() for r in [auc_interval(real, f)])
         print(f"{variant} (from {args.trainable_from}, {args.epochs} epochs, lr {args.lr}, "
-              f"w {args.weight}; {len(real)} genuine): {row}", flush=True)
+              f"w {args.weight}{', pseudo-fakes' * args.pseudo_fakes}; {len(real)} genuine): {row}", flush=True)
     return 0
 
 

@@ -21,6 +21,15 @@ when frames are read, 1 min otherwise); with ``--only-crops`` nothing else is ru
     python scripts/texture_variants_probe.py runs/dd/faces_m0.0.h5 --base runs/dd/feats_m0.0.npz \
         --region mouth --region eyes --only-crops --work runs/regions The residual and
 mirrored features are computed from the base cache into ``--work`` (a minute each on 2 cores).
+``--variant NAME`` runs only these face-level variants of the base features (seconds each),
+nothing else: ``source-balanced`` (each fake source, and each genuine collection, weighs the
+same within its class, where the base weighs every face the same), ``sqrt`` (the pooled
+activations' square root, a power normalisation common for pooled CNN features) and
+``test-degraded`` (a face's score at test is the mean over it and its degraded copy):
+
+    python scripts/texture_variants_probe.py runs/dd/faces_m0.0.h5 --base runs/dd/feats_m0.0.npz \
+        --work runs/variants --variant source-balanced --variant sqrt --variant test-degraded
+
 Prints video AUC [95% CI] per family and the paired difference against the base (bootstrap
 resampling videos once for both, as ``scripts/compare_studies.py`` does).
 """
@@ -41,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_studies import paired_difference  # noqa: E402
 
 LAYER = "Block17_10_Activation"
+SIMPLE_VARIANTS = ("source-balanced", "sqrt", "test-degraded")
 FACES_PER_VIDEO = 12
 C = 0.01  # the layer probe's L2 strength 1/C
 
@@ -196,16 +206,26 @@ class Probe:
                           or (self.label[v] == 1 and self.method[v] == g)]
                 yield train, scored
 
-    def face_level(self, x, xd, classifier="logistic", mirror=None):
-        """Per-face fits; ``mirror``: (x, xd) of the mirrored faces, trained on and averaged."""
+    def face_level(self, x, xd, classifier="logistic", mirror=None, balance_sources=False,
+                   test_degraded=False):
+        """Per-face fits; ``mirror``: (x, xd) of the mirrored faces, trained on and averaged;
+        ``balance_sources``: each group (a fake source, a genuine collection) weighs the same
+        within its class; ``test_degraded``: scored faces averaged with their degraded copies."""
         out = {v: [] for v in self.videos}
         for train, scored in self.splits():
             rows = self.keep & np.isin(self.ids, train)
             parts = [x[rows], xd[rows]] + ([mirror[0][rows], mirror[1][rows]] if mirror else [])
-            model = make_classifier(classifier).fit(np.concatenate(parts),
-                                                    np.tile(self.labels[rows], len(parts)))
+            labels = np.tile(self.labels[rows], len(parts))
+            model = make_classifier(classifier)
+            if balance_sources:
+                groups = np.tile([self.method[v] for v in self.ids[rows]], len(parts))
+                model.fit(np.concatenate(parts), labels,
+                          logisticregression__sample_weight=group_balanced_weights(groups, labels))
+            else:
+                model.fit(np.concatenate(parts), labels)
             for v in scored:
                 faces = [x[self.ids == v]] + ([mirror[0][self.ids == v]] if mirror else [])
+                faces += [xd[self.ids == v]] if test_degraded else []
                 out[v].append(float(np.mean([face_scores(model, f) for f in faces])))
         return {v: float(np.mean(s)) for v, s in out.items()}
 
@@ -224,6 +244,18 @@ class Probe:
             for v in scored:
                 out[v].append(float(model.predict_proba(table[v][None])[0, 1]))
         return {v: float(np.mean(s)) for v, s in out.items()}
+
+
+def group_balanced_weights(groups: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Sample weights under which each class weighs the same, and within a class each group."""
+    weights = np.zeros(len(labels))
+    for label in np.unique(labels):
+        in_class = labels == label
+        names = np.unique(groups[in_class])
+        for name in names:
+            rows = in_class & (groups == name)
+            weights[rows] = 1.0 / (rows.sum() * len(names))
+    return weights * len(labels) / weights.sum()
 
 
 def make_classifier(kind: str):
@@ -269,10 +301,15 @@ def main(argv=None) -> int:
                    help="also a square around the mouth or the eyes, cut from the video's frames")
     p.add_argument("--only-crops", action="store_true",
                    help="only the crop and region variants (minutes instead of about 20)")
+    p.add_argument("--variant", action="append", default=[], choices=SIMPLE_VARIANTS,
+                   help="only these face-level variants of the base features (seconds each)")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--out", type=Path, help="per-video scores of every variant (JSON)")
     p.add_argument("--bootstrap", type=int, default=1000)
     args = p.parse_args(argv)
+    if args.variant and (args.crop or args.region):
+        p.error("--variant runs alone, without --crop or --region")
+    args.only_crops |= bool(args.variant)  # nothing computed into --work
     args.work.mkdir(parents=True, exist_ok=True)
     base = dict(np.load(args.base))
     features = {"base": (base[LAYER], base["deg_" + LAYER])}
@@ -300,6 +337,12 @@ def main(argv=None) -> int:
         return tuple(np.concatenate([features[n][i] for n in names], axis=1) for i in (0, 1))
 
     scores = {"base": probe.face_level(*features["base"])}
+    if args.variant:
+        x, xd = features["base"]
+        chosen = {"source-balanced": lambda: probe.face_level(x, xd, balance_sources=True),
+                  "sqrt": lambda: probe.face_level(np.sqrt(np.maximum(x, 0)), np.sqrt(np.maximum(xd, 0))),
+                  "test-degraded": lambda: probe.face_level(x, xd, test_degraded=True)}
+        scores.update({name: chosen[name]() for name in args.variant})
     for name in [n for n in features if n not in ("base", "residual", "mirror")]:
         scores[f"crop {name}"] = probe.face_level(*features[name])
         scores[f"crops base+{name} joined"] = probe.face_level(*joined("base", name))
