@@ -21,6 +21,7 @@ when frames are read, 1 min otherwise); with ``--only-crops`` nothing else is ru
     python scripts/texture_variants_probe.py runs/dd/faces_m0.0.h5 --base runs/dd/feats_m0.0.npz \
         --region mouth --region eyes --only-crops --work runs/regions The residual and
 mirrored features are computed from the base cache into ``--work`` (a minute each on 2 cores).
+
 ``--variant NAME`` runs only these face-level variants of the base features (seconds each),
 nothing else: ``source-balanced`` (each fake source, and each genuine collection, weighs the
 same within its class, where the base weighs every face the same), ``sqrt`` (the pooled
