@@ -46,7 +46,7 @@ test-weights: venv
 	fi
 
 # Two pytest-xdist workers, a test file each at a time (module fixtures stay in one
-# process): the suite is mostly single-threaded, so two cores finish it in about 14 minutes
+# process): the suite is mostly single-threaded, so two cores finish it in 10-14 minutes
 # instead of 21. TEST_WORKERS=0 runs it in this process (pdb, -x).
 TEST_WORKERS ?= 2
 PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
