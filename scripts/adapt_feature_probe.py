@@ -169,7 +169,7 @@ def target_pseudo_fakes(cache, out: Path) -> dict[str, np.ndarray]:
     from tfdeepfake.experiments.default_texture import PSEUDO_FAKES_PER_VIDEO
     from tfdeepfake.models.facenet import load_facenet
     from tfdeepfake.pipelines.self_blend import real_faces
-    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+    from tfdeepfake.synthetic.self_blend import PSEUDO_FAKE_RECIPES, self_blend
 
     model = texture_feature_model(load_facenet().model)
     settings = face_cache_settings(cache)
@@ -180,8 +180,8 @@ def target_pseudo_fakes(cache, out: Path) -> dict[str, np.ndarray]:
         if not len(data.faces):
             continue
         seeds = rng.integers(0, 2**62, len(data))
-        for config in (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0)):
-            feats.append(texture_features(model, self_blend(data.faces, data.keypoints, seeds, config).images))
+        for recipe in PSEUDO_FAKE_RECIPES:
+            feats.append(texture_features(model, self_blend(data.faces, data.keypoints, seeds, recipe).images))
             ids += [video.video_id] * len(data)
     table = {"ids": np.asarray(ids), "x": np.concatenate(feats)}
     np.savez(out, **table)

@@ -54,21 +54,17 @@ def fake_source_folds(videos: dict, folds: int, seed: int) -> dict[str, int]:
 def _with_pseudo_fakes(faces: list, labels: list, train: list, cache: Path, rng) -> tuple[list, list]:
     from tfdeepfake.constants import REAL
     from tfdeepfake.detectors.xception import face_cache_settings
-    from tfdeepfake.experiments.default_texture import PSEUDO_FAKES_PER_VIDEO
+    from tfdeepfake.experiments.default_texture import PSEUDO_FAKES_PER_VIDEO, augmented_pseudo_fakes
     from tfdeepfake.pipelines.self_blend import real_faces
-    from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair
-    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+    from tfdeepfake.synthetic.self_blend import PSEUDO_FAKE_RECIPES
 
     data = real_faces([v for v in train if v.label == REAL], face_cache_settings(cache),
                       PSEUDO_FAKES_PER_VIDEO)
-    quality = PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
     faces, labels = list(faces), list(labels)
-    for config in (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0)):
+    for recipe in PSEUDO_FAKE_RECIPES:
         seeds = rng.integers(0, 2**62, len(data))
-        fakes = self_blend(data.faces, data.keypoints, seeds, config).images
-        for real, fake, seed in zip(data.faces, fakes, seeds):
-            pair = augment_pair(np.stack([real, fake]), np.random.default_rng(int(seed)), quality)
-            faces += [pair[0], pair[1]]
+        for real, fake in zip(*augmented_pseudo_fakes(data.faces, data.keypoints, seeds, recipe)):
+            faces += [real, fake]
             labels += [0, 1]
     return faces, labels
 

@@ -270,7 +270,7 @@ def self_blend_head(detector, targets: Targets, seed: int = 0,
     genuine, their pseudo-fakes as fake, the source objective as its stored quadratic
     (``curvature``: ``(H, training rows)``, read from the folder when not given)."""
     from tfdeepfake.detectors.texture_head import load_curvature, pulled_fit, texture_features
-    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+    from tfdeepfake.synthetic.self_blend import PSEUDO_FAKE_RECIPES, self_blend
     from tfdeepfake.video.sampling import spread_picks
 
     _facenet_parts(detector)
@@ -288,13 +288,12 @@ def self_blend_head(detector, targets: Targets, seed: int = 0,
     features_model = _texture_feature_model(detector)
     rng = np.random.default_rng(seed)
     genuine, made = [], []
-    recipes = (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0))
     for video in targets.videos:
         genuine.append(texture_features(features_model,
                                         video.faces[spread_picks(len(video.faces), SELF_BLEND_FACES_PER_VIDEO)]))
         picked = spread_picks(len(video.faces), SELF_BLEND_PSEUDO_PER_VIDEO)
         seeds = rng.integers(0, 2**62, len(picked))
-        for recipe in recipes:
+        for recipe in PSEUDO_FAKE_RECIPES:
             blended = self_blend(video.faces[picked], video.keypoints[picked], seeds, recipe).images
             made.append(texture_features(features_model, blended))
     genuine, made = np.concatenate(genuine), np.concatenate(made)

@@ -52,6 +52,21 @@ def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1] if ok else x
 
 
+def augmented_pseudo_fakes(faces: np.ndarray, keypoints: np.ndarray, seeds: np.ndarray,
+                           recipe) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-fakes of real ``faces`` made with ``recipe`` (a ``SelfBlendConfig``), and the
+    reals: each pair passed through the same quality augmentation, seeded by its face's seed,
+    so that image quality is no cue. Returns (reals, fakes)."""
+    from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair
+    from tfdeepfake.synthetic.self_blend import self_blend
+
+    quality = PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
+    fakes = self_blend(faces, keypoints, seeds, recipe).images
+    pairs = [augment_pair(np.stack([r, f]), np.random.default_rng(int(s)), quality)
+             for r, f, s in zip(faces, fakes, seeds)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
 def texture_table(cache: str | Path, out: Path, seed: int = 0,
                   name: str = "texture_features.npz",
                   regions: Sequence[str] = ("face",)) -> dict[str, np.ndarray]:
@@ -72,13 +87,11 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
     from tfdeepfake.detectors.xception import face_cache_settings
     from tfdeepfake.models.facenet import load_facenet
     from tfdeepfake.pipelines.self_blend import real_faces
-    from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair
-    from tfdeepfake.synthetic.self_blend import SelfBlendConfig, self_blend
+    from tfdeepfake.synthetic.self_blend import PSEUDO_FAKE_RECIPES
 
     model = texture_feature_model(load_facenet().model, regions=tuple(regions))
     settings = face_cache_settings(cache)
     rng = np.random.default_rng(seed)
-    quality = PairAugmentConfig(rescale_probability=0.5, noise_probability=0.3)
     rows: dict[str, list] = {k: [] for k in ("ids", "x", "x_degraded", "pf_ids", "pf_fake", "pf_real")}
     for video in iter_face_videos(cache):
         if not len(video.faces):
@@ -91,12 +104,10 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
             continue
         data = real_faces([video], settings, PSEUDO_FAKES_PER_VIDEO)
         seeds = rng.integers(0, 2**62, len(data))
-        for config in (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0)):
-            fakes = self_blend(data.faces, data.keypoints, seeds, config).images
-            pairs = [augment_pair(np.stack([r, f]), np.random.default_rng(int(s)), quality)
-                     for r, f, s in zip(data.faces, fakes, seeds)]
-            rows["pf_real"].append(texture_features(model, np.stack([p[0] for p in pairs])))
-            rows["pf_fake"].append(texture_features(model, np.stack([p[1] for p in pairs])))
+        for recipe in PSEUDO_FAKE_RECIPES:
+            reals, fakes = augmented_pseudo_fakes(data.faces, data.keypoints, seeds, recipe)
+            rows["pf_real"].append(texture_features(model, reals))
+            rows["pf_fake"].append(texture_features(model, fakes))
             rows["pf_ids"] += [video.video_id] * len(data)
     table = {k: (np.concatenate(v) if k not in ("ids", "pf_ids") else np.asarray(v))
              for k, v in rows.items()}

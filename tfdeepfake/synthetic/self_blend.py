@@ -131,10 +131,16 @@ class SelfBlendConfig:
         return cls(**dict(data))
 
 
+
 def _pair(value: Sequence[float], name: str) -> tuple[float, float]:
     if len(value) != 2:
         raise ValueError(f"{name} must be (low, high), got {value}")
     return float(value[0]), float(value[1])
+
+
+# The texture head's pseudo-fakes (issue 20) and adapt --method self-blend: self-blends of the
+# whole face, and lip-sync imitations (only the lower face replaced).
+PSEUDO_FAKE_RECIPES = (SelfBlendConfig(), SelfBlendConfig(mouth_probability=1.0))
 
 
 @dataclasses.dataclass
@@ -365,7 +371,7 @@ def self_blend(faces: np.ndarray, keypoints: np.ndarray, seed: int | Sequence[in
 from tfdeepfake.synthetic.pair_augment import PairAugmentConfig, augment_pair  # noqa: E402
 
 
-__all__ = ["CANONICAL_KEYPOINTS", "FACE_OUTLINE", "PairAugmentConfig", "SelfBlendConfig",
+__all__ = ["CANONICAL_KEYPOINTS", "FACE_OUTLINE", "PSEUDO_FAKE_RECIPES", "PairAugmentConfig", "SelfBlendConfig",
            "SelfBlended", "altered_source", "augment_pair", "blend", "blend_mask", "face_outline", "face_seeds", "hull_mask",
            "keypoints_in_crop", "keypoints_in_crops_of", "lower_face_source", "self_blend",
            "usable_keypoints"]
