@@ -16,6 +16,9 @@ for all fakes, modern generators and classic FF++ / DFDC. ``--video MODE`` fits 
 features instead (``mean``, ``std``, ``diff``: mean absolute frame-to-frame change,
 ``meandiff``).
 
+``--pooling gram`` computes second-order statistics instead (``Block35_gram``, ``Block17_gram``:
+Gram matrices of projected channels over the face's positions, signed square root).
+
 ``--pooling sharpness`` computes, instead of FaceNet layers, where a face's fine detail is
 (``Sharp``, 80 values): on a 4x4 grid of the face, the log energy of a Laplacian and of two
 difference-of-Gaussians bands, each relative to its mean over the face, and fine against
@@ -39,6 +42,19 @@ LAYERS = ("Block35_5_Activation", "Mixed_6a", "Block17_10_Activation", "AvgPool"
 # --pooling grid: Block17_10 pooled over a 2x2 grid of the face (upper/lower, left/right:
 # a lip-sync edit is local to the mouth) and its spatial standard deviation.
 GRID_LAYERS = ("Block17_grid", "Block17_std")
+# --pooling gram: second-order texture statistics (the Gram matrix of a layer's channels over
+# the face's positions, as in texture synthesis), channels first projected to GRAM_DIM by a
+# fixed random orthonormal matrix (no data seen), upper triangle, signed square root.
+GRAM_TAPS = {"Block35_gram": "Block35_5_Activation", "Block17_gram": "Block17_10_Activation"}
+GRAM_DIM = 48
+
+
+def gram_features(maps: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """[B, H, W, C] activations -> [B, d(d+1)/2] signed-root Gram statistics."""
+    x = maps.reshape(len(maps), -1, maps.shape[-1]) @ projection
+    gram = np.einsum("bpc,bpd->bcd", x, x) / x.shape[1]
+    upper = gram[:, *np.triu_indices(projection.shape[1])]
+    return (np.sign(upper) * np.sqrt(np.abs(upper))).astype(np.float32)
 
 
 def _pooled(output, pooling: str):
@@ -105,13 +121,17 @@ def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
 
     network = load_facenet().model
     backbone = network.get_layer("inception_resnet_v1")
-    names = LAYERS if pooling == "average" else GRID_LAYERS
-    taps = LAYERS if pooling == "average" else ("Block17_10_Activation",)
+    names = {"average": LAYERS, "grid": GRID_LAYERS, "gram": tuple(GRAM_TAPS)}[pooling]
+    taps = {"average": LAYERS, "grid": ("Block17_10_Activation",),
+            "gram": tuple(GRAM_TAPS.values())}[pooling]
     trunk = keras.Model(backbone.input, [backbone.get_layer(n).output for n in taps])
     faces_in = keras.Input((160, 160, 3))
     outputs = trunk(network.get_layer("facenet_standardize")(faces_in), training=False)
-    model = keras.Model(faces_in, _pooled(outputs if isinstance(outputs, list) else [outputs], pooling))
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    model = keras.Model(faces_in, outputs if pooling == "gram" else _pooled(outputs, pooling))
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    projections = [np.linalg.qr(np.random.default_rng(7).standard_normal((int(o.shape[-1]), GRAM_DIM)))[0]
+                   for o in outputs]
     rng = np.random.default_rng(0)
     rows = {"ids": [], "labels": [], "methods": []}
     feats = {n: [] for n in names}
@@ -121,8 +141,11 @@ def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
             continue
         faces = np.asarray(video.faces)
         for store, batch in ((feats, faces), (degraded, np.stack([degrade(f, rng) for f in faces]))):
-            for name, value in zip(names, infer(tf.constant(batch.astype(np.float32)))):
-                store[name].append(value.numpy().astype(np.float16))
+            values = [v.numpy() for v in infer(tf.constant(batch.astype(np.float32)))]
+            if pooling == "gram":
+                values = [gram_features(v, q) for v, q in zip(values, projections)]
+            for name, value in zip(names, values):
+                store[name].append(value.astype(np.float16))
         rows["ids"] += [video.video_id] * len(faces)
         rows["labels"] += [video.label] * len(faces)
         rows["methods"] += [str(video.attrs.get("method"))] * len(faces)
@@ -151,9 +174,10 @@ def main(argv=None) -> int:
                    help="lda: shrinkage LDA (equal priors) in place of the logistic regression")
     p.add_argument("--no-degraded", action="store_true")
     p.add_argument("--video", choices=("mean", "std", "diff", "meandiff"))
-    p.add_argument("--pooling", choices=("average", "grid", "sharpness"), default="average",
+    p.add_argument("--pooling", choices=("average", "grid", "gram", "sharpness"), default="average",
                    help="features to compute when --features is absent (grid: layers "
-                        + " and ".join(GRID_LAYERS) + "; sharpness: Sharp)")
+                        + " and ".join(GRID_LAYERS) + "; gram: " + " and ".join(GRAM_TAPS)
+                        + "; sharpness: Sharp)")
     args = p.parse_args(argv)
     d = {}
     for path in args.features or [Path("runs/dd/feats.npz")]:
