@@ -152,17 +152,9 @@ def main(argv=None) -> int:
     sync = {v: float(np.mean(s)) for v, s in scores.items()}
     report(f"sync features, logistic regression per held-out source (C={args.c})", sync)
     if args.texture:
-        shipped = json.loads(args.texture.read_text())["combinations"]["texture"]["0.0"]
-        given = {**shipped["real_scores"], **shipped["fake_scores"]}
-        logit = {v: float(np.log(given[v] / (1 - given[v]))) for v in videos}
-        report("texture scores, same videos", logit)
+        from landmark_dynamics_probe import report_with_texture  # this folder, beside it
 
-        def standardised(score):
-            ref = np.array([score[v] for v in reals])
-            return {v: (score[v] - ref.mean()) / ref.std() for v in videos}
-
-        a, b = standardised(logit), standardised(sync)
-        report("texture + sync (1:1)", {v: a[v] + b[v] for v in videos})
+        report_with_texture(report, args.texture, sync, reals, "sync")
     return 0
 
 

@@ -175,17 +175,25 @@ def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) ->
 
     report(f"landmark dynamics (C={c})", dynamics)
     if texture:
-        shipped = json.loads(texture.read_text())["combinations"]["texture"]["0.0"]
-        given = {**shipped["real_scores"], **shipped["fake_scores"]}
-        logit = {v: float(np.log(given[v] / (1 - given[v]))) for v in videos}
-        report("texture scores, same videos", logit)
+        report_with_texture(report, texture, dynamics, reals, "landmark dynamics")
 
-        def standardised(score):
-            ref = np.array([score[v] for v in reals])
-            return {v: (score[v] - ref.mean()) / ref.std() for v in videos}
 
-        a, b = standardised(logit), standardised(dynamics)
-        report("texture + landmark dynamics (1:1)", {v: a[v] + b[v] for v in videos})
+def report_with_texture(report, texture: Path, score: dict[str, float], reals: list[str],
+                        name: str) -> None:
+    """Report the shipped recipe's out-of-fold video scores (``default_texture``'s
+    ``texture.json``) on the videos of ``score``, and both scores standardised on the genuine
+    videos and added 1:1 (not tuned)."""
+    shipped = json.loads(texture.read_text())["combinations"]["texture"]["0.0"]
+    given = {**shipped["real_scores"], **shipped["fake_scores"]}
+    logit = {v: float(np.log(given[v] / (1 - given[v]))) for v in score}
+    report("texture scores, same videos", logit)
+
+    def standardised(values):
+        ref = np.array([values[v] for v in reals])
+        return {v: (values[v] - ref.mean()) / ref.std() for v in score}
+
+    a, b = standardised(logit), standardised(score)
+    report(f"texture + {name} (1:1)", {v: a[v] + b[v] for v in score})
 
 
 def main(argv=None) -> int:
