@@ -33,9 +33,13 @@ WINDOW_S = 0.04
 NAMES = ("r0", "rbest", "lag_s", "peak")
 
 
-def sound_track(path: Path) -> tuple[np.ndarray, int, float] | None:
-    """Mono float samples, their rate, and the sound's start time relative to the video's."""
+def sound_track(path: Path, seconds: float) -> tuple[np.ndarray, int, float] | None:
+    """Mono float samples of about the first ``seconds`` of the video, their rate, and the
+    sound's start time relative to the video's."""
     import av
+
+    def start(stream):
+        return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
     with av.open(str(path)) as container:
         if not container.streams.audio or not container.streams.video:
@@ -46,12 +50,10 @@ def sound_track(path: Path) -> tuple[np.ndarray, int, float] | None:
         for frame in container.decode(audio):
             for out in resampler.resample(frame):
                 chunks.append(out.to_ndarray().reshape(-1))
+            if frame.time is not None and frame.time - start(video) > seconds:
+                break  # the tracks cover the first seconds only
         if not chunks:
             return None
-
-        def start(stream):
-            return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-
         return np.concatenate(chunks).astype(np.float64), 16000, start(audio) - start(video)
 
 
@@ -107,11 +109,12 @@ def main(argv=None) -> int:
     for k, v in enumerate(stored["ids"]):
         if v not in rows:
             continue
-        sound = sound_track(Path(rows[v]["root"]) / rows[v]["path"])
+        track, fps = stored[f"landmarks_{k}"], float(stored["fps"][k])
+        sound = sound_track(Path(rows[v]["root"]) / rows[v]["path"], len(track) / fps + 1.0)
         if sound is None:
             silent += 1
             continue
-        f = sync_features(stored[f"landmarks_{k}"], float(stored["fps"][k]), sound)
+        f = sync_features(track, fps, sound)
         if f is None:
             unusable += 1
         else:

@@ -28,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-LAYER = "Block17_10_Activation"
 MIN_INSIDE = 0.6
 # Patch centres in units of the box's side: left, right, above, below.
 OFFSETS = ((-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
@@ -58,10 +57,8 @@ def context_patches(frame: np.ndarray, box: np.ndarray, size: int = 160) -> list
 
 
 def main(argv=None) -> int:
-    import tensorflow as tf
-    from tensorflow import keras
-
     from tfdeepfake.cache.faces import iter_face_videos
+    from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
     from tfdeepfake.experiments.default_texture import degrade
     from tfdeepfake.models.facenet import load_facenet
     from tfdeepfake.video.reader import read_frames
@@ -72,14 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--faces", type=int, default=12)
     args = p.parse_args(argv)
 
-    network = load_facenet().model
-    backbone = network.get_layer("inception_resnet_v1")
-    trunk = keras.Model(backbone.input, backbone.get_layer(LAYER).output)
-    faces_in = keras.Input((160, 160, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(
-        trunk(network.get_layer("facenet_standardize")(faces_in), training=False))
-    model = keras.Model(faces_in, pooled)
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    model = texture_feature_model(load_facenet().model)  # the default model's Block17_10
 
     rows = {"ids": [], "labels": [], "methods": []}
     out = {k: [] for k in ("Face", "Context", "deg_Face", "deg_Context")}
@@ -103,8 +93,8 @@ def main(argv=None) -> int:
                 owners.append(owner)
                 # the same shrink and JPEG quality for a face and its patches
                 degraded_images.append(degrade(image, np.random.default_rng(seed)))
-        feats = infer(tf.constant(np.stack(images).astype(np.float32))).numpy()
-        feats_degraded = infer(tf.constant(np.stack(degraded_images).astype(np.float32))).numpy()
+        feats = texture_features(model, np.stack(images))
+        feats_degraded = texture_features(model, np.stack(degraded_images))
         for slot in range(len(picked)):
             for prefix, table in (("", feats), ("deg_", feats_degraded)):
                 face = table[[i for i, o in enumerate(owners) if o == (slot, "face")]][0]

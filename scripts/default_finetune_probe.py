@@ -141,22 +141,24 @@ def main(argv=None) -> int:
     genuine_fold = real_folds(videos, 3, args.seed)
     fold = {**genuine_fold, **fake_source_folds(videos, 3, args.seed)}
     done = json.loads(args.out.read_text()) if args.out.exists() else {}
+
+    def key(variant: str, k: int) -> str:  # one fit's entry in --out
+        return (f"{variant}|{args.trainable_from}|{args.epochs}|{args.lr}|{args.weight}|{k}"
+                + "|pseudo-fakes" * args.pseudo_fakes)
+
     for variant in args.variant or VARIANTS:
         for k in range(3):
-            key = f"{variant}|{args.trainable_from}|{args.epochs}|{args.lr}|{args.weight}|{k}"
-            key += "|pseudo-fakes" * args.pseudo_fakes
-            if key in done:
+            if key(variant, k) in done:
                 continue
             started = time.perf_counter()
             train = [v for v in videos if fold[v] != k]
             scored = [v for v in videos if fold[v] == k]
-            done[key] = fit_and_score(variant, train, scored, videos, args)
+            done[key(variant, k)] = fit_and_score(variant, train, scored, videos, args)
             args.out.write_text(json.dumps(done))
-            print(f"{key}: {time.perf_counter() - started:.0f} s", flush=True)
+            print(f"{key(variant, k)}: {time.perf_counter() - started:.0f} s", flush=True)
         scores = {}
         for k in range(3):
-            scores.update(done[f"{variant}|{args.trainable_from}|{args.epochs}|{args.lr}|{args.weight}|{k}"
-                               + "|pseudo-fakes" * args.pseudo_fakes])
+            scores.update(done[key(variant, k)])
         real = [s for v, s in scores.items() if videos[v].label == REAL]
         fakes = {v: s for v, s in scores.items() if videos[v].label == FAKE}
         parts = {"all": list(fakes.values()),

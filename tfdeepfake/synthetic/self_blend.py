@@ -131,7 +131,6 @@ class SelfBlendConfig:
         return cls(**dict(data))
 
 
-
 def _pair(value: Sequence[float], name: str) -> tuple[float, float]:
     if len(value) != 2:
         raise ValueError(f"{name} must be (low, high), got {value}")
