@@ -142,9 +142,10 @@ def test_pulled_fit_stops_where_the_pulled_objective_is_flat():
     np.testing.assert_allclose(np.r_[same[0], same[1]], np.r_[np.ones(5), 0.2])
 
 
-def _lower_face_folder(tmp_path):
-    """A random-init FaceNet sbi folder with a head on the face and its lower half fitted on
-    six random faces: (FaceNet embedder, the faces, their features, the head, the folder)."""
+def _regions_folder(tmp_path, regions=("face", "lower-face")):
+    """A random-init FaceNet sbi folder with a head on ``regions`` fitted on six faces (two
+    real photos' crops, four of noise): (FaceNet embedder, the faces, their features, the
+    head, the folder)."""
     from tfdeepfake.detectors.sbi_training import SBITrainingConfig
     from tfdeepfake.detectors.self_blended import save_sbi_model
     from tfdeepfake.detectors.texture_head import (
@@ -152,19 +153,22 @@ def _lower_face_folder(tmp_path):
         texture_features,
         with_texture_head,
     )
+    from tfdeepfake.faces.crop import crop_face
     from tfdeepfake.faces.settings import FaceSettings
     from tfdeepfake.models.facenet import load_facenet
     from tfdeepfake.models.sbi_classifier import build_sbi_classifier
+    from tfdeepfake.synthetic.photos import shipped_photos
 
     embedder = load_facenet("20170512-110547", random_init=True, seed=0)
     faces = np.random.default_rng(2).integers(0, 256, (6, 160, 160, 3)).astype(np.uint8)
-    both = texture_features(texture_feature_model(embedder.model, regions=("face", "lower-face")), faces)
+    faces[:2] = [crop_face(np.asarray(p.image), p.box, 160) for p in shipped_photos(frontal_only=True)]
+    both = texture_features(texture_feature_model(embedder.model, regions=regions), faces)
     model = build_sbi_classifier("facenet", trainable_from="none", dropout=0.0,
                                  facenet_network=embedder.model)
     sbi = save_sbi_model(tmp_path / "sbi", model, SBITrainingConfig(trainable_from="none", dropout=0.0),
                          face_settings=FaceSettings(margin=0.0), facenet=embedder.identity.to_dict(),
                          aggregation="mean", seed=0, training={}, data={})
-    head = fit_texture_head(both[:3], both[3:], c=1.0, regions=("face", "lower-face"))
+    head = fit_texture_head(both[:3], both[3:], c=1.0, regions=regions)
     with_texture_head(sbi, head, tmp_path / "regions", weight=0.0)
     return embedder, faces, both, head, tmp_path / "regions"
 
@@ -179,7 +183,7 @@ def test_a_head_on_the_face_and_its_lower_half_scores_both_as_documented(tmp_pat
     from tfdeepfake.detectors import load_detector
     from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
 
-    embedder, faces, both, head, folder = _lower_face_folder(tmp_path)
+    embedder, faces, both, head, folder = _regions_folder(tmp_path)
     face_only = texture_features(texture_feature_model(embedder.model), faces)
     lower = tf.image.resize(faces[:, 80:, 40:120].astype(np.float32), (160, 160)).numpy()
     assert both.shape == (6, 2 * face_only.shape[1])
@@ -194,15 +198,42 @@ def test_a_head_on_the_face_and_its_lower_half_scores_both_as_documented(tmp_pat
     np.testing.assert_allclose(again.score_faces(faces), expected, atol=5e-3)
 
 
+def test_a_head_on_the_face_and_its_mouth_finds_the_mouth_in_each_face(tmp_path):
+    """``regions=("face", "mouth")``: the second half of the features is the pooled layer of
+    the square MTCNN's landmark network places on the mouth of each crop (``face_parts``),
+    enlarged to 160 px; the folder reloads with it and scores those features' logits. The
+    landmark network's weights come from the mtcnn wheel, never from the folder."""
+    import tensorflow as tf
+
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
+    from tfdeepfake.detectors.trained_layers import trained_layers
+    from tfdeepfake.models.face_parts import FaceLandmarks, KeypointSquare
+
+    embedder, faces, both, head, folder = _regions_folder(tmp_path, ("face", "mouth"))
+    face_only = texture_features(texture_feature_model(embedder.model), faces)
+    x = tf.constant(faces.astype(np.float32))
+    mouths = KeypointSquare("mouth")([x, FaceLandmarks()(x)]).numpy()
+    np.testing.assert_allclose(both[:, :896], face_only, atol=1e-5)
+    np.testing.assert_allclose(both[:, 896:], texture_features(texture_feature_model(embedder.model), mouths),
+                               atol=1e-4)
+    again = load_detector(folder)
+    assert again.backbone["texture"]["regions"] == ["face", "mouth"]
+    assert not any(isinstance(layer, FaceLandmarks) for layer in trained_layers(again.model))
+    expected = 1 / (1 + np.exp(-head.logits(both)))
+    np.testing.assert_allclose(again.score_faces(faces), expected, atol=5e-3)
+
+
 @pytest.mark.slow
-def test_a_head_on_regions_exports_to_tflite_with_the_same_probabilities(tmp_path):
-    """The lower face is cut and enlarged inside the graph, so the TFLite face model (one uint8
-    input, as for every sbi model) scores as Keras does."""
+@pytest.mark.parametrize("regions", [("face", "lower-face"), ("face", "mouth")])
+def test_a_head_on_regions_exports_to_tflite_with_the_same_probabilities(tmp_path, regions):
+    """The lower face, or the mouth its landmarks place, is cut and enlarged inside the graph,
+    so the TFLite face model (one uint8 input, as for every sbi model) scores as Keras does."""
     from tfdeepfake.detectors import load_detector
     from tfdeepfake.export.from_model import export_model
     from tfdeepfake.lite.interpreter import LiteModel
 
-    _, faces, _, _, folder = _lower_face_folder(tmp_path)
+    _, faces, _, _, folder = _regions_folder(tmp_path, regions)
     detector = load_detector(folder)
     written = export_model(detector, tmp_path / "export", formats=("tflite",),
                            tflite_variants=("float32",))

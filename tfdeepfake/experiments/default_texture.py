@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--extra-train", type=Path,
                    help="a face cache of other labelled videos added to every fit, never scored")
     p.add_argument("--regions", default="face",
-                   help="comma-separated parts of the face the head reads (face, lower-face)")
+                   help="comma-separated parts of the face the head reads (face, lower-face, "
+                        "mouth: placed by the face's own keypoints)")
     p.add_argument("--seed", type=int, default=0,
                    help="the genuine folds, the degraded copies, the pseudo-fakes and the bootstrap")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",

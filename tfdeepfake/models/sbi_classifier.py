@@ -39,6 +39,9 @@ FACENET_STANDARDIZE = "facenet_standardize"
 # enlarged twice (the mouth and chin of a margin-0 crop) lets the middle layer see a lip-sync
 # or generated mouth at a finer scale; docs/results.md measures it.
 TEXTURE_REGIONS = {"face": (0.0, 0.0, 1.0), "lower-face": (0.5, 0.25, 0.5)}
+# Squares placed on each face by its own keypoints (``models.face_parts``: MTCNN's landmark
+# network run inside the graph); the mouth, about half the face wide, enlarged twice.
+TEXTURE_PARTS = ("mouth",)
 
 
 def set_trainable_from(backbone: keras.Model, trainable_from: str) -> int:
@@ -73,16 +76,24 @@ def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
     ``middle_of``: pixels -> the middle layer's map (FaceNet's standardisation inside);
     ``face_middle``: that map for the whole face when the caller has it already (then
     ``middle_of`` is needed for the other regions only)."""
-    unknown = [r for r in regions if r not in TEXTURE_REGIONS]
+    known = (*TEXTURE_REGIONS, *TEXTURE_PARTS)
+    unknown = [r for r in regions if r not in known]
     if unknown or not regions or len(set(regions)) != len(regions):
         raise ValueError(f"texture regions {list(regions)}: give each of "
-                         f"{', '.join(TEXTURE_REGIONS)} at most once")
+                         f"{', '.join(known)} at most once")
     alone = len(regions) == 1  # one region: its pooling is `texture_pool` (every older head's)
     pooled = []
+    keypoints = None
     for region in regions:
         name = region.replace("-", "_")
         if region == "face":
             middle = face_middle if face_middle is not None else middle_of(faces)
+        elif region in TEXTURE_PARTS:
+            from tfdeepfake.models.face_parts import FaceLandmarks, KeypointSquare
+
+            if keypoints is None:
+                keypoints = FaceLandmarks(name="texture_keypoints")(faces)
+            middle = middle_of(KeypointSquare(region, name=f"texture_square_{name}")([faces, keypoints]))
         else:
             top, left, side = (round(f * size) for f in TEXTURE_REGIONS[region])
             crop = keras.layers.Cropping2D(((top, size - top - side), (left, size - left - side)),
