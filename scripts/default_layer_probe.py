@@ -25,6 +25,11 @@ difference-of-Gaussians bands, each relative to its mean over the face, and fine
 coarse band per cell (a blended or generated region is smoother than the frame around it,
 whatever the video's quality). Several ``--features`` files (same faces) are joined, e.g.
 ``--features runs/dd/sharpness.npz --features runs/dd/feats.npz --layer Sharp+Block17_10_Activation``.
+
+``--pooling colour`` computes colour statistics of the face's centre (``Colour``, 31 values).
+``--nap K`` projects out the K directions along which the training genuine videos differ most
+before the classifier. ``--texture reports/default-texture-m0/texture.json`` also reports the
+shipped recipe's out-of-fold scores and both added 1:1 (late fusion).
 """
 
 from __future__ import annotations
@@ -89,7 +94,29 @@ def sharpness_features(face: np.ndarray) -> np.ndarray:
     return np.concatenate([relative.ravel(), fine_to_coarse.ravel()]).astype(np.float32)
 
 
-def compute_sharpness(cache: Path, out: Path) -> None:
+def colour_features(face: np.ndarray) -> np.ndarray:
+    """``--pooling colour``: colour statistics of the face's central region (generated faces
+    are known to differ in saturation and chroma; McCloskey and Albright 2018). 31 values."""
+    import cv2
+
+    face = face.astype(np.uint8)
+    side = face.shape[0]
+    centre = slice(side // 8, side - side // 8)
+    ycc = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb)[centre, centre].reshape(-1, 3).astype(np.float32)
+    hsv = cv2.cvtColor(face, cv2.COLOR_RGB2HSV)[centre, centre].reshape(-1, 3).astype(np.float32)
+    values = []
+    for channel in (ycc[:, 0], ycc[:, 1], ycc[:, 2], hsv[:, 1], hsv[:, 2]):
+        mean, std = channel.mean(), channel.std() + 1e-3
+        skew = (((channel - mean) / std) ** 3).mean()
+        values += [mean, np.log(std), skew, *np.percentile(channel, (5, 50, 95))]
+    # how much of the face is clipped dark or bright, or fully saturated
+    values += [np.mean(ycc[:, 0] < 16), np.mean(ycc[:, 0] > 235), np.mean(hsv[:, 1] > 240)]
+    # chroma against luma: a generated face's colour need not follow its shading
+    values += [np.corrcoef(ycc[:, 0], ycc[:, 1])[0, 1] if ycc[:, 1].std() > 0 else 0.0]
+    return np.nan_to_num(np.asarray(values, np.float32))
+
+
+def compute_sharpness(cache: Path, out: Path, describe=None, name: str = "Sharp") -> None:
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.experiments.default_texture import degrade
 
@@ -100,18 +127,20 @@ def compute_sharpness(cache: Path, out: Path) -> None:
         if not len(video.faces):
             continue
         faces = np.asarray(video.faces)
-        feats += [sharpness_features(f) for f in faces]
-        degraded += [sharpness_features(degrade(f, rng)) for f in faces]
+        feats += [describe(f) for f in faces]
+        degraded += [describe(degrade(f, rng)) for f in faces]
         rows["ids"] += [video.video_id] * len(faces)
         rows["labels"] += [video.label] * len(faces)
         rows["methods"] += [str(video.attrs.get("method"))] * len(faces)
-    np.savez(out, **{k: np.asarray(v) for k, v in rows.items()}, Sharp=np.stack(feats),
-             deg_Sharp=np.stack(degraded))
+    np.savez(out, **{k: np.asarray(v) for k, v in rows.items()}, **{name: np.stack(feats),
+             "deg_" + name: np.stack(degraded)})
 
 
 def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
     if pooling == "sharpness":
-        return compute_sharpness(cache, out)
+        return compute_sharpness(cache, out, sharpness_features, "Sharp")
+    if pooling == "colour":
+        return compute_sharpness(cache, out, colour_features, "Colour")
     import tensorflow as tf
     from tensorflow import keras
 
@@ -154,6 +183,18 @@ def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
              **{"deg_" + n: np.concatenate(degraded[n]) for n in names})
 
 
+def nuisance_projection(x, ids, genuine, k):
+    """Removes the k leading directions of the genuine videos' mean features, standardised
+    (what varies between genuine videos is who, where and which camera, not manipulation)."""
+    if not k:
+        return lambda rows: rows
+    means = np.stack([x[ids == v].mean(0) for v in genuine])
+    centre, scale = means.mean(0), x.std(0) + 1e-6
+    _, _, vt = np.linalg.svd((means - centre) / scale, full_matrices=False)
+    basis = vt[:k]
+    return lambda rows: rows - ((rows / scale) @ basis.T @ basis) * scale
+
+
 def main(argv=None) -> int:
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression
@@ -174,10 +215,17 @@ def main(argv=None) -> int:
                    help="lda: shrinkage LDA (equal priors) in place of the logistic regression")
     p.add_argument("--no-degraded", action="store_true")
     p.add_argument("--video", choices=("mean", "std", "diff", "meandiff"))
-    p.add_argument("--pooling", choices=("average", "grid", "gram", "sharpness"), default="average",
+    p.add_argument("--pooling", choices=("average", "grid", "gram", "sharpness", "colour"), default="average",
                    help="features to compute when --features is absent (grid: layers "
                         + " and ".join(GRID_LAYERS) + "; gram: " + " and ".join(GRAM_TAPS)
-                        + "; sharpness: Sharp)")
+                        + "; sharpness: Sharp; colour: Colour)")
+    p.add_argument("--nap", type=int, default=0,
+                   help="project out the K directions along which the training genuine videos' "
+                        "mean features differ most (people, cameras, light: nuisance attribute "
+                        "projection) before the classifier")
+    p.add_argument("--texture", type=Path,
+                   help="a default_texture texture.json: also report its out-of-fold scores "
+                        "and the two standardised and added 1:1 (late fusion)")
     args = p.parse_args(argv)
     d = {}
     for path in args.features or [Path("runs/dd/feats.npz")]:
@@ -229,12 +277,26 @@ def main(argv=None) -> int:
                 train_x, train_y = x[rows], labels[rows]
                 if not args.no_degraded:
                     train_x, train_y = np.concatenate([train_x, xd[rows]]), np.concatenate([train_y, train_y])
-                model.fit(train_x, train_y)
-                probs = {v: model.predict_proba(x[ids == v])[:, 1].mean() for v in scored}
+                project = nuisance_projection(x, ids, [v for v in chosen if label[v] == 0], args.nap)
+                model.fit(project(train_x), train_y)
+                probs = {v: model.predict_proba(project(x[ids == v]))[:, 1].mean() for v in scored}
             for v, s in probs.items():
                 (real_scores if label[v] == 0 else fake_scores)[v].append(float(s))
     real = [np.mean(s) for s in real_scores.values()]
     fake = {v: np.mean(s) for v, s in fake_scores.items()}
+    if args.texture:
+        from landmark_dynamics_probe import report_with_texture
+
+        def report(name, score):
+            parts = {"all": list(fake), "modern": [v for v in fake if method[v].startswith("modern")],
+                     "classic": [v for v in fake if not method[v].startswith("modern")]}
+            cells = [f"{part} {auc_interval([score[v] for v in reals], [score[v] for v in members])['auc']:.3f}"
+                     for part, members in parts.items()]
+            print(f"{name}: " + ", ".join(cells))
+
+        probe_logit = {v: float(np.log(np.mean(s) / (1 - np.mean(s))))
+                       for v, s in {**real_scores, **fake_scores}.items()}
+        report_with_texture(report, args.texture, probe_logit, reals, args.layer)
     modern = [s for v, s in fake.items() if method[v].startswith("modern")]
     classic = [s for v, s in fake.items() if not method[v].startswith("modern")]
     cells = []

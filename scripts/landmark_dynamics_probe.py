@@ -128,6 +128,20 @@ def video_features(track: np.ndarray, pose: np.ndarray, fps: float) -> np.ndarra
 
 
 def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) -> None:
+    stored = np.load(landmarks)
+    table = {}
+    for k, v in enumerate(stored["ids"]):
+        f = video_features(stored[f"landmarks_{k}"], stored[f"pose_{k}"], float(stored["fps"][k]))
+        if f is not None:
+            table[str(v)] = f
+    leave_one_source_out(manifest, table, texture, c, "landmark dynamics")
+
+
+def leave_one_source_out(manifest: Path, table: dict[str, np.ndarray], texture: Path | None,
+                         c: float, name: str, single: dict[str, float] | None = None) -> None:
+    """Video features ``table`` under the studies' protocol: for each genuine fold k and fake
+    source g, a logistic regression fitted outside both scores k and g. ``single`` (feature
+    name -> sign, in table order) also reports each feature alone, oriented beforehand."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -135,13 +149,7 @@ def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) ->
     from tfdeepfake.experiments.default_detector import auc_interval, folds_of_collections
 
     rows = {r["video_id"]: r for r in map(json.loads, manifest.read_text().splitlines())}
-    stored = np.load(landmarks)
-    table = {}
-    for k, v in enumerate(stored["ids"]):
-        if v in rows:
-            f = video_features(stored[f"landmarks_{k}"], stored[f"pose_{k}"], float(stored["fps"][k]))
-            if f is not None:
-                table[v] = f
+    table = {v: f for v, f in table.items() if v in rows}
     videos = sorted(table)
     label = {v: int(rows[v]["label"]) for v in videos}
     method = {v: str(rows[v]["method"]) for v in videos}
@@ -158,11 +166,11 @@ def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) ->
             model.fit(np.stack([table[v] for v in chosen]), [label[v] for v in chosen])
             for v in scored:
                 scores[v].append(float(model.decision_function(table[v][None])[0]))
-    dynamics = {v: float(np.mean(s)) for v, s in scores.items()}
-    print(f"{len(videos)} of {len(rows)} videos with a face in at least 10 frames "
+    learned = {v: float(np.mean(s)) for v, s in scores.items()}
+    print(f"{len(videos)} of {len(rows)} videos with features "
           f"({len(reals)} genuine, {len(videos) - len(reals)} fake)")
 
-    def report(name: str, score: dict[str, float]) -> None:
+    def report(title: str, score: dict[str, float]) -> None:
         real = [score[v] for v in reals]
         fakes = [v for v in videos if label[v] == 1]
         parts = {"all": fakes, "modern": [v for v in fakes if method[v].startswith("modern")],
@@ -171,11 +179,13 @@ def evaluate(manifest: Path, landmarks: Path, texture: Path | None, c: float) ->
         for part, members in parts.items():
             r = auc_interval(real, [score[v] for v in members])
             cells.append(f"{part} {r['auc']:.3f} [{r['low']:.2f}, {r['high']:.2f}] ({len(members)})")
-        print(f"{name}: " + ", ".join(cells))
+        print(f"{title}: " + ", ".join(cells))
 
-    report(f"landmark dynamics (C={c})", dynamics)
+    for k, (feature, sign) in enumerate((single or {}).items()):
+        report(f"{feature} alone", {v: sign * float(table[v][k]) for v in videos})
+    report(f"{name} (C={c})", learned)
     if texture:
-        report_with_texture(report, texture, dynamics, reals, "landmark dynamics")
+        report_with_texture(report, texture, learned, reals, name)
 
 
 def report_with_texture(report, texture: Path, score: dict[str, float], reals: list[str],
