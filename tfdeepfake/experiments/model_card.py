@@ -24,6 +24,13 @@ from tfdeepfake.detectors.default_model import BUNDLED_MODEL_DIR, MODEL_CARD
 from tfdeepfake.detectors.face_caches import face_cache_settings
 
 
+# How the card names each region a texture head reads (models.sbi_classifier).
+REGION_WORDS = {
+    "lower-face": "lower-face (the crop's lower half, the mouth and chin)",
+    "mouth": "mouth (a square about half the face wide, placed on each face by MTCNN's "
+             "landmark network run on the crop inside the graph)",
+}
+
 def _auc(m: Mapping[str, Any]) -> str:
     if m["fake"] < 2:
         return f"{m['auc']:.2f} (1 fake video: no interval)"
@@ -69,9 +76,10 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         f"- a **texture head**: logistic regression on the average-pooled output of FaceNet's "
         f"frozen `{meta['backbone']['texture']['layer']}`"
         + (" (896 values per face)" if regions == ["face"] else
-           f", read from the whole face and again from {', '.join(r for r in regions if r != 'face')}"
-           " (the crop's lower half, the mouth and chin, enlarged twice and passed through FaceNet "
-           f"on its own; {896 * len(regions)} values per face)") + ", fitted on "
+           ", read from the whole face and again from "
+           + ", ".join(REGION_WORDS[r] for r in regions if r != "face")
+           + f", enlarged twice and passed through FaceNet on its own ({896 * len(regions)} "
+           "values per face)") + ", fitted on "
         f"{head['real_videos']} genuine videos and {head['fake_videos']} labelled fakes "
         f"({head['real_faces']} real and {head['fake_faces']} fake face crops, each also once "
         "shrunk to 56-112 px and JPEG-compressed, in both classes, so that image quality is "
@@ -167,7 +175,7 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "## Speed and exports", "",
         ("The texture head reads a layer FaceNet computes anyway, so `detect` costs what the "
          "poster's method costs" if regions == ["face"] else
-         "FaceNet runs a second time, up to the texture layer, on the enlarged lower face, so "
+         "FaceNet runs a second time, up to the texture layer, on each enlarged part, so "
          "the network costs more than the poster's method; decoding and MTCNN cost the same")
         + "; `tfdeepfake export` writes its SavedModel and TFLite graphs "
         "like any sbi model's. Both measured by `python benchmarks/bench_default_model.py` "
