@@ -11,7 +11,7 @@ FaceNet, so it could add to the texture head what that head cannot see.
 Two steps, because mediapipe (face mesh) does not install beside this project's TensorFlow:
 
     /tmp/mpenv/bin/python scripts/rppg_probe.py extract runs/dd/all.jsonl -o runs/rppg/part0.npz \\
-        --part 0/2   # and --part 1/2 beside it; about 10 min each on one core
+        --part 0/2   # and --part 1/2 beside it; about 2 min each on one core
     python scripts/rppg_probe.py evaluate runs/dd/all.jsonl --signals runs/rppg/part0.npz \\
         --signals runs/rppg/part1.npz --texture reports/default-texture-m0/texture.json
 

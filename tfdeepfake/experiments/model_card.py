@@ -208,6 +208,10 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "unlike these may pass unnoticed, and genuine footage unlike the training cameras "
         "(heavy filters, screen recordings, animation) may be called fake.",
         "- One face per frame (the largest); faces under about 40 px are not found.",
+        *(["- The mouth's square follows five keypoints re-estimated on the crop: on a face "
+           "turned far aside or covered, it can land beside the mouth, and a slightly "
+           "different crop (the TFLite model's uint8 input) moves it a little."]
+          if "mouth" in regions else []),
         *(["- It reads fine detail that compression removes: a fake re-encoded small and at low "
            "quality scores lower and is more likely to pass (Image quality, above)."]
           if quality else []), "",
