@@ -116,7 +116,8 @@ def colour_features(face: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(values, np.float32))
 
 
-def compute_sharpness(cache: Path, out: Path, describe=None, name: str = "Sharp") -> None:
+def compute_face_statistics(cache: Path, out: Path, describe, name: str) -> None:
+    """``describe(face)`` of every cached face and of its degraded copy, stored as ``name``."""
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.experiments.default_texture import degrade
 
@@ -138,9 +139,9 @@ def compute_sharpness(cache: Path, out: Path, describe=None, name: str = "Sharp"
 
 def compute_features(cache: Path, out: Path, pooling: str = "average") -> None:
     if pooling == "sharpness":
-        return compute_sharpness(cache, out, sharpness_features, "Sharp")
+        return compute_face_statistics(cache, out, sharpness_features, "Sharp")
     if pooling == "colour":
-        return compute_sharpness(cache, out, colour_features, "Colour")
+        return compute_face_statistics(cache, out, colour_features, "Colour")
     import tensorflow as tf
     from tensorflow import keras
 
@@ -223,6 +224,9 @@ def main(argv=None) -> int:
                    help="project out the K directions along which the training genuine videos' "
                         "mean features differ most (people, cameras, light: nuisance attribute "
                         "projection) before the classifier")
+    p.add_argument("--region-features", action="append", default=[], metavar="NAME=FILE",
+                   help="a texture_variants_probe --region file (same faces) joined as layer NAME, "
+                        "e.g. Mouth=runs/regions/region-mouth-from-face.npz")
     p.add_argument("--texture", type=Path,
                    help="a default_texture texture.json: also report its out-of-fold scores "
                         "and the two standardised and added 1:1 (late fusion)")
@@ -235,6 +239,12 @@ def main(argv=None) -> int:
         if "ids" in d and not np.array_equal(d["ids"], loaded["ids"]):
             raise SystemExit(f"{path}: not the same faces as the other --features")
         d.update(loaded)
+    for item in args.region_features:
+        name, path = item.split("=", 1)
+        region = np.load(path)
+        if not np.array_equal(region["ids"], d["ids"]):
+            raise SystemExit(f"{path}: not the same faces as --features")
+        d[name], d["deg_" + name] = region[LAYERS[2]], region["deg_" + LAYERS[2]]
     ids, labels, methods = d["ids"], d["labels"], d["methods"]
     x = np.concatenate([d[n] for n in args.layer.split("+")], axis=1).astype(np.float32)
     xd = np.concatenate([d["deg_" + n] for n in args.layer.split("+")], axis=1).astype(np.float32)
@@ -290,8 +300,10 @@ def main(argv=None) -> int:
         def report(name, score):
             parts = {"all": list(fake), "modern": [v for v in fake if method[v].startswith("modern")],
                      "classic": [v for v in fake if not method[v].startswith("modern")]}
-            cells = [f"{part} {auc_interval([score[v] for v in reals], [score[v] for v in members])['auc']:.3f}"
-                     for part, members in parts.items()]
+            cells = []
+            for part, members in parts.items():
+                r = auc_interval([score[v] for v in reals], [score[v] for v in members])
+                cells.append(f"{part} {r['auc']:.3f} [{r['low']:.2f}, {r['high']:.2f}]")
             print(f"{name}: " + ", ".join(cells))
 
         probe_logit = {v: float(np.log(np.mean(s) / (1 - np.mean(s))))

@@ -16,7 +16,8 @@ over its faces and over the fits that did not see it).
 frames; other margins are other ``tfdeepfake extract --margin`` caches). ``--region NAME``: a
 square around the mouth or the eyes (``REGIONS``), cut at full resolution from the frames the
 cached faces came from (or from the cached face), computed into ``--work`` (about 4 min each
-when frames are read, 1 min otherwise); with ``--only-crops`` nothing else is run:
+when frames are read, 1 min otherwise; ``mouth-fixed``: the mouth's average square, the same
+for every face); with ``--only-crops`` nothing else is run:
 
     python scripts/texture_variants_probe.py runs/dd/faces_m0.0.h5 --base runs/dd/feats_m0.0.npz \
         --region mouth --region eyes --only-crops --work runs/regions The residual and
@@ -101,7 +102,11 @@ def transformed_features(cache: Path, out: Path, transform: str) -> None:
 # their pooled features averaged (is it the scale, wherever on the face?).
 REGIONS = {"mouth": ("mouth", 0.1, 1.3, "frame"), "eyes": ("eyes", 0.0, 1.6, "frame"),
            "mouth-wide": ("mouth", 0.1, 1.8, "frame"), "mouth-from-face": ("mouth", 0.1, 1.3, "face"),
-           "lower-face": (None, None, None, "fixed"), "face-2x": (None, None, None, "tiles")}
+           "lower-face": (None, None, None, "fixed"), "face-2x": (None, None, None, "tiles"),
+           "mouth-fixed": (None, None, None, "fixed-mouth")}
+# Where the mouth's square (1.3 d, 0.1 d below the mouth) sits on average in the shared
+# margin-0 crops, as (top, left, side) fractions: the same square for every face.
+MOUTH_FIXED = (0.55, 0.26, 0.49)
 
 
 def region_features(cache: Path, out: Path, region: str) -> None:
@@ -150,6 +155,10 @@ def region_features(cache: Path, out: Path, region: str) -> None:
             top, left, width = (round(f * size) for f in TEXTURE_REGIONS["lower-face"])
             crops = [cv2.resize(image[top:top + width, left:left + width], (size, size),
                                 interpolation=cv2.INTER_CUBIC) for image in images]
+        elif source == "fixed-mouth":  # border replicated below the crop, as crop_face does
+            top, left, width = (f * size for f in MOUTH_FIXED)
+            box = np.array([left, top, left + width, top + width])
+            crops = [crop_face(np.asarray(image), box, size) for image in images]
         else:
             crops = []
             for image, points in zip(images, keypoints):

@@ -23,13 +23,13 @@ from typing import Any, Mapping, Sequence
 from tfdeepfake.detectors.default_model import BUNDLED_MODEL_DIR, MODEL_CARD
 from tfdeepfake.detectors.face_caches import face_cache_settings
 
-
 # How the card names each region a texture head reads (models.sbi_classifier).
 REGION_WORDS = {
     "lower-face": "lower-face (the crop's lower half, the mouth and chin)",
     "mouth": "mouth (a square about half the face wide, placed on each face by MTCNN's "
              "landmark network run on the crop inside the graph)",
 }
+
 
 def _auc(m: Mapping[str, Any]) -> str:
     if m["fake"] < 2:

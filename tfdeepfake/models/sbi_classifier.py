@@ -23,6 +23,8 @@ import logging
 
 from tensorflow import keras
 
+from tfdeepfake.models.face_parts import KEYPOINT_SQUARES, FaceLandmarks, KeypointSquare
+
 logger = logging.getLogger(__name__)
 
 BACKBONES = ("facenet", "xception", "tiny")
@@ -41,7 +43,7 @@ FACENET_STANDARDIZE = "facenet_standardize"
 TEXTURE_REGIONS = {"face": (0.0, 0.0, 1.0), "lower-face": (0.5, 0.25, 0.5)}
 # Squares placed on each face by its own keypoints (``models.face_parts``: MTCNN's landmark
 # network run inside the graph); the mouth, about half the face wide, enlarged twice.
-TEXTURE_PARTS = ("mouth",)
+TEXTURE_PARTS = tuple(KEYPOINT_SQUARES)
 
 
 def set_trainable_from(backbone: keras.Model, trainable_from: str) -> int:
@@ -89,8 +91,6 @@ def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
         if region == "face":
             middle = face_middle if face_middle is not None else middle_of(faces)
         elif region in TEXTURE_PARTS:
-            from tfdeepfake.models.face_parts import FaceLandmarks, KeypointSquare
-
             if keypoints is None:
                 keypoints = FaceLandmarks(name="texture_keypoints")(faces)
             middle = middle_of(KeypointSquare(region, name=f"texture_square_{name}")([faces, keypoints]))
