@@ -197,3 +197,56 @@ def test_expand_video_paths_follows_linked_folders_and_names_bad_links(tmp_path,
     assert any(str(tmp_path / "d" / "loop") in line for line in lines)
     assert any(str(tmp_path / "d" / "gone.mp4") in line and "dangling" in line for line in lines)
     assert any(str(tmp_path / "d" / "self.mp4") in line for line in lines)
+
+
+def _write_two_people_video(path, num_frames=5):
+    """Person A (120 px, as fitted) on the left; person B (100 px, red and blue swapped,
+    as the fitted fakes) on the right."""
+    import cv2
+
+    from tests.media import FACE
+
+    width, height = 400, 240
+    background = np.random.RandomState(0).randint(0, 60, (height, width, 3)).astype(np.uint8)
+    a, b = cv2.resize(FACE, (120, 120)), cv2.resize(FACE, (100, 100))[..., ::-1]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (width, height))
+    try:
+        for i in range(num_frames):
+            frame = background.copy()
+            frame[40:160, 20 + 3 * i:140 + 3 * i] = a
+            frame[60:160, 260:360] = b
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def test_people_judges_each_person_and_the_most_fake_decides(world, detector, tmp_path):
+    video = _write_two_people_video(tmp_path / "two.mp4")
+    # One face per frame (the largest): the swapped face on the right is never seen.
+    largest = detector.detect(video)
+    assert largest.verdict == "real" and largest.people is None
+    assert all(f.box[2] < 200 for f in largest.frames)
+
+    people = VideoDetector(_triplet(world), people=True)
+    verdict, faces = people.inspect(video)
+    first, second = verdict.people
+    assert (first.person, first.verdict, first.faces_found) == (1, "real", 5)
+    assert (second.person, second.verdict, second.faces_found) == (2, "fake", 5)
+    assert first.box[2] < 200 < second.box[0]  # A on the left, B on the right
+    assert first.fake_probability == pytest.approx(largest.fake_probability)
+    # The video is B's: verdict, probability, faces and frames.
+    assert (verdict.verdict, verdict.fake_probability, verdict.faces_found) == (
+        "fake", second.fake_probability, 5)
+    assert verdict.frames == second.frames and all(f.box[0] > 200 for f in verdict.frames)
+    assert second.fake_probability == pytest.approx(people.score_video(faces))
+    assert json.loads(json.dumps(verdict.to_dict()))["people"][1]["verdict"] == "fake"
+    with pytest.raises(ValueError, match="every person"):
+        people.face_arrays(video)
+
+
+def test_people_on_a_video_without_faces_is_unknown(world, tmp_path):
+    people = VideoDetector(_triplet(world), people=True)
+    blank = people.detect(write_blank_video(tmp_path / "blank.mp4"))
+    assert blank.verdict == "unknown" and "no face" in blank.reason and blank.people == []
+    assert len(blank.frames) == 5 and all(f.box is None for f in blank.frames)

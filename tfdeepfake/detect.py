@@ -1,8 +1,9 @@
 """One video in, one verdict out, with any registered detector:
 
 frames (sampled as the model's face settings say) -> MTCNN face crops
-(:func:`tfdeepfake.faces.pipeline.faces_from_frames`) -> ``detector.score_video`` (frame
-scores aggregated by the model's rule, or a video-level model's own score) -> verdict.
+(:func:`tfdeepfake.faces.pipeline.faces_from_frames`; with ``people``, every person's) ->
+``detector.score_video`` (frame scores aggregated by the model's rule, or a video-level
+model's own score) -> verdict.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from tfdeepfake.datasets.scan import is_video_name
 from tfdeepfake.detectors import Detector, load_detector
 from tfdeepfake.faces.detector import get_detector
-from tfdeepfake.faces.pipeline import faces_from_frames
+from tfdeepfake.faces.pipeline import faces_from_frames, people_from_frames
 from tfdeepfake.scoring import aggregate_video_scores
 from tfdeepfake.video.prefetch import prefetch
 from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
@@ -39,6 +40,19 @@ class FrameScore:
     box: list[float] | None
     # None without a face, and for video-level detectors (lstm), which score no single frame.
     fake_probability: float | None
+
+
+@dataclass
+class PersonVerdict:
+    """One person of a video judged with ``people=True`` (``faces.people``)."""
+
+    person: int  # 1 = the largest face; numbered by median box area
+    verdict: str  # "real" | "fake"
+    fake_probability: float
+    faces_found: int
+    box: list[float]  # the person's median face box, full-resolution pixels
+    genuine_share: float | None = None
+    frames: list[FrameScore] = field(default_factory=list)  # every sampled frame, in order
 
 
 @dataclass
@@ -65,6 +79,10 @@ class Verdict:
     # model was not calibrated on genuine videos or the video has no score.
     genuine_share: float | None = None
     frames: list[FrameScore] = field(default_factory=list)  # every sampled frame, in order
+    # With people=True: each person on their own, largest first; the video's verdict,
+    # probability, faces and frames are those of the person who looks most fake (one fake
+    # person makes a fake video). None when people were not asked for.
+    people: list[PersonVerdict] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,11 +90,14 @@ class Verdict:
 
 class VideoDetector:
     """Loads a detector and the face detector its settings name once; ``detect(path)``
-    scores one video."""
+    scores one video. ``people``: score every person seen in the video on their own
+    (``Verdict.people``) instead of the one face per frame the face policy keeps."""
 
     def __init__(self, detector: Detector | str | os.PathLike, variant: str | None = None,
-                 threshold: float | None = None, facenet_weights: str | os.PathLike | None = None):
+                 threshold: float | None = None, facenet_weights: str | os.PathLike | None = None,
+                 people: bool = False):
         self.detector = load_detector(detector, facenet_weights)
+        self.people = people
         self.variant = variant or self.detector.default_variant
         if self.variant not in self.detector.variants:
             raise ValueError(f"{self.detector.path}: no variant {self.variant!r}; valid: "
@@ -141,9 +162,11 @@ class VideoDetector:
 
     def _find_faces(self, path: str | os.PathLike):
         """``(indices, info, found)``: the sampled frames' indices, what the container says,
-        and ``faces_from_frames``'s result. Decoding errors propagate."""
+        and ``faces_from_frames``'s result (with ``people``: ``people_from_frames``'s list).
+        Decoding errors propagate."""
         frames, indices, info = self._read_frames(path)
-        return indices, info, faces_from_frames(frames, indices, self.settings, self.face_detector)
+        find = people_from_frames if self.people else faces_from_frames
+        return indices, info, find(frames, indices, self.settings, self.face_detector)
 
     def _faces(self, path: str | os.PathLike):
         """``_find_faces(path)``: the reader thread's when prefetching, else done now."""
@@ -163,11 +186,15 @@ class VideoDetector:
     def face_arrays(self, path: str | os.PathLike) -> dict[str, np.ndarray]:
         """``faces_from_frames``'s arrays for ``path`` (faces, their boxes and keypoints in the
         frame, the sampled indices), found as ``detect`` finds them; read errors propagate."""
+        if self.people:
+            raise ValueError("face_arrays gives one face per frame; this detector keeps every "
+                             "person (people=True)")
         return self._faces(path)[2]
 
     def inspect(self, path: str | os.PathLike) -> tuple[Verdict, np.ndarray]:
         """``(verdict, faces)``: ``detect`` plus the face crops ``[F, S, S, 3]`` uint8, one per
-        frame of ``verdict.frames`` that has a box, in that order (for reports and heat maps)."""
+        frame of ``verdict.frames`` that has a box, in that order (for reports and heat maps);
+        with ``people``, those of the person the verdict is about."""
         started = time.perf_counter()
         base = dict(path=str(path), classifier=self.variant, threshold=self.threshold,
                     random_init_facenet=self.detector.random_init_facenet,
@@ -183,8 +210,10 @@ class VideoDetector:
             return Verdict(verdict="unknown", fake_probability=None, frames_sampled=0,
                            faces_found=0, seconds=time.perf_counter() - started,
                            reason=str(error), **base), no_faces
-        faces = found["faces"]
         base["fps"] = info.fps or None
+        if self.people:
+            return self._judge_people(indices, info, found, base, started)
+        faces = found["faces"]
         if len(faces) == 0:
             base["frames"] = _frame_scores(indices, info.fps, found, None)
             return Verdict(verdict="unknown", fake_probability=None, frames_sampled=len(indices),
@@ -199,6 +228,34 @@ class VideoDetector:
                        faces_found=len(faces), seconds=time.perf_counter() - started,
                        reason=info.unreadable_note, genuine_share=self._genuine_share(probability),
                        **base), faces
+
+    def _judge_people(self, indices, info, people: list[dict], base: dict, started: float
+                      ) -> tuple[Verdict, np.ndarray]:
+        """``inspect``'s verdict from every person's faces: each person judged alone, the
+        video by the person who looks most fake."""
+        if not people:
+            base["frames"] = _frame_scores(indices, info.fps, {"frame_indices": np.zeros(0, int)}, None)
+            return Verdict(verdict="unknown", fake_probability=None, frames_sampled=len(indices),
+                           faces_found=0, seconds=time.perf_counter() - started,
+                           reason=_with_note(f"no face found in any of {len(indices)} sampled "
+                                             "frames", info.unreadable_note), people=[],
+                           **base), np.zeros((0, self.settings.size, self.settings.size, 3), np.uint8)
+        judged = []
+        for number, found in enumerate(people, start=1):
+            face_probs, probability = self._scores(found["faces"])
+            judged.append(PersonVerdict(
+                person=number, verdict="fake" if probability >= self.threshold else "real",
+                fake_probability=probability, faces_found=len(found["faces"]),
+                box=[round(float(v), 1) for v in np.median(found["boxes"], axis=0)],
+                genuine_share=self._genuine_share(probability),
+                frames=_frame_scores(indices, info.fps, found, face_probs)))
+        decisive = max(range(len(judged)), key=lambda k: judged[k].fake_probability)
+        person = judged[decisive]
+        return Verdict(verdict=person.verdict, fake_probability=person.fake_probability,
+                       frames_sampled=len(indices), faces_found=person.faces_found,
+                       seconds=time.perf_counter() - started, reason=info.unreadable_note,
+                       genuine_share=person.genuine_share, people=judged,
+                       **{**base, "frames": person.frames}), people[decisive]["faces"]
 
     def _genuine_share(self, probability: float) -> float | None:
         from tfdeepfake.detectors.calibrate import CALIBRATION_KEY, genuine_share

@@ -165,3 +165,47 @@ def test_calibrate_names_a_folder_without_videos_beside_real_ones(tmp_path, monk
     out = capsys.readouterr().out
     assert "calibrate: 9 real videos" in out
     assert f"left out {tmp_path / 'clip.mp4'}: a folder with no video file in it" in out
+
+
+class _PeopleVideoDetector:
+    """Two people, the second fake; records whether people were asked for."""
+
+    asked: list = []
+
+    def __init__(self, model, people=False, **_):
+        self.asked.append(people)
+
+    def detect(self, path):
+        person = {"person": 1, "verdict": "real", "fake_probability": 0.2, "faces_found": 4,
+                  "box": [10.0, 20.0, 110.0, 140.0], "genuine_share": 0.5}
+        other = {**person, "person": 2, "verdict": "fake", "fake_probability": 0.9,
+                 "box": [200.0, 20.0, 260.0, 90.0], "genuine_share": 0.01}
+
+        class _Verdict:
+            def to_dict(self):
+                return {"verdict": "fake", "fake_probability": 0.9, "faces_found": 4,
+                        "frames_sampled": 5, "seconds": 0.0, "people": [person, other]}
+        return _Verdict()
+
+
+def test_detect_people_prints_each_person_and_refuses_what_it_cannot_combine_with(
+        tmp_path, monkeypatch, capsys):
+    import tfdeepfake.detect
+
+    from tests.media import write_blank_video
+
+    video = write_blank_video(tmp_path / "v.mp4")
+    (tmp_path / "m").mkdir()
+    monkeypatch.setattr(_PeopleVideoDetector, "asked", [])
+    monkeypatch.setattr(tfdeepfake.detect, "VideoDetector", _PeopleVideoDetector)
+    assert main(["detect", str(video), "--model", str(tmp_path / "m"), "--people"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert _PeopleVideoDetector.asked == [True]
+    assert lines[0].startswith("fake ") and "4/5 faces" in lines[0]
+    assert lines[1].split() == ["person", "1:", "real", "0.200", "4/5", "faces", "at",
+                                "[10,", "20,", "110,", "140]", "genuine", "share", "0.50"]
+    assert lines[2].startswith("  person 2: fake 0.900") and len(lines) == 3
+    for extra in (["--tflite", str(tmp_path)], ["--report", str(tmp_path / "r")],
+                  ["--runner", "direct", "--output", str(tmp_path / "o.jsonl")]):
+        assert main(["detect", str(video), "--model", str(tmp_path / "m"), "--people", *extra]) == 2
+        assert "--people" in capsys.readouterr().err

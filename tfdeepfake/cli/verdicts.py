@@ -41,6 +41,22 @@ def _verdict_line(verdict: dict, path) -> str:
             + ("  [RANDOM-INIT FaceNet]" if verdict.get("random_init_facenet") else ""))
 
 
+def _people_lines(verdict: dict) -> str:
+    """With --people and several people in the video, one indented line per person."""
+    people = verdict.get("people") or ()
+    if len(people) < 2:
+        return ""
+    lines = []
+    for person in people:
+        box = ", ".join(f"{v:.0f}" for v in person["box"])
+        lines.append(f"  person {person['person']}: {person['verdict']:4s} "
+                     f"{person['fake_probability']:.3f}  {person['faces_found']}/"
+                     f"{verdict['frames_sampled']} faces  at [{box}]"
+                     + (f"  genuine share {person['genuine_share']:.2f}"
+                        if person.get("genuine_share") is not None else ""))
+    return "".join("\n" + line for line in lines)
+
+
 def cmd_detect(args) -> int:
     from tfdeepfake.detect import expand_video_paths
 
@@ -58,10 +74,15 @@ def cmd_detect(args) -> int:
     report = report_targets(args.report, paths)
     beam = beam_pipeline_module(args, "detect")
     if beam is not None:
+        if args.people:
+            raise CommandError("--people runs locally, not with --runner")
         return _detect_on_beam(args, beam, paths, bool(annotate or report))
     if args.output or args.workers != 1:
         raise CommandError("--output and --workers are for --runner; a local detect prints its "
                            "verdicts (--json for JSON)")
+    if args.people and (args.tflite or annotate or report):
+        raise CommandError("--people runs with --model (the bundled default included), without "
+                           "--tflite, --annotate or --report")
     if (annotate or report) and args.tflite:
         raise CommandError("--annotate and --report need --model: the TFLite path keeps no "
                            "per-frame detail")
@@ -74,7 +95,7 @@ def cmd_detect(args) -> int:
         from tfdeepfake.detect import VideoDetector
 
         detector = VideoDetector(model_folder(args), variant=args.classifier, threshold=args.threshold,
-                                 facenet_weights=args.facenet_weights)
+                                 facenet_weights=args.facenet_weights, people=args.people)
         score = lambda path: detector.detect(path).to_dict()  # noqa: E731
         if annotate or report:
             from tfdeepfake.cli.visuals import visual_scorer
@@ -87,7 +108,8 @@ def cmd_detect(args) -> int:
             results.append(verdict)
             bar.update(1)
             if not args.json:
-                bar.write(_verdict_line(verdict, path) + outputs_line(verdict))
+                bar.write(_verdict_line(verdict, path) + outputs_line(verdict)
+                          + _people_lines(verdict))
             for error in verdict.get("output_errors", ()):
                 print(f"tfdeepfake detect: {error}", file=sys.stderr)
     if args.json:
@@ -137,6 +159,12 @@ def add_detect(sub, parents) -> None:
     p.add_argument("--variant", dest="old_variant", help=argparse.SUPPRESS)
     p.add_argument("--classifier", help="the model's variant (triplet: knn, sgd or rf; default: the model's)")
     p.add_argument("--threshold", type=float, help="default: the model's")
+    p.add_argument("--people", action="store_true",
+                   help="judge every person seen in at least a fifth of the frames with faces, "
+                        "each on their own (the largest face is person 1); the video's verdict "
+                        "is that of the person who looks most fake. Each extra person is one "
+                        "more chance to call a genuine video fake: the threshold bounds false "
+                        "alarms per person, not per video")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
     p.add_argument("--annotate", type=Path, metavar="OUT",
                    help="write the video with each sampled frame's face box coloured by its fake "

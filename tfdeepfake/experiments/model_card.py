@@ -207,7 +207,9 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "- 7 classic and 54 modern fakes from 17 sources are all it has seen: a generator "
         "unlike these may pass unnoticed, and genuine footage unlike the training cameras "
         "(heavy filters, screen recordings, animation) may be called fake.",
-        "- One face per frame (the largest); faces under about 40 px are not found.",
+        "- One face per frame (the largest) unless `detect --people` judges every person on "
+        "their own (each extra person is one more chance of a false alarm); faces under about "
+        "40 px are not found.",
         *(["- The mouth's square follows five keypoints re-estimated on the crop: on a face "
            "turned far aside or covered, it can land beside the mouth, and a slightly "
            "different crop (the TFLite model's uint8 input) moves it a little."]

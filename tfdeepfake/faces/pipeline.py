@@ -1,7 +1,8 @@
 """Frames -> chosen face crops: detect with MTCNN, choose one face per frame by the face
-policy, crop it from the full-resolution frame. The one path every stage uses (extract,
-detect, explain, benchmarks, and `tfdeepfake.lite` with its TFLite MTCNN), so they all
-choose the same faces. Imports no TensorFlow: the detector object brings its own MTCNN."""
+policy (or keep every person: ``people_from_frames``), crop it from the full-resolution
+frame. The one path every stage uses (extract, detect, explain, benchmarks, and
+`tfdeepfake.lite` with its TFLite MTCNN), so they all choose the same faces. Imports no
+TensorFlow: the detector object brings its own MTCNN."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from tfdeepfake.faces.boxes import select_faces
 from tfdeepfake.faces.crop import crop_face
 from tfdeepfake.faces.detector import BatchFaceDetector
+from tfdeepfake.faces.people import PEOPLE_MIN_SHARE, people_tracks
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.video.reader import VideoReadError, read_sampled_frames
 
@@ -24,15 +26,35 @@ class NoFaceError(RuntimeError):
 
 
 def faces_from_frames(frames: list[np.ndarray], indices: np.ndarray, settings: FaceSettings,
-                      detector: BatchFaceDetector) -> dict[str, np.ndarray]:
+                      detector: BatchFaceDetector, detections=None) -> dict[str, np.ndarray]:
     """Detect, choose and crop one face per frame; frames without a face are left out.
 
     ``frames`` are the sampled frames of one video in order: faces are found with key
-    frames, carried boxes and retries (``detector.detect_video``)."""
-    detections = detector.detect_video(frames)
-    picks = select_faces([np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections],
-                         [np.array([f.confidence for f in faces]) for faces in detections],
+    frames, carried boxes and retries (``detector.detect_video``), unless ``detections``
+    (its result) are given."""
+    detections = detector.detect_video(frames) if detections is None else detections
+    picks = select_faces(_boxes(detections), [np.array([f.confidence for f in faces]) for faces in detections],
                          settings.face_policy)
+    return _crops(frames, indices, detections, picks, settings)
+
+
+def people_from_frames(frames: list[np.ndarray], indices: np.ndarray, settings: FaceSettings,
+                       detector: BatchFaceDetector, min_share: float = PEOPLE_MIN_SHARE,
+                       detections=None) -> list[dict[str, np.ndarray]]:
+    """``faces_from_frames``'s arrays once per person (``faces.people``), largest first;
+    the face policy is not used: every person is kept."""
+    detections = detector.detect_video(frames) if detections is None else detections
+    return [_crops(frames, indices, detections, picks, settings)
+            for picks in people_tracks(_boxes(detections), min_share)]
+
+
+def _boxes(detections) -> list[np.ndarray]:
+    return [np.array([f.box for f in faces]).reshape(-1, 4) for faces in detections]
+
+
+def _crops(frames, indices, detections, picks, settings: FaceSettings) -> dict[str, np.ndarray]:
+    """The crops of the faces ``picks`` names (one index or None per frame), with where
+    they came from."""
     crops, kept, boxes, keypoints, confidences = [], [], [], [], []
     for frame, index, faces, choice in zip(frames, indices, detections, picks):
         if choice is None:
