@@ -42,6 +42,16 @@ def test_a_face_seen_in_few_frames_is_dropped_unless_asked_for():
     assert len(tracks) == 2 and tracks[1] == [None] * 4 + [1] + [None] * 5
 
 
+def test_faces_that_never_link_still_give_the_most_seen_person():
+    # A face somewhere else in every frame: no track reaches a fifth of the 10 frames.
+    frames = [np.array([_box(40 + 100 * t, 100, 50)]) for t in range(10)]
+    tracks = people_tracks(frames)
+    assert len(tracks) == 10 and sorted(sum(i is not None for i in t) for t in tracks) == [1] * 10
+    frames[3] = np.array([_box(340, 100, 50), _box(40, 100, 50)])  # the first face again
+    tracks = people_tracks(frames)
+    assert len(tracks) == 1 and tracks[0][0] == 0 and tracks[0][3] == 1
+
+
 def test_no_faces_no_people_and_bad_share_refused():
     assert people_tracks([np.zeros((0, 4))] * 3) == []
     assert people_tracks([]) == []

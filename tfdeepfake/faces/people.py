@@ -8,7 +8,8 @@ Faces are linked from frame to frame as tracking links key frames
 (``tracking.match_faces``: centres closer than the larger box's side, sizes within a factor
 2), each against the last box its track was seen at, so a person missed in a few frames
 keeps their track. A track seen in fewer than ``min_share`` of the frames that have any
-face is dropped (a passer-by, a false detection); people are ordered by their median box
+face is dropped (a passer-by, a false detection), unless none is seen that often: then the
+most seen tracks are kept. People are ordered by their median box
 area, largest first, so person 1 is the face the ``largest`` policy usually keeps.
 """
 
@@ -45,9 +46,11 @@ def people_tracks(boxes_per_frame: Sequence[np.ndarray],
                 picks.append([None] * len(frames))
                 picks[-1][t] = face
                 last.append(boxes[face])
+    seen = [sum(i is not None for i in p) for p in picks]
     with_faces = sum(1 for boxes in frames if len(boxes))
-    needed = max(1, math.ceil(min_share * with_faces))
-    kept = [p for p in picks if sum(i is not None for i in p) >= needed]
+    # The most seen person is kept even below the share: a video with faces has a person.
+    needed = min(max(1, math.ceil(min_share * with_faces)), max(seen, default=1))
+    kept = [p for p, n in zip(picks, seen) if n >= needed]
 
     def median_area(track: list[int | None]) -> float:
         return float(np.median([box_area(frames[t][i])
