@@ -9,8 +9,10 @@ modern fakes and the first 8 `real_more/` videos by name: classic, generated and
 480p to 1080p), prints per TFLite variant the largest and mean |video probability change|
 against `detect` with the Keras model and the verdicts that flip at the model's threshold;
 then the median seconds per video of `detect` with the default model and with a triplet
-model (--triplet, or bench_detect's benchmark triplet model on the real FaceNet), run
-interleaved in this process (issue 20 asks for at most 1.3x). The export is made into a temporary folder when --export is not given (float32 and
+model (--triplet, or bench_detect's benchmark triplet model on the real FaceNet), and with
+the default model judging every person (``detect --people``), run interleaved in this
+process (issue 20 asks for at most 1.3x); last, where the model's scoring time goes (its
+FaceNet passes timed alone on 25 random crops). The export is made into a temporary folder when --export is not given (float32 and
 float16; about 3 minutes on 2 cores).
 """
 
@@ -64,16 +66,45 @@ def main(argv=None) -> int:
             from bench_detect import bench_model
 
             triplet = VideoDetector(bench_model(Path(tmp) / "triplet")[0])
-        seconds = {"default": [], "triplet": []}
+        # --people shares the loaded model; it costs one more scoring pass per extra person.
+        people = VideoDetector(keras_detector.detector, people=True)
+        seconds = {"default": [], "default --people": [], "triplet": []}
         for v in videos:
-            for name, detector in (("default", keras_detector), ("triplet", triplet)):
+            for name, detector in (("default", keras_detector), ("default --people", people),
+                                   ("triplet", triplet)):
                 started = time.perf_counter()
                 detector.detect(v)
                 seconds[name].append(time.perf_counter() - started)
     median = {k: float(np.median(s)) for k, s in seconds.items()}
     print(table(["detector", "median s / video", "ratio to triplet"],
                 [[k, f"{m:.2f}", f"{m / median['triplet']:.2f}"] for k, m in median.items()]))
+    print(table(["scoring 25 faces", "median s"], scoring_parts(keras_detector.detector.model)))
     return 0
+
+
+def scoring_parts(model, faces: int = 25, repeats: int = 8) -> list[list[str]]:
+    """Where the default model's scoring time goes: the whole network, and each of its
+    FaceNet passes alone (the face's, whole; the second one, to the texture layer, which the
+    mouth's square takes), on the same random crops."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).integers(0, 256, (faces, 160, 160, 3)).astype(np.float32)
+    standardised = model.get_layer("facenet_standardize")(x)
+    parts = {"whole model": (model, x)}
+    for name in ("facenet_trunk", "facenet_texture_trunk"):
+        if name in {layer.name for layer in model.layers}:
+            parts[name] = (model.get_layer(name), standardised)
+    rows = []
+    for name, (network, inputs) in parts.items():
+        run = tf.function(lambda batch, network=network: network(batch, training=False))
+        run(inputs)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run(inputs)
+            times.append(time.perf_counter() - started)
+        rows.append([name, f"{np.median(times):.2f}"])
+    return rows
 
 
 def parity(args, model, videos, keras_detector, threshold) -> None:

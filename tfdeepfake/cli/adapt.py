@@ -70,6 +70,9 @@ def cmd_adapt(args) -> int:
                      f"{t['calibration_median']:.3f}; assumes at most half the targets are fake)")
     lines += [f"  left out {s['path']}: {s['reason']}" for s in record["skipped"]]
     lines.append("  no label was read; the source model is unchanged. " + record["note"])
+    lines.append("  measured on the shared footage, no method ranked the default model's videos "
+                 "better on videos it was not adapted on (docs/results.md): compare both models "
+                 "with `evaluate` on labelled videos of your footage before keeping this one")
     emit(args, {"model": str(args.output), **record}, "\n".join(lines))
     return 0
 
@@ -97,8 +100,10 @@ def add_adapt(sub, parents) -> None:
     p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("-o", "--output", type=Path, required=True, help="new model folder to write")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="repeat to combine (default: restandardise, the least harmful measured: "
-                        "docs/results.md; it needs the default model's texture head)")
+                   help="repeat to combine (default: restandardise, the least harmful measured "
+                        "on the earlier face-only default; on the face + mouth default every "
+                        "method measured at or below no adaptation: docs/results.md; it needs "
+                        "the default model's texture head)")
     p.add_argument("--min-videos", type=int, default=MIN_TARGET_VIDEOS,
                    help="refuse with fewer target videos with faces (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
