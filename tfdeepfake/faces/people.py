@@ -9,8 +9,8 @@ Faces are linked from frame to frame as tracking links key frames
 2), each against the last box its track was seen at, so a person missed in a few frames
 keeps their track. A track seen in fewer than ``min_share`` of the frames that have any
 face is dropped (a passer-by, a false detection), unless none is seen that often: then the
-most seen tracks are kept. People are ordered by their median box
-area, largest first, so person 1 is the face the ``largest`` policy usually keeps.
+most seen tracks are kept. People are ordered by their median box area, largest first, so
+person 1 is the face the ``largest`` policy usually keeps.
 """
 
 from __future__ import annotations
