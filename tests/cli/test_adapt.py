@@ -114,9 +114,13 @@ def test_refusals_are_one_line_and_exit_2(world, tmp_path, capsys):
          "not both"),
     ]
     for argv, message in cases:
-        assert main(["adapt", "--model", model] + argv) == 2, argv
+        assert main(["adapt", "--model", model, "--method", "threshold"] + argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("tfdeepfake adapt: ") and message in err and "\n" not in err, err
+    # No method is chosen for the user: every one measured harmful somewhere (the help says how).
+    assert main(["adapt", "--model", model, "-o", str(tmp_path / "none"), str(cache)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "choose --method" in err and "docs/results.md" in err and "\n" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.h5"]
     with pytest.raises(SystemExit) as caught:
         main(["adapt", "--model", model, "-o", str(tmp_path / "x"), "--method", "coral", str(cache)])

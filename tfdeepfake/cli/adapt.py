@@ -23,7 +23,12 @@ def cmd_adapt(args) -> int:
     videos = [p for p in args.inputs if not str(p).endswith(".h5")]
     if caches and videos:
         raise CommandError("give videos or face caches (.h5), not both")
-    methods = args.method or ["restandardise"]
+    if not args.method:
+        raise CommandError("choose --method (repeat to combine): measured on the shared footage, "
+                           "none improved the default model on videos it was not adapted on "
+                           "(docs/results.md, Unsupervised adaptation); compare with `evaluate` "
+                           "on labelled videos of your footage")
+    methods = args.method
     try:
         if caches:
             from tfdeepfake.detectors import load_detector
@@ -100,10 +105,12 @@ def add_adapt(sub, parents) -> None:
     p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("-o", "--output", type=Path, required=True, help="new model folder to write")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="repeat to combine (default: restandardise, the least harmful measured "
-                        "on the earlier face-only default; on the face + mouth default every "
-                        "method measured at or below no adaptation: docs/results.md; it needs "
-                        "the default model's texture head)")
+                   help="required; repeat to combine; no method is chosen for you: on the shared "
+                        "footage no method improved the face + mouth default on videos it was "
+                        "not adapted on (restandardise and adabn lowered its ranking and raised "
+                        "false alarms; self-blend and threshold caught fewer fakes at the "
+                        "threshold): docs/results.md. restandardise and self-blend need the "
+                        "default model's texture head")
     p.add_argument("--min-videos", type=int, default=MIN_TARGET_VIDEOS,
                    help="refuse with fewer target videos with faces (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
