@@ -25,9 +25,9 @@ def cmd_adapt(args) -> int:
         raise CommandError("give videos or face caches (.h5), not both")
     if not args.method:
         raise CommandError("choose --method (repeat to combine): measured on the shared footage, "
-                           "none improved the default model on videos it was not adapted on "
-                           "(docs/results.md, Unsupervised adaptation); compare with `evaluate` "
-                           "on labelled videos of your footage")
+                           "none improved the default model reliably (docs/results.md, "
+                           "Unsupervised adaptation); compare with `evaluate` on labelled videos "
+                           "of your footage")
     methods = args.method
     try:
         if caches:
@@ -75,9 +75,9 @@ def cmd_adapt(args) -> int:
                      f"{t['calibration_median']:.3f}; assumes at most half the targets are fake)")
     lines += [f"  left out {s['path']}: {s['reason']}" for s in record["skipped"]]
     lines.append("  no label was read; the source model is unchanged. " + record["note"])
-    lines.append("  measured on the shared footage, no method ranked the default model's videos "
-                 "better on videos it was not adapted on (docs/results.md): compare both models "
-                 "with `evaluate` on labelled videos of your footage before keeping this one")
+    lines.append("  measured on the shared footage, no method improved the default model reliably "
+                 "(docs/results.md): compare both models with `evaluate` on labelled videos of "
+                 "your footage before keeping this one")
     emit(args, {"model": str(args.output), **record}, "\n".join(lines))
     return 0
 
@@ -106,11 +106,12 @@ def add_adapt(sub, parents) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="new model folder to write")
     p.add_argument("--method", action="append", choices=METHODS,
                    help="required; repeat to combine; no method is chosen for you: on the shared "
-                        "footage no method improved the face + mouth default on videos it was "
-                        "not adapted on (restandardise and adabn lowered its ranking and raised "
-                        "false alarms; self-blend and threshold caught fewer fakes at the "
-                        "threshold): docs/results.md. restandardise and self-blend need the "
-                        "default model's texture head")
+                        "footage none improved the face + mouth default reliably (restandardise "
+                        "and adabn lowered its ranking and raised false alarms; self-blend ranked "
+                        "better by a margin that swung with the seed, lost on pooled footage and "
+                        "caught fewer fakes at the kept threshold; threshold caught fewer too): "
+                        "docs/results.md. restandardise and self-blend need the default model's "
+                        "texture head")
     p.add_argument("--min-videos", type=int, default=MIN_TARGET_VIDEOS,
                    help="refuse with fewer target videos with faces (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
