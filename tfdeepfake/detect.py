@@ -211,8 +211,11 @@ class VideoDetector:
                            faces_found=0, seconds=time.perf_counter() - started,
                            reason=str(error), **base), no_faces
         base["fps"] = info.fps or None
-        if self.people:
+        if self.people and found:
             return self._judge_people(indices, info, found, base, started)
+        if self.people:  # nobody found: the verdict of a video without faces
+            base["people"] = []
+            found = {"faces": no_faces, "frame_indices": np.zeros(0, np.int32)}
         faces = found["faces"]
         if len(faces) == 0:
             base["frames"] = _frame_scores(indices, info.fps, found, None)
@@ -233,13 +236,6 @@ class VideoDetector:
                       ) -> tuple[Verdict, np.ndarray]:
         """``inspect``'s verdict from every person's faces: each person judged alone, the
         video by the person who looks most fake."""
-        if not people:
-            base["frames"] = _frame_scores(indices, info.fps, {"frame_indices": np.zeros(0, int)}, None)
-            return Verdict(verdict="unknown", fake_probability=None, frames_sampled=len(indices),
-                           faces_found=0, seconds=time.perf_counter() - started,
-                           reason=_with_note(f"no face found in any of {len(indices)} sampled "
-                                             "frames", info.unreadable_note), people=[],
-                           **base), np.zeros((0, self.settings.size, self.settings.size, 3), np.uint8)
         judged = []
         for number, found in enumerate(people, start=1):
             face_probs, probability = self._scores(found["faces"])
