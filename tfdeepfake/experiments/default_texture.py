@@ -150,9 +150,13 @@ def sbi_face_scores(cache, sbi_dir: Path, recipe: str, fold_of: dict, folds: int
 def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], folds: int = 3,
              seed: int = 0, c: float = 0.001, n_boot: int = 1000,
              pseudo_share: float = 1.0, extra_train: str | Path | None = None,
-             regions: Sequence[str] = ("face",), aggregation: str = "mean") -> dict[str, Any]:
+             regions: Sequence[str] = ("face",), aggregation: str = "mean",
+             only: Sequence[str] | None = None) -> dict[str, Any]:
     """``pseudo_share``: the share of pseudo-fake pairs the ``+pseudo-fakes`` variants keep
     (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes.
+    The ``+twin`` variants fit both heads, without and with pseudo-fakes, and read a face by
+    the mean of their logits (one linear head: what ``ship_default --twin`` ships).
+    ``only``: the variants to run (default: all).
     ``extra_train``: a face cache of other labelled videos (e.g. the project's generated face
     swaps) added to every fit, both classes, never scored."""
     from tfdeepfake.cache.faces import iter_face_videos
@@ -194,10 +198,17 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
                                   "fake_faces": len(extra_fake)}
     kept = np.zeros(len(pf_ids), bool)
     kept[spread_picks(len(pf_ids), int(round(pseudo_share * len(pf_ids))))] = True
-    variants = [("texture", None, False), ("texture+pseudo-fakes", None, True)]
-    variants += [(f"{r}+texture", r, False) for r in recipes]
-    variants += [(f"{r}+texture+pseudo-fakes", r, True) for r in recipes]
-    for name, recipe, use_pseudo in variants:
+    # (name, sbi recipe, the heads averaged: False without pseudo-fakes, True with them)
+    variants = [("texture", None, (False,)), ("texture+pseudo-fakes", None, (True,)),
+                ("texture+twin", None, (False, True))]
+    variants += [(f"{r}+texture", r, (False,)) for r in recipes]
+    variants += [(f"{r}+texture+pseudo-fakes", r, (True,)) for r in recipes]
+    if only:
+        unknown = set(only) - {v[0] for v in variants}
+        if unknown:
+            raise ValueError(f"unknown variants {sorted(unknown)}; valid: {[v[0] for v in variants]}")
+        variants = [v for v in variants if v[0] in set(only)]
+    for name, recipe, heads in variants:
         sbi = sbi_face_scores(cache, sbi_dir, recipe, fold_of, folds) if recipe else None
         real_scores = {w: {v: [] for v in reals} for w in WEIGHTS}
         fake_scores = {w: {v: [] for v in source} for w in WEIGHTS}
@@ -205,17 +216,19 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
             for g in sources:
                 train_real = np.concatenate([train_rows[v] for v in reals if fold_of[v] != k])
                 train_fake = np.concatenate([train_rows[v] for v in source if source[v] != g])
-                real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
-                fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
-                if use_pseudo:
-                    mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
-                    real.append(table["pf_real"][mine])
-                    fake.append(table["pf_fake"][mine])
-                head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c,
-                                        regions=regions)
+                fitted = []
+                for use_pseudo in heads:
+                    real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
+                    fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
+                    if use_pseudo:
+                        mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
+                        real.append(table["pf_real"][mine])
+                        fake.append(table["pf_fake"][mine])
+                    fitted.append(fit_texture_head(np.concatenate(real), np.concatenate(fake),
+                                                   c=c, regions=regions))
                 scored = [v for v in reals if fold_of[v] == k] + [v for v in source if source[v] == g]
                 for v in scored:
-                    texture = head.logits(table["x"][rows_of[v]])
+                    texture = np.mean([h.logits(table["x"][rows_of[v]]) for h in fitted], axis=0)
                     tuned = _logit(sbi[v][str(k)]) if sbi else np.zeros_like(texture)
                     for w in (WEIGHTS if sbi else (0.0,)):
                         p = 1.0 / (1.0 + np.exp(-(w * tuned + (1 - w) * texture)))
@@ -268,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the genuine folds, the degraded copies, the pseudo-fakes and the bootstrap")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
                    help="a video's score from its faces' (the model.json field detect reads)")
+    p.add_argument("--only", action="append",
+                   help="run this variant only (repeat; e.g. texture, texture+twin); default: all")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     script_logging(args.verbose)
@@ -276,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        recipes=(args.recipe or []) if args.sbi else [], c=args.c, seed=args.seed,
                        pseudo_share=args.pseudo_share, extra_train=args.extra_train,
                        regions=tuple(r.strip() for r in args.regions.split(",")),
-                       aggregation=args.aggregation)
+                       aggregation=args.aggregation, only=args.only)
     print(write_study(args.out, "texture", results, markdown, "tfdeepfake.experiments.default_texture", argv, started))
     return 0
 
