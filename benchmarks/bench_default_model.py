@@ -84,16 +84,16 @@ def main(argv=None) -> int:
 
 def scoring_parts(model, faces: int = 25, repeats: int = 8) -> list[list[str]]:
     """Where the default model's scoring time goes: the whole network, and each of its
-    FaceNet passes alone (the face's, whole; the second one, to the texture layer, which the
-    mouth's square takes), on the same random crops."""
+    FaceNet passes alone (the face's, whole; the mouth's square's, to the layer it is read
+    at), on the same random crops."""
     import tensorflow as tf
 
     x = np.random.default_rng(0).integers(0, 256, (faces, 160, 160, 3)).astype(np.float32)
     standardised = model.get_layer("facenet_standardize")(x)
     parts = {"whole model": (model, x)}
-    for name in ("facenet_trunk", "facenet_texture_trunk"):
-        if name in {layer.name for layer in model.layers}:
-            parts[name] = (model.get_layer(name), standardised)
+    for layer in model.layers:  # the face's pass, and each region's to its own layer
+        if layer.name == "facenet_trunk" or layer.name.startswith("facenet_texture_trunk"):
+            parts[layer.name] = (layer, standardised)
     rows = []
     for name, (network, inputs) in parts.items():
         run = tf.function(lambda batch, network=network: network(batch, training=False))

@@ -142,10 +142,10 @@ def test_pulled_fit_stops_where_the_pulled_objective_is_flat():
     np.testing.assert_allclose(np.r_[same[0], same[1]], np.r_[np.ones(5), 0.2])
 
 
-def _regions_folder(tmp_path, regions=("face", "lower-face")):
-    """A random-init FaceNet sbi folder with a head on ``regions`` fitted on six faces (two
-    real photos' crops, four of noise): (FaceNet embedder, the faces, their features, the
-    head, the folder)."""
+def _regions_folder(tmp_path, regions=("face", "lower-face"), region_layers=None):
+    """A random-init FaceNet sbi folder with a head on ``regions`` (each beyond the face at
+    its layer in ``region_layers``) fitted on six faces (two real photos' crops, four of
+    noise): (FaceNet embedder, the faces, their features, the head, the folder)."""
     from tfdeepfake.detectors.sbi_training import SBITrainingConfig
     from tfdeepfake.detectors.self_blended import save_sbi_model
     from tfdeepfake.detectors.texture_head import (
@@ -162,13 +162,14 @@ def _regions_folder(tmp_path, regions=("face", "lower-face")):
     embedder = load_facenet("20170512-110547", random_init=True, seed=0)
     faces = np.random.default_rng(2).integers(0, 256, (6, 160, 160, 3)).astype(np.uint8)
     faces[:2] = [crop_face(np.asarray(p.image), p.box, 160) for p in shipped_photos(frontal_only=True)]
-    both = texture_features(texture_feature_model(embedder.model, regions=regions), faces)
+    both = texture_features(texture_feature_model(embedder.model, regions=regions,
+                                                  region_layers=region_layers), faces)
     model = build_sbi_classifier("facenet", trainable_from="none", dropout=0.0,
                                  facenet_network=embedder.model)
     sbi = save_sbi_model(tmp_path / "sbi", model, SBITrainingConfig(trainable_from="none", dropout=0.0),
                          face_settings=FaceSettings(margin=0.0), facenet=embedder.identity.to_dict(),
                          aggregation="mean", seed=0, training={}, data={})
-    head = fit_texture_head(both[:3], both[3:], c=1.0, regions=regions)
+    head = fit_texture_head(both[:3], both[3:], c=1.0, regions=regions, region_layers=region_layers)
     with_texture_head(sbi, head, tmp_path / "regions", weight=0.0)
     return embedder, faces, both, head, tmp_path / "regions"
 
@@ -222,6 +223,47 @@ def test_a_head_on_the_face_and_its_mouth_finds_the_mouth_in_each_face(tmp_path)
     assert not any(isinstance(layer, FaceLandmarks) for layer in trained_layers(again.model))
     expected = 1 / (1 + np.exp(-head.logits(both)))
     np.testing.assert_allclose(again.score_faces(faces), expected, atol=5e-3)
+
+
+def test_the_mouth_read_at_an_earlier_layer_costs_one_shorter_pass(tmp_path):
+    """``region_layers={"mouth": "Block35_5_Activation"}``: the mouth's square goes through
+    FaceNet only up to that layer (256 channels), the face is read at ``Block17_10`` on its
+    way through the network as before; the folder records it and reloads the same graph."""
+    import tensorflow as tf
+
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.texture_head import texture_features
+    from tfdeepfake.models.face_parts import FaceLandmarks, KeypointSquare
+    from tfdeepfake.models.sbi_classifier import FACENET_BACKBONE, FACENET_STANDARDIZE
+
+    layers = {"mouth": "Block35_5_Activation"}
+    embedder, faces, both, head, folder = _regions_folder(tmp_path, ("face", "mouth"), layers)
+    assert both.shape == (6, 896 + 256)
+    backbone = embedder.model.get_layer(FACENET_BACKBONE)
+    early = tf.keras.Model(backbone.input, backbone.get_layer("Block35_5_Activation").output)
+    x = tf.constant(faces.astype(np.float32))
+    mouths = KeypointSquare("mouth")([x, FaceLandmarks()(x)])
+    pooled = tf.reduce_mean(early(embedder.model.get_layer(FACENET_STANDARDIZE)(mouths)), axis=(1, 2))
+    np.testing.assert_allclose(both[:, 896:], pooled.numpy(), atol=1e-4)
+    again = load_detector(folder)
+    assert again.backbone["texture"]["region_layers"] == layers
+    trunks = [layer.name for layer in again.model.layers if layer.name.startswith("facenet_texture_trunk")]
+    assert trunks == ["facenet_texture_trunk_Block35_5_Activation"]
+    expected = 1 / (1 + np.exp(-head.logits(both)))
+    np.testing.assert_allclose(again.score_faces(faces), expected, atol=5e-3)
+    features = texture_features(tf.keras.Model(again.model.input, again.model.get_layer("texture_pool").output), faces)
+    np.testing.assert_allclose(features, both, atol=1e-3)
+
+
+def test_region_layers_name_regions_beyond_the_face_only():
+    from tfdeepfake.models.sbi_classifier import region_layers
+
+    texture = {"layer": "Block17_10_Activation", "regions": ["face", "mouth"]}
+    assert region_layers(texture) == {"face": "Block17_10_Activation", "mouth": "Block17_10_Activation"}
+    assert region_layers({**texture, "region_layers": {"mouth": "Mixed_6a"}})["mouth"] == "Mixed_6a"
+    for wrong in ({"face": "Mixed_6a"}, {"lower-face": "Mixed_6a"}):
+        with pytest.raises(ValueError, match="beyond the face only"):
+            region_layers({**texture, "region_layers": wrong})
 
 
 @pytest.mark.slow

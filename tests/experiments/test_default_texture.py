@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from tfdeepfake.experiments.default_texture import table_regions, texture_table
+from tfdeepfake.experiments.default_texture import (
+    parse_region_layers,
+    table_region_layers,
+    table_regions,
+    texture_table,
+)
 
 
 def test_a_cached_table_is_reused_only_for_the_regions_it_was_computed_on(tmp_path):
@@ -17,6 +22,21 @@ def test_a_cached_table_is_reused_only_for_the_regions_it_was_computed_on(tmp_pa
              regions=np.array(["face", "lower-face"]))
     again = texture_table("no-cache-needed.h5", tmp_path, regions=("face", "lower-face"))
     assert again["x"].shape == (1, 8)
+    # ... and on the layers they were read at.
+    with pytest.raises(ValueError, match="Block35_5_Activation"):
+        texture_table("no-cache-needed.h5", tmp_path, regions=("face", "lower-face"),
+                      region_layers={"lower-face": "Block35_5_Activation"})
+    np.savez(tmp_path / "texture_features.npz", ids=np.array(["a"]), x=np.zeros((1, 6)),
+             regions=np.array(["face", "mouth"]), region_layers=np.array(["mouth=Mixed_6a"]))
+    assert table_region_layers(texture_table("no-cache-needed.h5", tmp_path, regions=("face", "mouth"),
+                                             region_layers={"mouth": "Mixed_6a"})) == {"mouth": "Mixed_6a"}
+
+
+def test_region_layers_are_given_as_region_equals_layer():
+    assert parse_region_layers(["mouth=Block35_5_Activation"]) == {"mouth": "Block35_5_Activation"}
+    assert parse_region_layers(None) == {}
+    with pytest.raises(ValueError, match="REGION=LAYER"):
+        parse_region_layers(["Block35_5_Activation"])
 
 
 def labelled_cache(path):

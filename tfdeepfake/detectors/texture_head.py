@@ -34,6 +34,8 @@ class TextureHead:
     # self-blend` refits the head on a user's footage without them.
     curvature: np.ndarray | None = None
     regions: tuple[str, ...] = ("face",)  # models.sbi_classifier.TEXTURE_REGIONS
+    # {region: layer} where a region beyond the face is read at another layer than `layer`
+    region_layers: dict = dataclasses.field(default_factory=dict)
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, np.float64) - self.mean) / np.sqrt(self.variance)
@@ -42,7 +44,8 @@ class TextureHead:
 
 def fit_texture_head(real: np.ndarray, fake: np.ndarray, *, layer: str = TEXTURE_LAYER,
                      c: float = 0.001, record: dict | None = None,
-                     regions: tuple[str, ...] = ("face",)) -> TextureHead:
+                     regions: tuple[str, ...] = ("face",),
+                     region_layers: dict | None = None) -> TextureHead:
     """Logistic regression (classes balanced, L2 strength ``1/c``) on standardised features
     of real (label 0) and fake (label 1) faces (``texture_feature_model``'s, of ``regions``)."""
     from sklearn.linear_model import LogisticRegression
@@ -60,7 +63,7 @@ def fit_texture_head(real: np.ndarray, fake: np.ndarray, *, layer: str = TEXTURE
                        {**(record or {}), "real_faces": int(len(real)), "fake_faces": int(len(fake)),
                         "c": c, "method": "logistic regression, balanced classes"},
                        curvature=objective_curvature(z, y, coef, intercept, c),
-                       regions=tuple(regions))
+                       regions=tuple(regions), region_layers=dict(region_layers or {}))
 
 
 def objective_curvature(z: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float,
@@ -118,19 +121,24 @@ def load_curvature(detector) -> tuple[np.ndarray, int]:
 
 
 def texture_feature_model(facenet_network, layer: str = TEXTURE_LAYER,
-                          regions: tuple[str, ...] = ("face",)):
+                          regions: tuple[str, ...] = ("face",), region_layers: dict | None = None):
     """Keras model: faces (0..255) -> the average-pooled ``layer`` of a FaceNet network, per
-    region (``models.sbi_classifier.texture_pool``: the graph the classifier scores with)."""
+    region, each at its own layer where ``region_layers`` names one
+    (``models.sbi_classifier.texture_pool``: the graph the classifier scores with)."""
     from tensorflow import keras
 
-    from tfdeepfake.models.sbi_classifier import FACENET_BACKBONE, FACENET_STANDARDIZE, texture_pool
+    from tfdeepfake.models.sbi_classifier import (FACENET_BACKBONE, FACENET_STANDARDIZE,
+                                                  region_layers as layers_of, texture_pool)
 
+    layers = layers_of({"layer": layer, "regions": list(regions), "region_layers": region_layers})
     backbone = facenet_network.get_layer(FACENET_BACKBONE)
-    trunk = keras.Model(backbone.input, backbone.get_layer(layer).output)
+    trunks = {name: keras.Model(backbone.input, backbone.get_layer(name).output)
+              for name in sorted(set(layers.values()))}
     standardize = facenet_network.get_layer(FACENET_STANDARDIZE)
     size = int(facenet_network.input_shape[1])
     faces = keras.Input((size, size, 3), dtype="float32")
-    pooled = texture_pool(faces, size, regions, lambda x: trunk(standardize(x), training=False))
+    pooled = texture_pool(faces, size, regions,
+                          lambda x, region: trunks[layers[region]](standardize(x), training=False))
     return keras.Model(faces, pooled)
 
 
@@ -173,6 +181,8 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
     texture = {"layer": head.layer, "weight": float(weight)}
     if tuple(head.regions) != ("face",):  # folders from before regions read as the face alone
         texture["regions"] = list(head.regions)
+    if head.region_layers:
+        texture["region_layers"] = dict(head.region_layers)
     if weight == 0:
         # The fine-tuned blocks would not count: keep FaceNet's own (nothing to store).
         backbone["trainable_from"] = "none"

@@ -69,18 +69,21 @@ def augmented_pseudo_fakes(faces: np.ndarray, keypoints: np.ndarray, seeds: np.n
 
 def texture_table(cache: str | Path, out: Path, seed: int = 0,
                   name: str = "texture_features.npz",
-                  regions: Sequence[str] = ("face",)) -> dict[str, np.ndarray]:
-    """Texture features (of ``regions``, ``models.sbi_classifier.TEXTURE_REGIONS``) of every
-    face (``x``), of a degraded copy (``x_degraded``), and of pseudo-fakes of real faces with
-    their augmented real partners (``pf_fake``, ``pf_real``, ``pf_ids``), cached in
-    ``out/<name>``."""
+                  regions: Sequence[str] = ("face",),
+                  region_layers: dict | None = None) -> dict[str, np.ndarray]:
+    """Texture features (of ``regions``, ``models.sbi_classifier.TEXTURE_REGIONS``, each at
+    ``TEXTURE_LAYER`` or its layer in ``region_layers``) of every face (``x``), of a degraded
+    copy (``x_degraded``), and of pseudo-fakes of real faces with their augmented real
+    partners (``pf_fake``, ``pf_real``, ``pf_ids``), cached in ``out/<name>``."""
     path = out / name
+    region_layers = dict(region_layers or {})
     if path.exists():
         table = dict(np.load(path))
         stored = table_regions(table)
-        if stored != tuple(regions):
-            raise ValueError(f"{path}: features of the regions {list(stored)}, not "
-                             f"{list(regions)}; give another --out")
+        if stored != tuple(regions) or table_region_layers(table) != region_layers:
+            raise ValueError(f"{path}: features of the regions {list(stored)} (layers "
+                             f"{table_region_layers(table) or 'all the same'}), not "
+                             f"{list(regions)} ({region_layers or 'all the same'}); give another --out")
         return table
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.texture_head import texture_feature_model, texture_features
@@ -89,7 +92,8 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
     from tfdeepfake.pipelines.self_blend import real_faces
     from tfdeepfake.synthetic.self_blend import PSEUDO_FAKE_RECIPES
 
-    model = texture_feature_model(load_facenet().model, regions=tuple(regions))
+    model = texture_feature_model(load_facenet().model, regions=tuple(regions),
+                                  region_layers=region_layers)
     settings = face_cache_settings(cache)
     rng = np.random.default_rng(seed)
     rows: dict[str, list] = {k: [] for k in ("ids", "x", "x_degraded", "pf_ids", "pf_fake", "pf_real")}
@@ -112,6 +116,8 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
     table = {k: (np.concatenate(v) if k not in ("ids", "pf_ids") else np.asarray(v))
              for k, v in rows.items()}
     table["regions"] = np.asarray(regions)
+    if region_layers:
+        table["region_layers"] = np.asarray([f"{r}={layer}" for r, layer in sorted(region_layers.items())])
     np.savez(path, **table)
     return table
 
@@ -119,6 +125,22 @@ def texture_table(cache: str | Path, out: Path, seed: int = 0,
 def table_regions(table: dict) -> tuple[str, ...]:
     """The regions a ``texture_table`` was computed on (tables from before regions: the face)."""
     return tuple(str(r) for r in table.get("regions", ("face",)))
+
+
+def table_region_layers(table: dict) -> dict[str, str]:
+    """The regions a ``texture_table`` read at another layer than ``TEXTURE_LAYER``."""
+    return dict(str(item).split("=", 1) for item in table.get("region_layers", ()))
+
+
+def parse_region_layers(items: Sequence[str] | None) -> dict[str, str]:
+    """``["mouth=Block35_5_Activation"]`` -> ``{"mouth": "Block35_5_Activation"}``."""
+    out = {}
+    for item in items or ():
+        region, sep, layer = item.partition("=")
+        if not sep or not region or not layer:
+            raise ValueError(f"--region-layer {item!r}: give REGION=LAYER, e.g. mouth=Block35_5_Activation")
+        out[region] = layer
+    return out
 
 
 
@@ -151,7 +173,8 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
              seed: int = 0, c: float = 0.001, n_boot: int = 1000,
              pseudo_share: float = 1.0, extra_train: str | Path | None = None,
              regions: Sequence[str] = ("face",), aggregation: str = "mean",
-             only: Sequence[str] | None = None) -> dict[str, Any]:
+             only: Sequence[str] | None = None,
+             region_layers: dict | None = None) -> dict[str, Any]:
     """``pseudo_share``: the share of pseudo-fake pairs the ``+pseudo-fakes`` variants keep
     (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes.
     The ``+twin`` variants fit both heads, without and with pseudo-fakes, and read a face by
@@ -164,7 +187,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
 
     out.mkdir(parents=True, exist_ok=True)
-    table = texture_table(cache, out, seed, regions=regions)
+    table = texture_table(cache, out, seed, regions=regions, region_layers=region_layers)
     videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     ids, pf_ids = table["ids"], table["pf_ids"]
     reals = sorted(v for v in videos if videos[v].label == REAL)
@@ -182,11 +205,12 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
                                "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
                                "regions": list(regions), "aggregation": aggregation,
+                               "region_layers": dict(region_layers or {}),
                                "combinations": {}}
     extra_real, extra_fake = np.zeros((0, table["x"].shape[1])), np.zeros((0, table["x"].shape[1]))
     if extra_train:
         extra = texture_table(extra_train, out, seed, name="extra_texture_features.npz",
-                              regions=regions)
+                              regions=regions, region_layers=region_layers)
         labels = {v.video_id: v.label for v in iter_face_videos(extra_train)}
         extra_rows = {v: np.flatnonzero(extra["ids"] == v) for v in labels}
         picked = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in extra_rows.items() if len(r)}
@@ -281,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the genuine folds, the degraded copies, the pseudo-fakes and the bootstrap")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
                    help="a video's score from its faces' (the model.json field detect reads)")
+    p.add_argument("--region-layer", action="append", metavar="REGION=LAYER",
+                   help="read a region beyond the face at another FaceNet layer (repeat; e.g. "
+                        "mouth=Block35_5_Activation: cheaper, scripts/mouth_layer_probe.py)")
     p.add_argument("--only", action="append",
                    help="run this variant only (repeat; e.g. texture, texture+twin); default: all")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -291,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        recipes=(args.recipe or []) if args.sbi else [], c=args.c, seed=args.seed,
                        pseudo_share=args.pseudo_share, extra_train=args.extra_train,
                        regions=tuple(r.strip() for r in args.regions.split(",")),
-                       aggregation=args.aggregation, only=args.only)
+                       aggregation=args.aggregation, only=args.only,
+                       region_layers=parse_region_layers(args.region_layer))
     print(write_study(args.out, "texture", results, markdown, "tfdeepfake.experiments.default_texture", argv, started))
     return 0
 

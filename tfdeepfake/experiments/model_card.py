@@ -48,6 +48,16 @@ def real_set(video_id: str) -> str:
     return name.split("/", 1)[0]
 
 
+def head_width_of(model_dir: Path) -> int:
+    """How many values per face the folder's texture head reads (its standardisation's)."""
+    import h5py
+
+    from tfdeepfake.detectors.self_blended import TRAINED_LAYERS_FILE
+
+    with h5py.File(model_dir / TRAINED_LAYERS_FILE, "r") as f:
+        return int(f["texture_logit/0"].shape[0])  # its kernel: [values, 1]
+
+
 def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: str,
          weight: str, commands: Sequence[str], poster: Mapping | None = None,
          compared: Sequence[tuple[float, Mapping]] = (), quality: Mapping | None = None) -> str:
@@ -56,6 +66,9 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
     meta = json.loads((model_dir / "model.json").read_text())
     margin = float(meta["face_settings"]["margin"])
     regions = meta["backbone"]["texture"].get("regions", ["face"])
+    # regions beyond the face read at an earlier layer than the face's (cheaper)
+    region_layers = meta["backbone"]["texture"].get("region_layers") or {}
+    head_width = head_width_of(model_dir)
     studies = [(margin, texture), *compared]
     chosen = texture["combinations"][combination][weight]
     calibration = meta["calibration"]
@@ -78,8 +91,10 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         + (" (896 values per face)" if regions == ["face"] else
            ", read from the whole face and again from "
            + ", ".join(REGION_WORDS[r] for r in regions if r != "face")
-           + f", enlarged twice and passed through FaceNet on its own ({896 * len(regions)} "
-           "values per face)") + ", fitted on "
+           + ", enlarged twice and passed through FaceNet on its own"
+           + "".join(f" up to the earlier `{layer}` ({region})" for region, layer
+                     in sorted(region_layers.items()))
+           + f" ({head_width} values per face)") + ", fitted on "
         f"{head['real_videos']} genuine videos and {head['fake_videos']} labelled fakes "
         f"({head['real_faces']} real and {head['fake_faces']} fake face crops, each also once "
         "shrunk to 56-112 px and JPEG-compressed, in both classes, so that image quality is "
@@ -175,8 +190,8 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "## Speed and exports", "",
         ("The texture head reads a layer FaceNet computes anyway, so `detect` costs what the "
          "poster's method costs" if regions == ["face"] else
-         "FaceNet runs a second time, up to the texture layer, on each enlarged part, so "
-         "the network costs more than the poster's method; decoding and MTCNN cost the same")
+         "FaceNet runs a second time, up to the layer it is read at, on each enlarged part, "
+         "so the network costs more than the poster's method; decoding and MTCNN cost the same")
         + "; `tfdeepfake export` writes its SavedModel and TFLite graphs "
         "like any sbi model's. Both measured by `python benchmarks/bench_default_model.py` "
         "(README, Performance: speed ratio to triplet detect, TFLite float32 / float16 "

@@ -58,7 +58,8 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     # The head reads the parts of the face the study measured (its texture.json).
     study = json.loads((texture_dir / "texture.json").read_text())
     regions = tuple(study.get("regions", ["face"]))
-    table = texture_table(cache, texture_dir, seed, regions=regions)
+    region_layers = dict(study.get("region_layers") or {})
+    table = texture_table(cache, texture_dir, seed, regions=regions, region_layers=region_layers)
     ids = table["ids"]
     rows = {v: np.flatnonzero(ids == v) for v in videos}
     pick = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows.items()}
@@ -73,7 +74,8 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
     head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c, record={
         "real_videos": len(train_reals), "fake_videos": len(fakes),
         "fake_sources": sorted({collection(videos[v]) for v in fakes}),
-        "pseudo_fakes": bool(pseudo_fakes), "degraded_copies": True}, regions=regions)
+        "pseudo_fakes": bool(pseudo_fakes), "degraded_copies": True}, regions=regions,
+        region_layers=region_layers)
     sbi = load_detector(sbi_dir / "models" / f"{recipe}-fold0-seed0")
     staging = out.with_name(out.name + ".partial")
     if staging.exists():

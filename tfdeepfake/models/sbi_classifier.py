@@ -75,9 +75,10 @@ def _head(x, dropout: float, seed: int, name: str = "fake_probability"):
 def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
     """The average-pooled middle-layer features of each region of ``faces`` (a Keras tensor
     of 0..255 crops), joined in the order of ``regions`` as the layer ``texture_pool``.
-    ``middle_of``: pixels -> the middle layer's map (FaceNet's standardisation inside);
-    ``face_middle``: that map for the whole face when the caller has it already (then
-    ``middle_of`` is needed for the other regions only)."""
+    ``middle_of``: ``(pixels, region)`` -> that region's middle layer map (FaceNet's
+    standardisation inside; each region may read its own layer, ``region_layers``);
+    ``face_middle``: the face's map when the caller has it already (then ``middle_of`` is
+    needed for the other regions only)."""
     known = (*TEXTURE_REGIONS, *TEXTURE_PARTS)
     unknown = [r for r in regions if r not in known]
     if unknown or not regions or len(set(regions)) != len(regions):
@@ -89,21 +90,40 @@ def texture_pool(faces, size: int, regions, middle_of, face_middle=None):
     for region in regions:
         name = region.replace("-", "_")
         if region == "face":
-            middle = face_middle if face_middle is not None else middle_of(faces)
+            middle = face_middle if face_middle is not None else middle_of(faces, region)
         elif region in TEXTURE_PARTS:
             if keypoints is None:
                 keypoints = FaceLandmarks(name="texture_keypoints")(faces)
-            middle = middle_of(KeypointSquare(region, name=f"texture_square_{name}")([faces, keypoints]))
+            middle = middle_of(KeypointSquare(region, name=f"texture_square_{name}")([faces, keypoints]),
+                               region)
         else:
             top, left, side = (round(f * size) for f in TEXTURE_REGIONS[region])
             crop = keras.layers.Cropping2D(((top, size - top - side), (left, size - left - side)),
                                            name=f"texture_crop_{name}")(faces)
             crop = keras.layers.Resizing(size, size, interpolation="bilinear",
                                          name=f"texture_resize_{name}")(crop)
-            middle = middle_of(crop)
+            middle = middle_of(crop, region)
         pooled.append(keras.layers.GlobalAveragePooling2D(
             name="texture_pool" if alone else f"texture_pool_{name}")(middle))
     return pooled[0] if alone else keras.layers.Concatenate(name="texture_pool")(pooled)
+
+
+def region_layers(texture: dict) -> dict[str, str]:
+    """``{region: the FaceNet layer it is read at}`` of a texture head's settings: ``layer``
+    unless ``region_layers`` names another (never for the face, which is read on the way
+    through the network)."""
+    regions = texture.get("regions", ["face"])
+    chosen = dict(texture.get("region_layers") or {})
+    stray = sorted(set(chosen) - (set(regions) - {"face"}))
+    if stray:
+        raise ValueError(f"region_layers {stray}: give a layer for the regions beyond the face "
+                         f"only ({', '.join(r for r in regions if r != 'face') or 'none here'})")
+    return {r: chosen.get(r, texture["layer"]) for r in regions}
+
+
+def texture_trunk_name(layer: str, main_layer: str) -> str:
+    """The name of the FaceNet copy that runs the regions to ``layer``."""
+    return "facenet_texture_trunk" if layer == main_layer else f"facenet_texture_trunk_{layer}"
 
 
 class CombinedLogits(keras.layers.Layer):
@@ -131,7 +151,8 @@ def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: floa
     """``network``: a FaceNet embedder model (``tfdeepfake.models.facenet``: raw pixels ->
     standardisation -> ``inception_resnet_v1``); its layers become the classifier's.
 
-    ``texture`` (``{"layer", "weight"}``) adds a second, linear head on the average-pooled
+    ``texture`` (``{"layer", "weight"}``, optionally ``"regions"`` and ``"region_layers"``:
+    ``texture_pool``, ``region_layers``) adds a second, linear head on the average-pooled
     output of a frozen middle layer of FaceNet (``texture_norm`` -> ``texture_logit``; its
     weights are set after training, ``detectors.texture_head``), combined with the fine-tuned
     head by ``CombinedLogits``: middle layers see texture, where whole generated faces differ
@@ -156,11 +177,12 @@ def _facenet_classifier(network: keras.Model, trainable_from: str, dropout: floa
     features = keras.layers.Activation("linear", name="features")(pooled)
     head = _head(features, dropout, seed, name="sbi_probability")
     regions = texture.get("regions", ["face"])
-    middle_of = None
-    if list(regions) != ["face"]:  # other regions pass through FaceNet again, to the layer
-        middle_trunk = keras.Model(backbone.input, backbone.get_layer(texture["layer"]).output,
-                                    name="facenet_texture_trunk")
-        middle_of = lambda x: middle_trunk(standardize(x), training=False)  # noqa: E731
+    # Other regions pass through FaceNet again, each to its layer (an earlier one costs less).
+    layers = region_layers(texture)
+    trunks = {layer: keras.Model(backbone.input, backbone.get_layer(layer).output,
+                                 name=texture_trunk_name(layer, texture["layer"]))
+              for layer in sorted({layers[r] for r in regions if r != "face"})}
+    middle_of = lambda x, region: trunks[layers[region]](standardize(x), training=False)  # noqa: E731
     texture_features = texture_pool(faces, size, regions, middle_of, face_middle=middle)
     normalised = keras.layers.Normalization(name="texture_norm")(
         texture_features)
@@ -228,4 +250,4 @@ def weights_only(model: keras.Model) -> keras.Model:
 
 
 __all__ = ["BACKBONES", "FEATURE_LAYERS", "TRAINABLE_FROM", "CombinedLogits", "build_sbi_classifier",
-           "set_trainable_from", "weights_only"]
+           "region_layers", "set_trainable_from", "texture_trunk_name", "weights_only"]
