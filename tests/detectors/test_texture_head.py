@@ -255,6 +255,27 @@ def test_the_mouth_read_at_an_earlier_layer_costs_one_shorter_pass(tmp_path):
     np.testing.assert_allclose(features, both, atol=1e-3)
 
 
+def test_a_folder_with_a_texture_head_can_take_a_new_one(tmp_path):
+    """Re-shipping the default model: its sbi network is kept, its texture head replaced by
+    one of another width (the mouth read at an earlier layer)."""
+    from tfdeepfake.detectors import load_detector
+    from tfdeepfake.detectors.texture_head import with_texture_head
+
+    _, faces, _, _, folder = _regions_folder(tmp_path / "old", ("face", "mouth"))
+    embedder, _, both, head, _ = _regions_folder(tmp_path / "new", ("face", "mouth"),
+                                                 {"mouth": "Block35_5_Activation"})
+    old = load_detector(folder)
+    sbi_head = old.model.get_layer("sbi_probability")
+    sbi_head.set_weights([w + 0.5 for w in sbi_head.get_weights()])  # unlike a fresh head's
+    again = with_texture_head(old, head, tmp_path / "replaced", weight=0.0)
+    assert again.backbone["texture"]["region_layers"] == {"mouth": "Block35_5_Activation"}
+    for kept, was in zip(again.model.get_layer("sbi_probability").get_weights(),
+                         sbi_head.get_weights()):
+        np.testing.assert_allclose(kept, was, rtol=1e-3)  # stored as float16
+    expected = 1 / (1 + np.exp(-head.logits(both)))
+    np.testing.assert_allclose(load_detector(tmp_path / "replaced").score_faces(faces), expected, atol=5e-3)
+
+
 def test_region_layers_name_regions_beyond_the_face_only():
     from tfdeepfake.models.sbi_classifier import region_layers
 

@@ -158,7 +158,8 @@ def texture_features(model, faces: np.ndarray, batch_size: int = 64) -> np.ndarr
 def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0.5,
                       facenet_weights=None, face_settings=None):
     """A new ``sbi`` model folder at ``out_dir``: ``detector``'s network with ``head`` added
-    (``weight`` on the fine-tuned head's logit, ``1 - weight`` on the texture logit); the
+    (``weight`` on the fine-tuned head's logit, ``1 - weight`` on the texture logit), or in
+    place of the texture head ``detector`` has (the bundled default, to re-ship it); the
     trained layers only, FaceNet from the installed weights (``write_trained_only``).
     ``face_settings``: the crops ``head`` was fitted on (default: ``detector``'s); with
     another margin the fine-tuned head may not count (``weight`` 0)."""
@@ -171,8 +172,9 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     backbone = dict(detector.backbone)
-    if backbone.get("kind") != "facenet" or backbone.get("texture"):
-        raise ValueError(f"{detector.path}: needs a facenet-backbone sbi model without a texture head")
+    if backbone.get("kind") != "facenet":
+        raise ValueError(f"{detector.path}: needs a facenet-backbone sbi model")
+    backbone.pop("texture", None)  # replaced by `head`
     crops = face_settings or detector.face_settings
     if weight > 0 and crops.margin != detector.face_settings.margin:
         # The fine-tuned head would score crops unlike those it was trained on.
@@ -193,8 +195,8 @@ def with_texture_head(detector, head: TextureHead, out_dir, *, weight: float = 0
                                  facenet_network=embedder.model, texture=texture)
     names = {layer.name for layer in trained_layers(model)} | {"fake_probability"}
     for layer in trained_layers(detector.model):
-        if layer.name not in names:
-            continue
+        if layer.name not in names or layer.name in ("texture_norm", "texture_logit"):
+            continue  # a texture head being replaced: `head` sets its own below
         name = "sbi_probability" if layer.name == "fake_probability" else layer.name
         target = _find(model, name)
         target.set_weights(layer.get_weights())

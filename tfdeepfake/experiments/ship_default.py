@@ -10,6 +10,8 @@ calibrate its threshold on genuine videos it never saw (issue 20).
   ``--pseudo-fakes`` adds self-blended / lip-sync ones), combined with weight ``--weight`` on
   the fine-tuned head's logit. Stored as trained layers only, float16; FaceNet comes from
   ``tfdeepfake weights install``. Its face settings (margin included) are the cache's.
+  ``--sbi-model tfdeepfake/default_model`` re-ships the bundled model with a new texture head
+  when the sbi study's fold models are not at hand (its sbi network is the same fold 0's).
 - The threshold: split-conformal at ``--false-positive-rate`` on fold 0's genuine videos,
   none of which any part of the model saw, scored through ``detect``'s own path (decoding,
   MTCNN, the float16 model), so the bound holds for the shipped files.
@@ -37,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path, *,
           recipe: str, weight: float, pseudo_fakes: bool, target: float = 0.1,
-          seed: int = 0, c: float = 0.001) -> dict:
+          seed: int = 0, c: float = 0.001, sbi_model: Path | None = None) -> dict:
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detect import VideoDetector
     from tfdeepfake.detectors import load_detector
@@ -76,7 +78,13 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
         "fake_sources": sorted({collection(videos[v]) for v in fakes}),
         "pseudo_fakes": bool(pseudo_fakes), "degraded_copies": True}, regions=regions,
         region_layers=region_layers)
-    sbi = load_detector(sbi_dir / "models" / f"{recipe}-fold0-seed0")
+    sbi = load_detector(sbi_model or sbi_dir / "models" / f"{recipe}-fold0-seed0")
+    # A default model shipped before (--sbi-model): its sbi network's records are nested.
+    shipped_before = "texture_head" in sbi.meta
+    sbi_data = sbi.meta["data"]["sbi_training_reals"] if shipped_before else sbi.meta.get("data", {})
+    sbi_training = sbi.meta["training"]["sbi"] if shipped_before else sbi.meta.get("training", {})
+    if shipped_before:
+        recipe = sbi.meta["training"]["recipe"]
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
@@ -102,9 +110,9 @@ def build(cache, videos_root: Path, sbi_dir: Path, texture_dir: Path, out: Path,
         "thresholds": [threshold.to_dict()],
         "rule": "fake when p >= threshold; at most (k+1)/(n+1) of new genuine videos like "
                 "these are called fake (split-conformal)"}
-    meta["data"] = {"sbi_training_reals": meta.get("data", {}), "calibration_reals": len(used),
+    meta["data"] = {"sbi_training_reals": sbi_data, "calibration_reals": len(used),
                     "texture_head": head.record, "recipe": recipe, "weight": weight}
-    meta["training"] = {"sbi": meta.get("training", {}), "recipe": recipe}
+    meta["training"] = {"sbi": sbi_training, "recipe": recipe}
     ModelFolder(staging).write_meta(meta)
     if out.exists():
         shutil.rmtree(out)
@@ -122,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sbi", type=Path, default=Path("reports/default"))
     p.add_argument("--texture", type=Path, default=Path("reports/default-texture"))
     p.add_argument("--recipe", default="landed")
+    p.add_argument("--sbi-model", type=Path,
+                   help="take the sbi network from this model folder instead of --sbi's fold 0 "
+                        "(e.g. the bundled default, whose texture head is then replaced)")
     p.add_argument("--weight", type=float, default=0.0)
     p.add_argument("--pseudo-fakes", action="store_true")
     p.add_argument("--false-positive-rate", type=float, default=0.1)
@@ -131,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     script_logging(args.verbose)
     result = build(args.cache, args.videos, args.sbi, args.texture, args.out, recipe=args.recipe,
                    weight=args.weight, pseudo_fakes=args.pseudo_fakes,
-                   target=args.false_positive_rate)
+                   target=args.false_positive_rate, sbi_model=args.sbi_model)
     print(json.dumps(result, indent=1))
     return 0
 
