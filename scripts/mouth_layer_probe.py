@@ -73,34 +73,21 @@ def extract(cache, out: Path, seed: int = 0) -> dict:
 
 def evaluate(cache, table: dict, columns: list[str], c: float = 0.001, seed: int = 0):
     """Out-of-fold video scores (real, fake) of a head on the joined ``columns``."""
-    from tfdeepfake.cache.faces import iter_face_videos
-    from tfdeepfake.constants import FAKE, REAL
     from tfdeepfake.detectors.texture_head import fit_texture_head
-    from tfdeepfake.experiments.default_detector import collection, real_folds
-    from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO
-    from tfdeepfake.video.sampling import spread_picks
+    from tfdeepfake.experiments.default_texture import Protocol
 
-    videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     x = np.concatenate([table[k] for k in columns], axis=1)
     x_degraded = np.concatenate([table[k + "_degraded"] for k in columns], axis=1)
-    ids = table["ids"]
-    reals = sorted(v for v in videos if videos[v].label == REAL)
-    fold_of = real_folds(videos, 3, seed)
-    source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
-    rows_of = {v: np.flatnonzero(ids == v) for v in videos}
-    picks = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
-    scores: dict[str, list] = {v: [] for v in videos}
-    for k in range(3):
-        for g in sorted(set(source.values())):
-            real = np.concatenate([picks[v] for v in reals if fold_of[v] != k])
-            fake = np.concatenate([picks[v] for v in source if source[v] != g])
-            head = fit_texture_head(np.concatenate([x[real], x_degraded[real]]),
-                                    np.concatenate([x[fake], x_degraded[fake]]), c=c)
-            for v in [v for v in reals if fold_of[v] == k] + [v for v in source if source[v] == g]:
-                scores[v].append(float(np.mean(1 / (1 + np.exp(-head.logits(x[rows_of[v]]))))))
-    real = {v: float(np.mean(scores[v])) for v in reals}
-    fake = {v: float(np.mean(scores[v])) for v in source}
-    return videos, real, fake
+    protocol = Protocol.of(cache, table["ids"], seed=seed)
+    scores: dict[str, list] = {v: [] for v in protocol.videos}
+    for _, _, real, fake, scored in protocol.splits():
+        head = fit_texture_head(np.concatenate([x[real], x_degraded[real]]),
+                                np.concatenate([x[fake], x_degraded[fake]]), c=c)
+        for v in scored:
+            scores[v].append(float(np.mean(1 / (1 + np.exp(-head.logits(x[protocol.rows_of[v]]))))))
+    real = {v: float(np.mean(scores[v])) for v in protocol.reals}
+    fake = {v: float(np.mean(scores[v])) for v in protocol.source}
+    return protocol.videos, real, fake
 
 
 def main(argv=None) -> int:

@@ -42,11 +42,8 @@ def fit(z: np.ndarray, y: np.ndarray, differences: np.ndarray, mu: float, c: flo
 
 
 def main(argv=None) -> int:
-    from tfdeepfake.cache.faces import iter_face_videos
-    from tfdeepfake.constants import FAKE, REAL
-    from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
-    from tfdeepfake.experiments.default_texture import TRAIN_FACES_PER_VIDEO
-    from tfdeepfake.video.sampling import spread_picks
+    from tfdeepfake.experiments.default_detector import summarise_scores
+    from tfdeepfake.experiments.default_texture import Protocol
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("study", type=Path, help="a default_texture --out folder")
@@ -55,33 +52,25 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     study = json.loads((args.study / "texture.json").read_text())
     table = dict(np.load(args.study / "texture_features.npz"))
-    cache, c, seed = study["cache"], study["c"], study["seed"]
-    videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
-    ids = table["ids"]
-    reals = sorted(v for v in videos if videos[v].label == REAL)
-    fold_of = real_folds(videos, 3, seed)
-    source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
-    rows_of = {v: np.flatnonzero(ids == v) for v in videos}
-    picks = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
+    c, seed = study["c"], study["seed"]
+    protocol = Protocol.of(study["cache"], table["ids"], seed=seed)
     print("| mu | all | modern | classic | genuine called fake at 0.5 |\n|---|---|---|---|---|")
     for mu in args.mu:
-        scores: dict[str, list] = {v: [] for v in videos}
-        for k in range(3):
-            for g in sorted(set(source.values())):
-                real = np.concatenate([picks[v] for v in reals if fold_of[v] != k])
-                fake = np.concatenate([picks[v] for v in source if source[v] != g])
-                x = np.concatenate([table["x"][real], table["x_degraded"][real],
-                                    table["x"][fake], table["x_degraded"][fake]]).astype(np.float64)
-                y = np.r_[np.zeros(2 * len(real)), np.ones(2 * len(fake))]
-                mean, sd = x.mean(0), np.sqrt(x.var(0) + 1e-6)
-                both = np.r_[real, fake]
-                differences = (table["x"][both] - table["x_degraded"][both]) / sd
-                coef, intercept = fit((x - mean) / sd, y, differences, mu, c)
-                for v in [v for v in reals if fold_of[v] == k] + [v for v in source if source[v] == g]:
-                    logits = (table["x"][rows_of[v]] - mean) / sd @ coef + intercept
-                    scores[v].append(float(np.mean(1 / (1 + np.exp(-logits)))))
-        summary = summarise_scores(videos, {v: float(np.mean(scores[v])) for v in reals},
-                                   {v: float(np.mean(scores[v])) for v in source}, args.bootstrap, seed)
+        scores: dict[str, list] = {v: [] for v in protocol.videos}
+        for _, _, real, fake, scored in protocol.splits():
+            x = np.concatenate([table["x"][real], table["x_degraded"][real],
+                                table["x"][fake], table["x_degraded"][fake]]).astype(np.float64)
+            y = np.r_[np.zeros(2 * len(real)), np.ones(2 * len(fake))]
+            mean, sd = x.mean(0), np.sqrt(x.var(0) + 1e-6)
+            both = np.r_[real, fake]
+            differences = (table["x"][both] - table["x_degraded"][both]) / sd
+            coef, intercept = fit((x - mean) / sd, y, differences, mu, c)
+            for v in scored:
+                logits = (table["x"][protocol.rows_of[v]] - mean) / sd @ coef + intercept
+                scores[v].append(float(np.mean(1 / (1 + np.exp(-logits)))))
+        summary = summarise_scores(protocol.videos, {v: float(np.mean(scores[v])) for v in protocol.reals},
+                                   {v: float(np.mean(scores[v])) for v in protocol.source},
+                                   args.bootstrap, seed)
         cells = [summary["all"], summary["families"]["modern"], summary["families"]["classic"]]
         fa = summary["false_alarms_at_0.5"]
         print(f"| {mu:g} | " + " | ".join(f"{m['auc']:.3f} [{m['low']:.2f}, {m['high']:.2f}]" for m in cells)

@@ -61,8 +61,8 @@ def test_it_loads_on_the_installed_facenet_and_scores_faces(meta):
     from tfdeepfake.detectors.texture_head import load_curvature
 
     curvature, rows = load_curvature(detector)
-    regions = detector.backbone["texture"].get("regions", ["face"])
-    assert curvature.shape == (896 * len(regions) + 1,) * 2 and rows == meta["texture_head"]["real_faces"] + \
+    width = detector.model.get_layer("texture_pool").output_shape[-1]  # every region's channels
+    assert curvature.shape == (width + 1,) * 2 and rows == meta["texture_head"]["real_faces"] + \
         meta["texture_head"]["fake_faces"]
     np.testing.assert_allclose(curvature, curvature.T, rtol=1e-6)
     assert (np.diag(curvature)[:-1] >= 1 / meta["texture_head"]["c"]).all()

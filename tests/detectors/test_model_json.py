@@ -134,6 +134,9 @@ OTHER_DETECTORS = [
     ("sbi", {"backbone": {"dropout": -0.1}}, "backbone.dropout"),
     ("sbi", {"backbone": {"kind": "resnet"}}, "backbone.kind"),
     ("sbi", {"backbone": {"texture": {"weight": 2}}}, "backbone.texture.weight"),
+    ("sbi", {"backbone": {"texture": {"region_layers": ["mouth"]}}}, "backbone.texture.region_layers"),
+    ("sbi", {"backbone": {"texture": {"region_layers": {"mouth": 3}}}},
+     "backbone.texture.region_layers.mouth"),
     ("sbi", {"weights": {"file": 3}}, "weights.file"),
     ("sbi", {"weights": 3}, "weights"),
 ]

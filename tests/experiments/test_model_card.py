@@ -9,7 +9,7 @@ import numpy as np
 from tfdeepfake.constants import FAKE, REAL
 from tfdeepfake.detectors.default_model import BUNDLED_MODEL_DIR
 from tfdeepfake.experiments.default_detector import summarise_scores
-from tfdeepfake.experiments.model_card import card
+from tfdeepfake.experiments.model_card import card, head_width_of
 
 
 def _study(shift: float) -> dict:
@@ -69,14 +69,38 @@ def test_the_card_names_the_regions_the_head_reads(tmp_path):
     shutil.copytree(BUNDLED_MODEL_DIR, model)
     meta = json.loads((model / "model.json").read_text())
     meta["backbone"]["texture"]["regions"] = ["face", "lower-face"]
+    meta["backbone"]["texture"].pop("region_layers", None)
     (model / "model.json").write_text(json.dumps(meta))
     margin = meta["face_settings"]["margin"]
     shipped = {**_study(0.3), "regions": ["face", "lower-face"]}
     text = card(model, shipped, {"recipes": {}}, "texture", "0.0", ["cmd"],
                 compared=[(margin, _study(0.0))])
-    assert "again from lower-face" in text and "1792 values per face" in text
+    assert "again from lower-face" in text and f"({head_width_of(model)} values per face)" in text
+    assert "up to the earlier" not in text
     assert "FaceNet runs a second time" in text
     assert f"| texture, w = 0.0, crop margin {margin:g}, face + lower-face |" in text
     assert f"| texture, w = 0.0, crop margin {margin:g} |" in text
     assert text.count(f"--margin {margin:g} --workers 2") == 1
-    assert "Rows reading other regions of the face were measured, not shipped" in text
+    assert "Rows reading other regions of the face, or reading them at other layers, were measured" in text
+
+
+def test_the_card_names_the_layer_a_region_is_read_at(tmp_path):
+    """The mouth read at an earlier layer than the face: the card says which, counts the
+    head's values from its stored weights, and labels the studies apart by it; without the
+    sbi and poster studies it points to docs/results.md for their rows."""
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, model)
+    meta = json.loads((model / "model.json").read_text())
+    meta["backbone"]["texture"].update(regions=["face", "mouth"],
+                                       region_layers={"mouth": "Block35_5_Activation"})
+    (model / "model.json").write_text(json.dumps(meta))
+    margin = meta["face_settings"]["margin"]
+    shipped = {**_study(0.3), "regions": ["face", "mouth"],
+               "region_layers": {"mouth": "Block35_5_Activation"}}
+    text = card(model, shipped, None, "texture", "0.0", ["cmd"],
+                compared=[(margin, {**_study(0.0), "regions": ["face", "mouth"]})])
+    assert "up to the earlier `Block35_5_Activation` (mouth)" in text
+    assert f"({head_width_of(model)} values per face)" in text
+    assert f"| texture, w = 0.0, crop margin {margin:g}, face + mouth at `Block35_5_Activation` |" in text
+    assert f"| texture, w = 0.0, crop margin {margin:g}, face + mouth |" in text
+    assert "sbi`) recipes, measured the same way, are in `docs/results.md`" in text

@@ -20,6 +20,7 @@ collection or generator it scores. Writes ``texture.json`` and ``texture.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -144,6 +145,45 @@ def parse_region_layers(items: Sequence[str] | None) -> dict[str, str]:
 
 
 
+@dataclasses.dataclass
+class Protocol:
+    """The study's folds over a face cache's videos: genuine folds of whole collections, each
+    fake source (a generator, FF++, DFDC) held out whole; ``rows_of`` a video's rows in a
+    feature table (``ids``), ``train_rows`` the evenly spread ones a fit trains on."""
+
+    videos: dict
+    reals: list
+    fold_of: dict
+    source: dict
+    rows_of: dict
+    train_rows: dict
+    folds: int
+
+    @classmethod
+    def of(cls, cache, ids: np.ndarray, folds: int = 3, seed: int = 0) -> "Protocol":
+        from tfdeepfake.cache.faces import iter_face_videos
+        from tfdeepfake.experiments.default_detector import collection, real_folds
+
+        videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
+        rows_of = {v: np.flatnonzero(ids == v) for v in videos}
+        return cls(videos, sorted(v for v in videos if videos[v].label == REAL),
+                   real_folds(videos, folds, seed),
+                   {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}, rows_of,
+                   {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()},
+                   folds)
+
+    def splits(self):
+        """``(k, g, genuine training rows, fake training rows, the videos it scores)`` for every
+        genuine fold ``k`` and fake source ``g``: trained without both, scoring both."""
+        for k in range(self.folds):
+            for g in sorted(set(self.source.values())):
+                real = np.concatenate([self.train_rows[v] for v in self.reals if self.fold_of[v] != k])
+                fake = np.concatenate([self.train_rows[v] for v in self.source if self.source[v] != g])
+                scored = ([v for v in self.reals if self.fold_of[v] == k]
+                          + [v for v in self.source if self.source[v] == g])
+                yield k, g, real, fake, scored
+
+
 def _logit(p) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
     return np.log(p) - np.log1p(-p)
@@ -184,24 +224,20 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     swaps) added to every fit, both classes, never scored."""
     from tfdeepfake.cache.faces import iter_face_videos
     from tfdeepfake.detectors.texture_head import fit_texture_head
-    from tfdeepfake.experiments.default_detector import collection, real_folds, summarise_scores
+    from tfdeepfake.experiments.default_detector import summarise_scores
 
     out.mkdir(parents=True, exist_ok=True)
     table = texture_table(cache, out, seed, regions=regions, region_layers=region_layers)
-    videos = {v.video_id: v for v in iter_face_videos(cache) if len(v.faces)}
     ids, pf_ids = table["ids"], table["pf_ids"]
-    reals = sorted(v for v in videos if videos[v].label == REAL)
-    fold_of = real_folds(videos, folds, seed)
+    protocol = Protocol.of(cache, ids, folds, seed)
+    videos, reals, fold_of = protocol.videos, protocol.reals, protocol.fold_of
     if sbi_dir and recipes:
         # Each fold's sbi network must not have seen the genuine videos it scores here.
         theirs = json.loads((sbi_dir / "results.json").read_text()).get("fold_of", {})
         if any(theirs.get(v) != k for v, k in fold_of.items()):
             raise ValueError(f"{sbi_dir}: its folds are not this study's (seed {seed}); "
                              "use the seed that study used")
-    source = {v: collection(videos[v]) for v in videos if videos[v].label == FAKE}
-    sources = sorted(set(source.values()))
-    rows_of = {v: np.flatnonzero(ids == v) for v in videos}
-    train_rows = {v: r[spread_picks(len(r), TRAIN_FACES_PER_VIDEO)] for v, r in rows_of.items()}
+    source, rows_of = protocol.source, protocol.rows_of
     results: dict[str, Any] = {"cache": str(cache), "folds": folds, "seed": seed, "c": c,
                                "weights": list(WEIGHTS), "pseudo_share": pseudo_share,
                                "regions": list(regions), "aggregation": aggregation,
@@ -236,29 +272,25 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
         sbi = sbi_face_scores(cache, sbi_dir, recipe, fold_of, folds) if recipe else None
         real_scores = {w: {v: [] for v in reals} for w in WEIGHTS}
         fake_scores = {w: {v: [] for v in source} for w in WEIGHTS}
-        for k in range(folds):
-            for g in sources:
-                train_real = np.concatenate([train_rows[v] for v in reals if fold_of[v] != k])
-                train_fake = np.concatenate([train_rows[v] for v in source if source[v] != g])
-                fitted = []
-                for use_pseudo in heads:
-                    real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
-                    fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
-                    if use_pseudo:
-                        mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
-                        real.append(table["pf_real"][mine])
-                        fake.append(table["pf_fake"][mine])
-                    fitted.append(fit_texture_head(np.concatenate(real), np.concatenate(fake),
-                                                   c=c, regions=regions))
-                scored = [v for v in reals if fold_of[v] == k] + [v for v in source if source[v] == g]
-                for v in scored:
-                    texture = np.mean([h.logits(table["x"][rows_of[v]]) for h in fitted], axis=0)
-                    tuned = _logit(sbi[v][str(k)]) if sbi else np.zeros_like(texture)
-                    for w in (WEIGHTS if sbi else (0.0,)):
-                        p = 1.0 / (1.0 + np.exp(-(w * tuned + (1 - w) * texture)))
-                        # a video's score from its faces', as detect aggregates them
-                        (real_scores if videos[v].label == REAL else fake_scores)[w][v].append(
-                            float(aggregate_video_scores(p, np.zeros(len(p)), aggregation)[1][0]))
+        for k, g, train_real, train_fake, scored in protocol.splits():
+            fitted = []
+            for use_pseudo in heads:
+                real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
+                fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
+                if use_pseudo:
+                    mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
+                    real.append(table["pf_real"][mine])
+                    fake.append(table["pf_fake"][mine])
+                fitted.append(fit_texture_head(np.concatenate(real), np.concatenate(fake),
+                                               c=c, regions=regions))
+            for v in scored:
+                texture = np.mean([h.logits(table["x"][rows_of[v]]) for h in fitted], axis=0)
+                tuned = _logit(sbi[v][str(k)]) if sbi else np.zeros_like(texture)
+                for w in (WEIGHTS if sbi else (0.0,)):
+                    p = 1.0 / (1.0 + np.exp(-(w * tuned + (1 - w) * texture)))
+                    # a video's score from its faces', as detect aggregates them
+                    (real_scores if videos[v].label == REAL else fake_scores)[w][v].append(
+                        float(aggregate_video_scores(p, np.zeros(len(p)), aggregation)[1][0]))
         results["combinations"][name] = {
             str(w): summarise_scores(videos, {v: float(np.mean(s)) for v, s in real_scores[w].items()},
                                      {v: float(np.mean(s)) for v, s in fake_scores[w].items()},
