@@ -99,7 +99,7 @@ def test_the_card_names_the_layer_a_region_is_read_at(tmp_path):
                "region_layers": {"mouth": "Block35_5_Activation"}}
     text = card(model, shipped, None, "texture", "0.0", ["cmd"],
                 compared=[(margin, {**_study(0.0), "regions": ["face", "mouth"]})])
-    assert "up to the earlier `Block35_5_Activation` (mouth)" in text
+    assert "on its own up to the earlier `Block35_5_Activation` (" in text
     assert f"({head_width_of(model)} values per face)" in text
     assert f"| texture, w = 0.0, crop margin {margin:g}, face + mouth at `Block35_5_Activation` |" in text
     assert f"| texture, w = 0.0, crop margin {margin:g}, face + mouth |" in text

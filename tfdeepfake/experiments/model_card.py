@@ -37,9 +37,11 @@ def _auc(m: Mapping[str, Any]) -> str:
     return f"{m['auc']:.2f} [{m['low']:.2f}, {m['high']:.2f}]"
 
 
-def crops_label(margin: float, regions: Sequence[str]) -> str:
-    """How a texture study cropped: its cache's margin, and the regions beyond the face."""
-    extra = [r for r in regions if r != "face"]
+def crops_label(margin: float, regions: Sequence[str], region_layers: Mapping | None = None) -> str:
+    """How a texture study cropped: its cache's margin, and the regions beyond the face (with
+    the layer each is read at, where it is not the face's)."""
+    layers = region_layers or {}
+    extra = [r + (f" at `{layers[r]}`" if r in layers else "") for r in regions if r != "face"]
     return f"crop margin {margin:g}" + (f", face + {' + '.join(extra)}" if extra else "")
 
 
@@ -92,8 +94,8 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
            ", read from the whole face and again from "
            + ", ".join(REGION_WORDS[r] for r in regions if r != "face")
            + ", enlarged twice and passed through FaceNet on its own"
-           + "".join(f" up to the earlier `{layer}` ({region})" for region, layer
-                     in sorted(region_layers.items()))
+           + "".join(f" up to the earlier `{layer}`" + (f" ({region})" if len(region_layers) > 1 else "")
+                     for region, layer in sorted(region_layers.items()))
            + f" ({head_width} values per face)") + ", fitted on "
         f"{head['real_videos']} genuine videos and {head['fake_videos']} labelled fakes "
         f"({head['real_faces']} real and {head['fake_faces']} fake face crops, each also once "
@@ -130,28 +132,33 @@ def card(model_dir: Path, texture: Mapping, sbi: Mapping | None, combination: st
         "Most sources have 1-9 fake videos: their AUCs are anecdotes, and an interval from one "
         "fake video only resamples the genuine side.", "",
     ]
-    if sbi:
+    if sbi or compared:
         lines += ["Other recipes measured the same way (genuine videos only, every fake unseen):",
                   "", "| recipe | all | modern | classic |", "|---|---|---|---|"]
         for name, r in ((poster or {}).get("classifiers") or {}).items():
             lines.append(f"| poster's method, {name} (3 x 3 folds) | {_auc(r['all'])} | "
                          f"{_auc(r['families']['modern'])} | {_auc(r['families']['classic'])} |")
-        for name, r in sbi["recipes"].items():
+        for name, r in (sbi or {}).get("recipes", {}).items():
             lines.append(f"| sbi `{name}` | {_auc(r['all'])} | {_auc(r['families']['modern'])} | "
                          f"{_auc(r['families']['classic'])} |")
         for crop, study in sorted(studies, key=lambda item: -item[0]):
-            label = crops_label(crop, study.get("regions", ["face"]))
+            label = crops_label(crop, study.get("regions", ["face"]), study.get("region_layers"))
             for name, by_weight in study["combinations"].items():
                 for w, r in by_weight.items():
                     lines.append(f"| {name}, w = {w}, {label} | {_auc(r['all'])} | "
                                  f"{_auc(r['families']['modern'])} | "
                                  f"{_auc(r['families']['classic'])} |")
-        other_regions = any(s.get("regions", ["face"]) != regions for _, s in compared)
-        lines += ["", "The sbi and poster rows used crops of margin 0.33. The crop margin was "
-                  "chosen on these same tables (the best of the margins measured), so the "
-                  "shipped row is a little optimistic."
-                  + (" Rows reading other regions of the face were measured, not shipped (why: "
-                     "`docs/results.md`)." if other_regions else ""), ""]
+        other_regions = any(s.get("regions", ["face"]) != regions
+                            or (s.get("region_layers") or {}) != region_layers for _, s in compared)
+        lines += ["", ("The sbi and poster rows used crops of margin 0.33. " if sbi else
+                       "The poster's method and the self-blended (`sbi`) recipes, measured the "
+                       "same way, are in `docs/results.md` (their studies were not re-run for "
+                       "this card). ")
+                  + "The crop margin was chosen on these same tables (the best of the margins "
+                  "measured), so the shipped row is a little optimistic."
+                  + (" Rows reading other regions of the face, or reading them at other layers, "
+                     "were measured, not shipped (why: `docs/results.md`)." if other_regions else ""),
+                  ""]
     conformal = chosen["conformal"]
     by_set: dict[str, list[int]] = {}
     for v in conformal["tested_videos"]:
