@@ -116,6 +116,12 @@ class Study:
         ids = self.table["ids"]
         self.rows = {v: np.flatnonzero(ids == v) for v in self.videos}
         self.detector = load_detector(BUNDLED_MODEL_DIR)
+        width = int(self.detector.model.get_layer("texture_pool").output_shape[-1])
+        if self.table["x"].shape[1] != width:
+            # e.g. a study of the mouth read at another layer than the shipped model reads it
+            raise ValueError(f"{features / 'texture_features.npz'}: {self.table['x'].shape[1]} values "
+                             f"per face, but {BUNDLED_MODEL_DIR}'s texture head reads {width}: give "
+                             "the default_texture study the shipped model was built from")
         self.face_settings = face_cache_settings(cache)
         trunk, _ = _facenet_parts(self.detector)
         self.norms = _batch_norms(trunk)
