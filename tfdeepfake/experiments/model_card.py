@@ -51,7 +51,7 @@ def real_set(video_id: str) -> str:
 
 
 def head_width_of(model_dir: Path) -> int:
-    """How many values per face the folder's texture head reads (its standardisation's)."""
+    """How many values per face the folder's texture head reads (the rows of its kernel)."""
     import h5py
 
     from tfdeepfake.detectors.self_blended import TRAINED_LAYERS_FILE
