@@ -288,15 +288,17 @@ def test_region_layers_name_regions_beyond_the_face_only():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("regions", [("face", "lower-face"), ("face", "mouth")])
-def test_a_head_on_regions_exports_to_tflite_with_the_same_probabilities(tmp_path, regions):
-    """The lower face, or the mouth its landmarks place, is cut and enlarged inside the graph,
-    so the TFLite face model (one uint8 input, as for every sbi model) scores as Keras does."""
+@pytest.mark.parametrize("regions, layers", [(("face", "lower-face"), None), (("face", "mouth"), None),
+                                             (("face", "mouth"), {"mouth": "Block35_5_Activation"})])
+def test_a_head_on_regions_exports_to_tflite_with_the_same_probabilities(tmp_path, regions, layers):
+    """The lower face, or the mouth its landmarks place, is cut and enlarged inside the graph
+    (and run to its own layer), so the TFLite face model (one uint8 input, as for every sbi
+    model) scores as Keras does."""
     from tfdeepfake.detectors import load_detector
     from tfdeepfake.export.from_model import export_model
     from tfdeepfake.lite.interpreter import LiteModel
 
-    _, faces, _, _, folder = _regions_folder(tmp_path, regions)
+    _, faces, _, _, folder = _regions_folder(tmp_path, regions, layers)
     detector = load_detector(folder)
     written = export_model(detector, tmp_path / "export", formats=("tflite",),
                            tflite_variants=("float32",))
