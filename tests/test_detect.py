@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,6 +244,23 @@ def test_people_judges_each_person_and_the_most_fake_decides(world, detector, tm
     assert json.loads(json.dumps(verdict.to_dict()))["people"][1]["verdict"] == "fake"
     with pytest.raises(ValueError, match="every person"):
         people.face_arrays(video)
+
+
+def test_people_annotate_and_report_the_person_the_verdict_is_about(world, tmp_path):
+    """``detect --people --annotate/--report``: the boxes drawn and the report's frames and
+    faces are the decisive person's (B, on the right), and the report lists every person."""
+    from tfdeepfake.visualize.run import visualize_video
+
+    video = _write_two_people_video(tmp_path / "two.mp4")
+    people = VideoDetector(_triplet(world), people=True)
+    verdict, written = visualize_video(people, video, report_dir=tmp_path / "report",
+                                       annotate_to=tmp_path / "annotated.mp4")
+    assert verdict["verdict"] == "fake" and [p["verdict"] for p in verdict["people"]] == ["real", "fake"]
+    assert all(f["box"][0] > 200 for f in verdict["frames"])
+    assert Path(written["annotated"]).stat().st_size > 0
+    report = json.loads(Path(written["json"]).read_text())
+    assert [p["person"] for p in report["people"]] == [1, 2]
+    assert all(f["box"][0] > 200 for f in report["frames"])
 
 
 def test_people_on_a_video_without_faces_is_unknown(world, tmp_path):

@@ -80,9 +80,9 @@ def cmd_detect(args) -> int:
     if args.output or args.workers != 1:
         raise CommandError("--output and --workers are for --runner; a local detect prints its "
                            "verdicts (--json for JSON)")
-    if args.people and (args.tflite or annotate or report):
-        raise CommandError("--people runs with --model (the bundled default included), without "
-                           "--tflite, --annotate or --report")
+    if args.people and args.tflite:
+        raise CommandError("--people runs with --model (the bundled default included), not "
+                           "with --tflite")
     if (annotate or report) and args.tflite:
         raise CommandError("--annotate and --report need --model: the TFLite path keeps no "
                            "per-frame detail")
@@ -164,7 +164,8 @@ def add_detect(sub, parents) -> None:
                         "each on their own (the largest face is person 1); the video's verdict "
                         "is that of the person who looks most fake. Each extra person is one "
                         "more chance to call a genuine video fake: the threshold bounds false "
-                        "alarms per person, not per video")
+                        "alarms per person, not per video. With --annotate or --report they "
+                        "show the person the verdict is about")
     p.add_argument("--facenet-weights", type=Path, help="FaceNet weights, if not in keras-facenet's cache")
     p.add_argument("--annotate", type=Path, metavar="OUT",
                    help="write the video with each sampled frame's face box coloured by its fake "
