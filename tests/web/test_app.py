@@ -114,3 +114,27 @@ def test_closing_removes_a_work_folder_it_made(web_world):
     assert folder.is_dir()
     jobs.close()
     assert not folder.exists()
+
+
+def test_a_verdict_about_several_people_lists_them_and_says_whose_pictures_these_are(
+        client, job_queue, tmp_path):
+    """``serve --people``: a video of two people, the second fake, decides the page."""
+    from tfdeepfake.web.jobs import Job
+
+    person = {"person": 1, "verdict": "real", "fake_probability": 0.2, "faces_found": 4,
+              "box": [10.4, 20.0, 110.0, 140.0], "genuine_share": 0.5}
+    other = {**person, "person": 2, "verdict": "fake", "fake_probability": 0.9,
+             "box": [200.0, 20.0, 260.0, 90.0], "genuine_share": 0.01}
+    job_id, folder = job_queue.new_folder()
+    job = Job(job_id, "tiny", "two.mp4", tmp_path / "two.mp4", folder, False, status="done",
+              verdict={"verdict": "fake", "fake_probability": 0.9, "threshold": 0.5,
+                       "aggregation": "mean", "faces_found": 4, "frames_sampled": 5,
+                       "detector": "triplet", "classifier": "knn", "frame_level": True,
+                       "people": [person, other]})
+    job_queue._jobs[job_id] = job
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="people"' in page
+    assert "Person 1: <b>real</b> 0.20, 4 face(s) at [10, 20, 110, 140]" in page
+    assert "Person 2: <b>fake</b> 0.90" in page and "(person 2); the pictures below" in page
+    job.verdict = {**job.verdict, "people": [other]}  # one person: nothing to list
+    assert 'id="people"' not in client.get(f"/jobs/{job_id}").get_data(as_text=True)

@@ -26,6 +26,7 @@ class SlowStub:
         self.most: dict[str, int] = {}  # model -> the most at once
         self.order: list[str] = []  # names, in the order they started
         self.open = False  # after release_all(): nothing waits any more
+        self.people: list[bool] = []  # what each model load asked for (serve --people)
 
     def gate(self, name: str, step: int) -> threading.Event:
         with self.lock:
@@ -44,7 +45,8 @@ class SlowStub:
                 for event in events:
                     event.set()
 
-    def video_detector(self, source):
+    def video_detector(self, source, people=False):
+        self.people.append(people)
         assert self.loaded.wait(30), "the test never let the model load"
         return SimpleNamespace(model=source, detector=SimpleNamespace(name="slow stub"))
 
@@ -180,3 +182,13 @@ def test_a_failing_job_does_not_stop_the_worker(make_queue, stub, tmp_path, monk
     assert (bad.status, bad.error) == ("failed", "cannot read bad.mp4")
     assert job_state(jobs, bad)["error"] == "cannot read bad.mp4"
     assert not bad.video.exists()
+
+
+def test_serve_people_loads_every_model_to_judge_every_person(stub, tmp_path):
+    jobs = JobQueue({"a": "a", "b": "b"}, work_dir=tmp_path / "work", people=True)
+    try:
+        stub.release_all()
+        _until(lambda: all(m.state == "ready" for m in jobs.models.values()), "the models load")
+        assert stub.people == [True, True]
+    finally:
+        jobs.close()

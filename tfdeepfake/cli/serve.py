@@ -54,7 +54,8 @@ def cmd_serve(args) -> int:
     if args.host not in LOCAL_HOSTS:
         logger.warning("serving on %s: anyone who can reach this machine can upload videos",
                        args.host)
-    jobs = JobQueue(model_names(folders), work_dir=args.work_dir, keep_jobs=args.keep_jobs)
+    jobs = JobQueue(model_names(folders), work_dir=args.work_dir, keep_jobs=args.keep_jobs,
+                    people=args.people)
     app = create_app(jobs, videos=videos, max_upload_mb=args.max_upload_mb)
     try:
         server = make_server(args.host, args.port, app, threaded=True)
@@ -95,4 +96,7 @@ def add_serve(sub, parents) -> None:
                         "on exit)")
     p.add_argument("--keep-jobs", type=int, default=50,
                    help="finished jobs kept (older ones' files are deleted; default: %(default)s)")
+    p.add_argument("--people", action="store_true",
+                   help="judge every person in a video on their own, as detect --people does: "
+                        "the page lists them and shows the one the verdict is about")
     p.set_defaults(func=cmd_serve)

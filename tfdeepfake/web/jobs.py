@@ -54,9 +54,10 @@ class Job:
 class _Model:
     """One model's queue, worker thread and (once loaded) ``VideoDetector``."""
 
-    def __init__(self, name: str, source):
+    def __init__(self, name: str, source, people: bool = False):
         self.name = name
         self.source = source  # a model folder, or a loaded Detector (tests)
+        self.people = people  # judge every person (detect --people)
         self.queue: queue.Queue = queue.Queue()
         self.detector = None
         self.state = "loading"  # loading | ready | failed
@@ -67,7 +68,7 @@ class _Model:
         from tfdeepfake.detect import VideoDetector
 
         try:
-            self.detector = VideoDetector(self.source)
+            self.detector = VideoDetector(self.source, people=self.people)
             self.state = "ready"
             logger.info("model %s ready (%s)", self.name, self.detector.detector.name)
         except Exception as error:  # shown on the page; the server keeps serving others
@@ -110,14 +111,14 @@ class JobQueue:
     folder when this object made it."""
 
     def __init__(self, models: dict[str, Any], work_dir: str | os.PathLike | None = None,
-                 keep_jobs: int = 50):
+                 keep_jobs: int = 50, people: bool = False):
         if not models:
             raise ValueError("no models to serve")
         self._own_dir = work_dir is None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="tfdeepfake-serve-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.keep_jobs = keep_jobs
-        self.models = {name: _Model(name, source) for name, source in models.items()}
+        self.models = {name: _Model(name, source, people) for name, source in models.items()}
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         for model in self.models.values():
