@@ -92,7 +92,8 @@ def evaluate(cache, table: dict, columns: list[str], c: float = 0.001, seed: int
 
 def main(argv=None) -> int:
     from tfdeepfake.experiments.default_detector import family, summarise_scores
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package
     from compare_studies import paired_difference
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
