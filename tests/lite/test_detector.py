@@ -185,3 +185,27 @@ def test_the_verdict_names_the_facenet_from_the_model_card(face_model_dir, mtcnn
     (model_dir / "model_card.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"model_card.json: not valid JSON"):
         LiteDeepfakeDetector(model, mtcnn_dir, config=CONFIG)
+
+
+def test_people_judges_each_person_with_the_tflite_model(detector, face_video, tmp_path):
+    """``detect --tflite --people``: a person per track of faces, each scored on their own;
+    the video takes the most fake person's verdict; one person scores as without --people."""
+    from tests.test_detect import _write_two_people_video
+    from tfdeepfake.lite.detector import detect_video
+
+    alone, one = detect_video(detector, face_video), detect_video(detector, face_video, people=True)
+    assert [p["person"] for p in one["people"]] == [1]
+    assert one["fake_probability"] == pytest.approx(alone["fake_probability"])
+    assert one["people"][0]["faces_found"] == alone["faces_found"] == 4
+
+    two = detect_video(detector, _write_two_people_video(tmp_path / "two.mp4"), people=True)
+    left, right = two["people"]
+    assert left["box"][2] < 200 < right["box"][0]  # the larger face, on the left, is person 1
+    assert two["fake_probability"] == max(left["fake_probability"], right["fake_probability"])
+    assert two["verdict"] == ("fake" if two["fake_probability"] >= detector.threshold else "real")
+
+    from skimage import data
+
+    none = detect_video(detector, write_video(tmp_path / "coffee.mp4", [data.coffee()] * 5),
+                        people=True)
+    assert none["verdict"] == "unknown" and none["people"] == [] and none["frames_sampled"] == 4

@@ -80,9 +80,6 @@ def cmd_detect(args) -> int:
     if args.output or args.workers != 1:
         raise CommandError("--output and --workers are for --runner; a local detect prints its "
                            "verdicts (--json for JSON)")
-    if args.people and args.tflite:
-        raise CommandError("--people runs with --model (the bundled default included), not "
-                           "with --tflite")
     if (annotate or report) and args.tflite:
         raise CommandError("--annotate and --report need --model: the TFLite path keeps no "
                            "per-frame detail")
@@ -90,7 +87,7 @@ def cmd_detect(args) -> int:
         from tfdeepfake.lite.detector import detect_video, open_export
 
         lite = open_export(args.tflite, variant=args.tflite_variant)
-        score = lambda path: detect_video(lite, path, args.tflite_variant)  # noqa: E731
+        score = lambda path: detect_video(lite, path, args.tflite_variant, people=args.people)  # noqa: E731
     else:
         from tfdeepfake.detect import VideoDetector
 

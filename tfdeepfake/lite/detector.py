@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tfdeepfake.faces.detector import Face
-from tfdeepfake.faces.pipeline import faces_from_frames
+from tfdeepfake.faces.pipeline import faces_from_frames, people_from_frames
 from tfdeepfake.faces.settings import FaceSettings
 from tfdeepfake.lite.interpreter import LiteModel
 from tfdeepfake.lite.mtcnn import LiteFaceDetector, LiteMTCNN
@@ -182,6 +182,28 @@ class LiteDeepfakeDetector:
         )
         return self.predict_frames(frames, indices, video=str(path))
 
+    def predict_people(self, path: str | Path) -> tuple[list[VideoResult], list[int]]:
+        """One result per person seen in the sampled frames (``faces.people``: tracks of
+        faces, largest first), each scored on their own faces (none without a face); and
+        the frames sampled."""
+        frames, indices, _ = read_sampled_frames(
+            path, self.config.num_frames, self.config.sampling, self.config.stride
+        )
+        indices = [int(i) for i in indices]
+        results = []
+        for found in people_from_frames(list(frames), np.asarray(indices, dtype=np.int64),
+                                        self.config, self.face_detector):
+            probs = self.score_faces(found["faces"])
+            probability = float(aggregate_video_scores(probs, np.zeros(len(probs)), self.aggregation)[1][0])
+            results.append(VideoResult(
+                path=str(path), fake_probability=probability,
+                verdict="fake" if probability >= self.threshold else "real",
+                is_fake=bool(probability >= self.threshold), threshold=self.threshold,
+                aggregation=self.aggregation, frame_indices=indices,
+                face_frame_indices=[int(i) for i in found["frame_indices"]],
+                face_probabilities=[float(v) for v in probs], boxes=found["boxes"].tolist()))
+        return results, indices
+
 
 def _read_json(path: Path) -> dict:
     """A JSON object written by the export beside the model; {} when the file is absent."""
@@ -210,8 +232,11 @@ def open_export(export_dir: str | Path, variant: str = "float32", num_threads: i
     return LiteDeepfakeDetector(face_model, export_dir / "mtcnn", config=config, num_threads=num_threads)
 
 
-def detect_video(detector: LiteDeepfakeDetector, path: str | Path, variant: str = "float32") -> dict:
-    """One verdict, in the same fields as `tfdeepfake detect --model` (unknown on failure)."""
+def detect_video(detector: LiteDeepfakeDetector, path: str | Path, variant: str = "float32",
+                 people: bool = False) -> dict:
+    """One verdict, in the same fields as `tfdeepfake detect --model` (unknown on failure).
+    ``people``: every person judged on their own (``people``, as ``detect --model --people``
+    lists them); the video takes the verdict of the person who looks most fake."""
     import time
 
     from tfdeepfake.video.reader import VideoReadError
@@ -221,7 +246,18 @@ def detect_video(detector: LiteDeepfakeDetector, path: str | Path, variant: str 
             "random_init_facenet": bool(detector.export_info.get("random_init_facenet", False)),
             **detector.facenet}
     try:
-        result = detector.predict_video(path)
+        if people:
+            persons, sampled = detector.predict_people(path)
+            base["people"] = [
+                {"person": n, "verdict": r.verdict, "fake_probability": r.fake_probability,
+                 "faces_found": r.num_faces, "genuine_share": None,
+                 "box": [round(float(v), 1) for v in np.median(np.asarray(r.boxes), axis=0)]}
+                for n, r in enumerate(persons, start=1)]
+            result = (max(persons, key=lambda r: r.fake_probability) if persons else VideoResult(
+                str(path), float("nan"), "no_face", False, detector.threshold,
+                detector.aggregation, sampled, [], []))
+        else:
+            result = detector.predict_video(path)
     except (VideoReadError, OSError, ValueError) as error:
         return {**base, "verdict": "unknown", "fake_probability": None, "frames_sampled": 0,
                 "faces_found": 0, "seconds": time.perf_counter() - started, "reason": str(error)}
