@@ -116,3 +116,9 @@ def test_detect_on_the_direct_runner_appends_json_lines(tmp_path, capsys):
     assert "--output FILE.jsonl" in capsys.readouterr().err
     assert main(argv + ["--report", str(tmp_path / "r")]) == 2
     assert "run locally" in capsys.readouterr().err
+    # --people on the runner: every person judged on the workers, as locally.
+    people = tmp_path / "people.jsonl"
+    assert main(argv[:-1] + [str(people), "--people"]) == 0
+    rows = {Path(r["path"]).name: r for r in map(json.loads, people.read_text().splitlines())}
+    assert [p["person"] for p in rows["a.mp4"]["people"]] == [1]
+    assert rows["a.mp4"]["fake_probability"] == pytest.approx(want["fake_probability"], abs=1e-5)

@@ -74,8 +74,6 @@ def cmd_detect(args) -> int:
     report = report_targets(args.report, paths)
     beam = beam_pipeline_module(args, "detect")
     if beam is not None:
-        if args.people:
-            raise CommandError("--people runs locally, not with --runner")
         return _detect_on_beam(args, beam, paths, bool(annotate or report))
     if args.output or args.workers != 1:
         raise CommandError("--output and --workers are for --runner; a local detect prints its "
@@ -126,7 +124,7 @@ def _detect_on_beam(args, beam, paths, visuals: bool) -> int:
                            "skips videos already judged there)")
     counts, counters = beam.run_beam_detect(
         paths, args.output, beam.DetectorFromFolder(model_folder(args), args.classifier, args.threshold,
-                                                    args.facenet_weights),
+                                                    args.facenet_weights, people=args.people),
         runner=args.runner, workers=args.workers, beam_options=args.beam_option or ())
     emit(args, {**counts, "output": str(args.output), "runner": args.runner,
                 "beam_counters": counters},

@@ -34,15 +34,16 @@ NAMESPACE = "tfdeepfake.detect"
 class DetectorFromFolder:
     """Loads ``VideoDetector(model, ...)`` on a worker (picklable)."""
 
-    def __init__(self, model, variant=None, threshold=None, facenet_weights=None):
+    def __init__(self, model, variant=None, threshold=None, facenet_weights=None, people=False):
         self.model, self.variant = str(model), variant
         self.threshold, self.facenet_weights = threshold, facenet_weights
+        self.people = bool(people)  # detect --people: every person judged
 
     def __call__(self):
         from tfdeepfake.detect import VideoDetector
 
         return VideoDetector(self.model, variant=self.variant, threshold=self.threshold,
-                             facenet_weights=self.facenet_weights)
+                             facenet_weights=self.facenet_weights, people=self.people)
 
 
 class DetectVideoFn(beam.DoFn):
