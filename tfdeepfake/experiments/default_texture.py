@@ -144,7 +144,6 @@ def parse_region_layers(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-
 @dataclasses.dataclass
 class Protocol:
     """The study's folds over a face cache's videos: genuine folds of whole collections, each
@@ -218,7 +217,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
     """``pseudo_share``: the share of pseudo-fake pairs the ``+pseudo-fakes`` variants keep
     (the same evenly spread pairs in every fit), to trade classic swaps against modern fakes.
     The ``+twin`` variants fit both heads, without and with pseudo-fakes, and read a face by
-    the mean of their logits (one linear head: what ``ship_default --twin`` ships).
+    the mean of their logits (in effect one linear head; measured, not shipped).
     ``only``: the variants to run (default: all).
     ``extra_train``: a face cache of other labelled videos (e.g. the project's generated face
     swaps) added to every fit, both classes, never scored."""
@@ -268,6 +267,7 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
         if unknown:
             raise ValueError(f"unknown variants {sorted(unknown)}; valid: {[v[0] for v in variants]}")
         variants = [v for v in variants if v[0] in set(only)]
+    fits: dict[tuple, Any] = {}  # (genuine fold, held-out source, with pseudo-fakes) -> head
     for name, recipe, heads in variants:
         sbi = sbi_face_scores(cache, sbi_dir, recipe, fold_of, folds) if recipe else None
         real_scores = {w: {v: [] for v in reals} for w in WEIGHTS}
@@ -275,14 +275,18 @@ def evaluate(cache, out: Path, *, sbi_dir: Path | None, recipes: Sequence[str], 
         for k, g, train_real, train_fake, scored in protocol.splits():
             fitted = []
             for use_pseudo in heads:
-                real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
-                fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
-                if use_pseudo:
-                    mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
-                    real.append(table["pf_real"][mine])
-                    fake.append(table["pf_fake"][mine])
-                fitted.append(fit_texture_head(np.concatenate(real), np.concatenate(fake),
-                                               c=c, regions=regions))
+                if (k, g, use_pseudo) not in fits:  # the sbi and twin variants reuse them
+                    real = [table["x"][train_real], table["x_degraded"][train_real], extra_real]
+                    fake = [table["x"][train_fake], table["x_degraded"][train_fake], extra_fake]
+                    if use_pseudo:
+                        mine = np.array([fold_of[v] != k for v in pf_ids]) & kept
+                        real.append(table["pf_real"][mine])
+                        fake.append(table["pf_fake"][mine])
+                    head = fit_texture_head(np.concatenate(real), np.concatenate(fake), c=c,
+                                            regions=regions, region_layers=region_layers)
+                    # kept for its logits only: the curvature (a few MB each) is not needed
+                    fits[k, g, use_pseudo] = dataclasses.replace(head, curvature=None)
+                fitted.append(fits[k, g, use_pseudo])
             for v in scored:
                 texture = np.mean([h.logits(table["x"][rows_of[v]]) for h in fitted], axis=0)
                 tuned = _logit(sbi[v][str(k)]) if sbi else np.zeros_like(texture)
